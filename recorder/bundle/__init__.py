@@ -1,0 +1,1 @@
+"""The trajectory bundle: format, sealing, reading and validation."""
