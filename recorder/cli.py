@@ -1,0 +1,69 @@
+"""`trajrec`: the command line. main(argv) -> int; tracebacks only with --debug."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from recorder import __version__
+from recorder.commands import info, sample, validate
+from recorder.errors import RecorderError, UsageError
+from recorder.exitcodes import ExitCode
+from recorder.logs import setup_logging
+
+log = logging.getLogger("trajrec")
+COMMANDS = (validate, info, sample)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trajrec",
+        description="Record expert trajectories (screen, input, voiceover on one clock) and check them.",
+        epilog="Exit codes: 0 ok, 1 invalid bundle(s), 2 usage error, 3 failure, 130 interrupted. "
+        "Run `trajrec COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"trajrec {__version__}")
+    parser.add_argument("--debug", action="store_true", help="verbose logs and full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: --help/--version exit 0, errors exit 2
+        return int(e.code or 0)
+    setup_logging(args.debug)
+    log.debug("trajrec %s: %s", __version__, " ".join(sys.argv if argv is None else argv))
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        print("trajrec: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except UsageError as e:
+        if args.debug:
+            raise
+        print(f"trajrec {args.command}: {e}", file=sys.stderr)
+        return ExitCode.USAGE
+    except RecorderError as e:
+        if args.debug:
+            raise
+        log.info("failed: %s", e)
+        print(f"trajrec {args.command}: {e}", file=sys.stderr)
+        return ExitCode.FAILURE
+    except Exception as e:
+        log.exception("unexpected error")
+        if args.debug:
+            raise
+        print(f"trajrec {args.command}: unexpected {type(e).__name__}: {e} (rerun with --debug for details)",
+              file=sys.stderr)
+        return ExitCode.FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

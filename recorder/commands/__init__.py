@@ -1,0 +1,1 @@
+"""One module per `trajrec` subcommand: each offers add_parser(subparsers) and run(args) -> ExitCode."""

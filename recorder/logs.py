@@ -1,0 +1,37 @@
+"""Logging to the platform's log directory (e.g. ~/.local/state/trajrec/log on Linux)."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP = "trajrec"
+
+
+def log_dir() -> Path:
+    override = os.environ.get("TRAJREC_LOG_DIR")
+    return Path(override) if override else Path(platformdirs.user_log_dir(APP, appauthor=False))
+
+
+def setup_logging(debug: bool = False) -> Path | None:
+    """Log INFO+ to a rotating file (DEBUG with --debug); warnings to stderr. Returns the log file."""
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    console = logging.StreamHandler()
+    console.setLevel(logging.DEBUG if debug else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console)
+    try:
+        d = log_dir()
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / f"{APP}.log"
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    except OSError:
+        return None  # a read-only home must not stop the tool
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    return path
