@@ -10,6 +10,8 @@ from __future__ import annotations
 import platform
 import random
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ class SyntheticSpec:
     audio_block: int = 480  # 10 ms blocks, as a sound card delivers them
     audio_gap: bool = False  # lose ~100 ms of audio in the middle (filled with silence)
     pause: bool = False  # pause from 40 % to 55 % of the duration
+    stall: tuple[float, float] | None = None  # (start s, length s): no frame grabbed (a frozen machine)
     crf: int = 23
     preset: str = "veryfast"
     seed: int = 0
@@ -159,9 +162,18 @@ _TEXT = (
 
 
 def synthesize_live(
-    live_dir: Path, spec: SyntheticSpec, session_id: str | None = None, stop: bool = True
+    live_dir: Path,
+    spec: SyntheticSpec,
+    session_id: str | None = None,
+    stop: bool = True,
+    realtime: bool = False,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> SyntheticTruth:
-    """Write a live session directory (as the recorder would) and return what went into it."""
+    """Write a live session directory (as the recorder would) and return what went into it.
+
+    With `realtime`, each record is written when its time comes (as a live recorder writes), so that
+    a crash at wall time w loses what a real session would. `on_frame(index, t_ns)` follows each frame.
+    """
     rng = random.Random(spec.seed)
     sid = session_id or fmt.new_session_id()
     dur_ns = int(spec.duration_s * NS)
@@ -220,49 +232,19 @@ def synthesize_live(
             key = "enter" if ch == "\n" else ("space" if ch == " " else ch)
             scancode = 36 if ch == "\n" else 9 + (ord(ch) % 80)
             char = None if ch == "\n" else ch
+            # bursts of typing separated by thinking pauses; a key is released before the next press
+            gap_ms = rng.randint(60, 180) if rng.random() > 0.04 else rng.randint(1500, 3500)
+            next_char_at = t + gap_ms * 1_000_000
             down = t - 3_000_000
-            up = down + rng.randint(40, 110) * 1_000_000
+            up = down + rng.randint(30, min(110, gap_ms - 20)) * 1_000_000
             if not paused(up) and up < end - 20_000_000:
-                timeline.append(
-                    (
-                        down,
-                        1,
-                        "event",
-                        fmt.InputEvent(
-                            0,
-                            down,
-                            fmt.EventKind.KEY_DOWN,
-                            key=key,
-                            char=char,
-                            scancode=scancode,
-                            modifiers=mods,
-                            injected=False,
-                        ),
-                    )
-                )
-                timeline.append(
-                    (
-                        up,
-                        1,
-                        "event",
-                        fmt.InputEvent(
-                            0,
-                            up,
-                            fmt.EventKind.KEY_UP,
-                            key=key,
-                            char=char,
-                            scancode=scancode,
-                            modifiers=mods,
-                            injected=False,
-                        ),
-                    )
-                )
+                for when, kind in ((down, fmt.EventKind.KEY_DOWN), (up, fmt.EventKind.KEY_UP)):
+                    ev = fmt.InputEvent(0, when, kind, key=key, char=char, scancode=scancode, modifiers=mods,
+                                        injected=False)
+                    timeline.append((when, 1, "event", ev))
                 changed = True
-            # bursts of typing separated by thinking pauses
-            next_char_at = (
-                t + (rng.randint(60, 180) if rng.random() > 0.04 else rng.randint(1500, 3500)) * 1_000_000
-            )
-        if changed or last_frame is None or t - last_frame >= fmt.KEYFRAME_INTERVAL_NS:
+        stalled = spec.stall is not None and spec.stall[0] <= (t - start) / NS < sum(spec.stall)
+        if not stalled and (changed or last_frame is None or t - last_frame >= fmt.KEYFRAME_INTERVAL_NS):
             grab = t + rng.randint(0, 900_000)  # grab time jitters within the period
             timeline.append((grab, 0, "frame", len(truth.frame_t_ns)))
             truth.frame_t_ns.append(grab)
@@ -364,11 +346,18 @@ def synthesize_live(
     render = _Desktop(spec.width, spec.height)
     seq = 0
     audio_parts: list[tuple[int, np.ndarray]] = []
+    wall0 = time.monotonic_ns()
     for t_ns, _order, kind, payload in timeline:
+        if realtime:
+            ahead = (t_ns - start) - (time.monotonic_ns() - wall0)
+            if ahead > 0:
+                time.sleep(ahead / NS)
         if kind == "frame":
             img = render.canvas.copy()
             draw_barcode(img, payload)
             writer.frame(t_ns, img, display_id=0)
+            if on_frame is not None:
+                on_frame(payload, t_ns)
         elif kind == "event":
             ev = payload
             if ev.kind == fmt.EventKind.KEY_DOWN:

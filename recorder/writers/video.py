@@ -53,7 +53,9 @@ class VideoWriter:
         self.settings = settings
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(str(path), "w", format="matroska", options={"cluster_time_limit": "1000"})
+        self._container = av.open(
+            str(path), "w", format="matroska", options={"cluster_time_limit": "1000", "flush_packets": "1"}
+        )
         stream = self._container.add_stream(
             "libx264",
             options={
@@ -61,6 +63,9 @@ class VideoWriter:
                 "crf": str(settings.crf),
                 "bf": "0",
                 "forced-idr": "1",
+                # No lookahead or frame threads: with variable frame rate an idle desktop sends a frame
+                # every 2 s, and a 10-frame encoder delay would hold 20 s of video in memory.
+                "tune": "zerolatency",
             },
         )
         stream.width = settings.width

@@ -1,0 +1,107 @@
+"""The format module and the JSON Schemas in schemas/ describe the same contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from jsonschema import Draft202012Validator
+
+from recorder import schemas
+from recorder.bundle import format as fmt
+from recorder.bundle.manifest import schema_errors
+from recorder.bundle.synthetic import SyntheticTruth
+from recorder.errors import FormatVersionError
+
+ARROW_TO_JSON = {pa.int64(): "integer", pa.int32(): "integer", pa.string(): "string", pa.bool_(): "boolean"}
+
+
+def test_every_schema_is_valid_2020_12() -> None:
+    assert set(schemas.names()) == {"manifest.schema.json", *fmt.RECORD_SCHEMA_FILES.values()}
+    for name in schemas.names():
+        s = schemas.load(name)
+        assert s["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+        Draft202012Validator.check_schema(s)
+
+
+@pytest.mark.parametrize("table_path", sorted(fmt.TABLE_SCHEMAS))
+def test_table_schemas_match_json_schemas(table_path: str) -> None:
+    arrow = fmt.TABLE_SCHEMAS[table_path]
+    js = schemas.load(fmt.RECORD_SCHEMA_FILES[table_path])
+    assert list(js["properties"]) == arrow.names
+    assert set(js["required"]) == set(arrow.names)
+    for field in arrow:
+        spec = js["properties"][field.name]
+        types = spec.get("type")
+        allowed = {types} if isinstance(types, str) else set(types or [])
+        if pa.types.is_list(field.type):
+            assert "array" in allowed or spec.get("type") == "array"
+            continue
+        if "enum" in spec:  # an enumerated string column
+            assert field.type == pa.string()
+            continue
+        assert ARROW_TO_JSON[field.type] in allowed, field.name
+        assert ("null" in allowed) == field.nullable, field.name
+
+
+def test_sealed_rows_satisfy_the_record_schemas(sample: tuple[Path, SyntheticTruth]) -> None:
+    bundle, _ = sample
+    for path, schema_file in fmt.RECORD_SCHEMA_FILES.items():
+        if path == fmt.MARKERS:
+            rows = [json.loads(line) for line in (bundle / path).read_text().splitlines()]
+        else:
+            rows = pq.read_table(bundle / path).to_pylist()
+        assert rows, path
+        for row in rows:
+            assert schema_errors(row, schema_file) == [], (path, row)
+
+
+def test_record_schemas_reject_bad_rows() -> None:
+    move = {"seq": 0, "t_ns": 1, "kind": "move", "x": None, "y": 3, "button": None, "dx": None, "dy": None,
+            "key": None, "char": None, "scancode": None, "modifiers": [], "injected": None}
+    assert schema_errors(move, "event.schema.json")  # a move needs x
+    assert schema_errors({**move, "x": 1, "modifiers": ["hyper"]}, "event.schema.json")
+    assert schema_errors({**move, "x": 1}, "event.schema.json") == []
+    assert schema_errors({"t_ns": -1, "kind": "step", "text": None}, "marker.schema.json")
+
+
+def test_sealed_manifest_satisfies_schema(sample: tuple[Path, SyntheticTruth]) -> None:
+    bundle, _ = sample
+    m = json.loads((bundle / fmt.MANIFEST).read_text())
+    assert schema_errors(m) == []
+    assert m["format_version"] == fmt.FORMAT_VERSION
+    listed = {f["path"] for f in m["files"]}
+    on_disk = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()} - {fmt.MANIFEST}
+    assert listed == on_disk
+
+
+def test_manifest_schema_rejects_float_timestamps(sample: tuple[Path, SyntheticTruth]) -> None:
+    bundle, _ = sample
+    m = json.loads((bundle / fmt.MANIFEST).read_text())
+    m["clock"]["start_ns"] = 1.5
+    assert any(e.startswith("clock/start_ns") for e in schema_errors(m))
+
+
+@pytest.mark.parametrize(("version", "newer"), [("1.0", False), ("1.3", True)])
+def test_readable_versions(version: str, newer: bool) -> None:
+    assert fmt.check_format_version(version) is newer
+
+
+@pytest.mark.parametrize("version", ["2.0", "0.9", "1", "one.zero", 1.0, None])
+def test_unreadable_versions(version: object) -> None:
+    with pytest.raises(FormatVersionError):
+        fmt.check_format_version(version)
+
+
+def test_session_ids_sort_by_time_and_match_the_schema() -> None:
+    import datetime as dt
+    import re
+
+    a = fmt.new_session_id(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    b = fmt.new_session_id(dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
+    assert a < b and a != fmt.new_session_id(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert re.match(fmt.SESSION_ID_PATTERN, a)
+    assert schemas.load("manifest.schema.json")["properties"]["session_id"]["pattern"] == fmt.SESSION_ID_PATTERN
