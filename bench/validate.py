@@ -4,7 +4,8 @@ Validates N synthetic bundles of realistic length with the CLI (a subprocess, so
 included in the wall time; the CLI's own in-process time is reported too) and runs the reference tools
 over exactly the same files with the same parallelism:
 
-- quick: `sha256sum` over every file of each bundle (one process per bundle, --jobs at a time);
+- quick: `sha256sum` over every file of each bundle (one process per bundle, --jobs at a time), and
+         `openssl dgst -sha256` the same way (uses the CPU's SHA extensions, which sha256sum may not);
 - deep:  `ffprobe -count_frames` on the video (video frames only), the same plus `ffmpeg -f null` on the
          FLAC voiceover (deep mode decodes audio too), and both plus `sha256sum` (deep mode hashes first).
 
@@ -128,7 +129,8 @@ class Case:
             self.inproc.append(inner)
 
 
-def make_cases(bundles: list[Path], jobs: int, total_bytes: int, have_ffmpeg: bool) -> list[Case]:
+def make_cases(bundles: list[Path], jobs: int, total_bytes: int, have_ffmpeg: bool,
+               have_openssl: bool) -> list[Case]:
     files = {b: [str(p) for p in bundle_files(b)] for b in bundles}
     manifests = {b: json.loads((b / "manifest.json").read_bytes()) for b in bundles}
     # the CLI's summary.bytes counts what it hashes: every listed file, i.e. all but manifest.json itself
@@ -165,13 +167,21 @@ def make_cases(bundles: list[Path], jobs: int, total_bytes: int, have_ffmpeg: bo
 
         return run
 
-    def sha256sum(b: Path) -> None:
-        out = run_checked(["sha256sum", *files[b]])
+    def check_digests(b: Path, tool: str, got: dict[str, str]) -> None:
         want = {e["path"]: e["sha256"] for e in manifests[b]["files"]}
-        got = {Path(line[66:]).relative_to(b).as_posix(): line[:64] for line in out.splitlines()}
+        got = {Path(path).relative_to(b).as_posix(): digest for path, digest in got.items()}
         got.pop("manifest.json", None)
         if got != want:
-            raise BenchError(f"{b}: sha256sum disagrees with the manifest")
+            raise BenchError(f"{b}: {tool} disagrees with the manifest")
+
+    def sha256sum(b: Path) -> None:
+        out = run_checked(["sha256sum", *files[b]])
+        check_digests(b, "sha256sum", {line[66:]: line[:64] for line in out.splitlines()})
+
+    def openssl(b: Path) -> None:  # "SHA2-256(path)= digest"
+        out = run_checked(["openssl", "dgst", "-sha256", *files[b]])
+        pairs = (line.rsplit(")= ", 1) for line in out.splitlines())
+        check_digests(b, "openssl dgst", {head.split("(", 1)[1]: digest for head, digest in pairs})
 
     def ffprobe(b: Path) -> None:
         out = run_checked(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
@@ -203,6 +213,10 @@ def make_cases(bundles: list[Path], jobs: int, total_bytes: int, have_ffmpeg: bo
     cases = [
         Case("quick", "trajrec validate", ours(False), ours=True),
         Case("quick", "sha256sum", no_inproc(per_bundle(sha256sum))),
+    ]
+    if have_openssl:
+        cases.append(Case("quick", "openssl dgst -sha256", no_inproc(per_bundle(openssl))))
+    cases += [
         Case("deep", "trajrec validate --deep", ours(True), ours=True),
         Case("deep", "ffprobe -count_frames (video)", no_inproc(per_bundle(ffprobe))),
     ]
@@ -265,6 +279,9 @@ def print_table(res: dict[str, Any], args: argparse.Namespace) -> None:
     print("ffmpeg only the FLAC. ffprobe -count_frames decodes only the video; `trajrec validate --deep` "
           "also hashes every")
     print("file and decodes every audio sample, which the last two deep references add.")
+    print("The quick target (ours within 1.2x of sha256sum) is about the sha256sum row; openssl (SHA "
+          "extensions when the CPU")
+    print("has them) shows how fast hashing alone can be where coreutils' sha256sum does not use them.")
 
 
 # --- main -----------------------------------------------------------------------------------------
@@ -312,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         bundles = ensure_bundles(args.bundles, args.minutes, args.width, args.height, args.jobs, log)
         total_bytes = sum(f.stat().st_size for b in bundles for f in bundle_files(b))
-        cases = make_cases(bundles, args.jobs, total_bytes, have_ffmpeg)
+        cases = make_cases(bundles, args.jobs, total_bytes, have_ffmpeg, shutil.which("openssl") is not None)
         if not have_ffmpeg:
             log("ffmpeg not found: the audio-decoding deep references are skipped")
         version = [*trajrec_cmd(), "--version"]
