@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from recorder import __version__
-from recorder.commands import info, sample, validate
+from recorder.commands import info, repair, sample, validate
 from recorder.errors import RecorderError, UsageError
 from recorder.exitcodes import ExitCode
 from recorder.logs import setup_logging
 
 log = logging.getLogger("trajrec")
-COMMANDS = (validate, info, sample)
+COMMANDS = (validate, info, repair, sample)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trajrec: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:  # `trajrec ... | head`: the reader left; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return ExitCode.FAILURE
     except UsageError as e:
         if args.debug:
             raise

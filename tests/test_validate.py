@@ -367,3 +367,21 @@ def test_tar_with_huge_manifest_is_not_read(bundle: Path, tmp_path: Path) -> Non
     os.truncate(big / fmt.MANIFEST, 64 * 1024 * 1024)
     tar = _tar(big, tmp_path / "big.tar")
     assert codes(tar) == {"manifest-too-large"}
+
+
+def test_newer_minor_with_new_fields_is_valid_with_a_warning(bundle: Path) -> None:
+    def change(m: dict[str, Any]) -> None:
+        m["format_version"] = "1.4"
+        m["new_top_level"] = {"x": 1}
+        m["streams"]["screen"]["hdr"] = False
+
+    edit_manifest(bundle, change)
+    report = validate_bundle(str(bundle))
+    assert [(f.code, f.severity) for f in report.findings] == [("format-newer", Severity.WARNING)]
+    edit_manifest(bundle, lambda m: m.update(format_version="1.0"))
+    assert codes(bundle) == {"manifest-schema"}  # the same fields are unknown to a 1.0 bundle
+
+
+def test_unknown_modifier_is_a_field_error(bundle: Path) -> None:
+    rewrite_table(bundle, fmt.EVENTS, lambda r: _set(r, _first_row(r, "key_down"), modifiers=["hyper"]))
+    assert codes(bundle) == {"events-fields"}

@@ -50,7 +50,7 @@ CLOCK_SOURCE = "monotonic"
 
 class Status(enum.StrEnum):
     COMPLETE = "complete"  # stopped cleanly and sealed
-    RECOVERED = "recovered"  # rebuilt from a live directory after a crash; the tail may be missing
+    RECOVERED = "recovered"  # sealed from a live directory that lost something (a crash); see notes
 
 
 class EventKind(enum.StrEnum):

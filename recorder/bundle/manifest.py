@@ -45,10 +45,16 @@ def validator(schema_file: str) -> Draft202012Validator:
     return Draft202012Validator(schemas.load(schema_file))
 
 
-def schema_errors(obj: Any, schema_file: str = MANIFEST_SCHEMA_FILE, limit: int = 20) -> list[str]:
-    """Human-readable schema violations, each with the JSON path of the offending value."""
+def schema_errors(
+    obj: Any, schema_file: str = MANIFEST_SCHEMA_FILE, limit: int = 20, ignore_unknown: bool = False
+) -> list[str]:
+    """Human-readable schema violations, each with the JSON path of the offending value.
+
+    `ignore_unknown` tolerates properties the schema does not know (a newer minor format version)."""
     out = []
     for err in sorted(validator(schema_file).iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
+        if ignore_unknown and err.validator == "additionalProperties":
+            continue
         where = "/".join(str(p) for p in err.absolute_path) or "(root)"
         msg = err.message if len(err.message) <= 200 else err.message[:197] + "..."
         out.append(f"{where}: {msg}")

@@ -303,7 +303,10 @@ def seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
         audio_meta = {"present": False, "reason": str(session.get("audio_absent_reason") or "no audio")}
 
     # input, context, markers
-    events = sorted(recs.get(TOPIC_EVENT, []), key=lambda e: int(e["seq"]))
+    # Sources (mouse, keyboard) stamp on their own threads: order by time, then number in that order.
+    events = sorted(recs.get(TOPIC_EVENT, []), key=lambda e: (int(e["t_ns"]), int(e["seq"])))
+    for i, e in enumerate(events):
+        e["seq"] = i
     _write_table(
         stage / fmt.EVENTS,
         fmt.records_to_table(events, fmt.EVENTS_SCHEMA) if events else fmt.EVENTS_SCHEMA.empty_table(),
@@ -375,7 +378,7 @@ def seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
         "files": [],
     }
     if s.notes:
-        manifest["notes"] = s.notes
+        manifest["notes"] = [n if len(n) <= 1000 else n[:997] + "..." for n in s.notes][:100]
 
     # checksums, then the manifest last, then one rename publishes the bundle
     for path in sorted(p for p in stage.rglob("*") if p.is_file()):

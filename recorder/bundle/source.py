@@ -121,7 +121,7 @@ class TarSource(BundleSource):
         strip = ""
         if len(tops) == 1 and any("/" in n for n in names):  # one top folder holding the bundle
             strip = next(iter(tops)) + "/"
-        self.name = strip.rstrip("/") or path.name.removesuffix(".tar")
+        self.name = strip.rstrip("/") or path.name.split(".tar")[0].removesuffix(".tgz")
         self._infos: dict[str, tarfile.TarInfo] = {}
         for info in infos:
             raw = info.name.removeprefix("./")

@@ -161,6 +161,9 @@ _TEXT = (
 )
 
 
+_KEYCODES = {ch: 10 + i for i, ch in enumerate(sorted(set(_TEXT)))}  # one code per key, as on a keyboard
+
+
 def synthesize_live(
     live_dir: Path,
     spec: SyntheticSpec,
@@ -230,7 +233,7 @@ def synthesize_live(
             ch = _TEXT[text_pos % len(_TEXT)]
             text_pos += 1
             key = "enter" if ch == "\n" else ("space" if ch == " " else ch)
-            scancode = 36 if ch == "\n" else 9 + (ord(ch) % 80)
+            scancode = _KEYCODES[ch]
             char = None if ch == "\n" else ch
             # bursts of typing separated by thinking pauses; a key is released before the next press
             gap_ms = rng.randint(60, 180) if rng.random() > 0.04 else rng.randint(1500, 3500)
@@ -254,9 +257,9 @@ def synthesize_live(
     # Pointer: a few strokes, a click and a scroll every ~1.5 s of activity.
     t = start + int(0.2 * NS)
     x, y = spec.width // 2, spec.height // 2
-    while t < end - int(0.5 * NS):
-        if paused(t):
-            t = pause[1] + 13_000_000 if pause else t
+    while t + NS < end:  # a stroke with its click and scroll takes under 1 s
+        if pause and (paused(t) or paused(t + NS)):
+            t = pause[1] + 13_000_000
             continue
         tx, ty = rng.randrange(spec.width), rng.randrange(spec.height)
         steps = rng.randint(5, 15)

@@ -103,6 +103,7 @@ class _Checker:
         self.bad_files: set[str] = set()  # missing/size/checksum problems: their content is not checked
         self.m: dict[str, Any] = {}
         self.bytes = 0
+        self.newer = False
 
     def add(self, code: str, path: str, message: str, severity: Severity = Severity.ERROR) -> None:
         self.findings.append(Finding(code, severity, path, message))
@@ -134,7 +135,9 @@ class _Checker:
             self.add("format-newer", fmt.MANIFEST,
                      f"format {self.m['format_version']} is newer than {fmt.FORMAT_VERSION}: checked by "
                      f"{fmt.FORMAT_VERSION} rules", Severity.WARNING)
-        errors = schema_errors(self.m)
+        # A newer minor may add fields; everything this version knows must still hold.
+        errors = schema_errors(self.m, ignore_unknown=newer)
+        self.newer = newer
         for e in errors:
             self.add("manifest-schema", fmt.MANIFEST, e)
         if errors:
@@ -234,7 +237,7 @@ class _Checker:
             elif not want.nullable and table.column(want.name).null_count:
                 problems.append(f"column {want.name!r} has {table.column(want.name).null_count} nulls")
         extra = sorted(set(have) - {f.name for f in schema})
-        if extra:
+        if extra and not self.newer:
             problems.append(f"unknown columns {extra}")
         if problems:
             self.add("table-schema", path, "; ".join(problems))
@@ -382,7 +385,7 @@ class _Checker:
             self.add("video-pts", path, f"frame {i} has pts {int(got_pts[i])} in the video, {int(pts[i])} in "
                      f"{fmt.FRAMES}")
         got_key = np.array([k for _, k in got], dtype=bool)
-        if not self.deep and not np.array_equal(got_key, keyframe):
+        if not np.array_equal(got_key, keyframe):
             i = int(np.flatnonzero(got_key != keyframe)[0])
             self.add("video-keyframes", path, f"frame {i} keyframe={bool(got_key[i])} in the video, "
                      f"{bool(keyframe[i])} in {fmt.FRAMES}")
@@ -433,9 +436,16 @@ class _Checker:
         need = {"move": ("x", "y"), "scroll": ("x", "y", "dx", "dy"), "down": ("x", "y", "button"),
                 "up": ("x", "y", "button"), "key_down": ("key",), "key_up": ("key",)}
         bad = [(i, r["kind"], f) for i, r in enumerate(rows) for f in need.get(r["kind"], ()) if r[f] is None]
+        allowed = set(fmt.MODIFIERS)
+        bad_mods = [i for i, r in enumerate(rows) if not allowed.issuperset(r["modifiers"])
+                    or len(set(r["modifiers"])) != len(r["modifiers"])]
         if bad:
             i, kind, f = bad[0]
             self.add("events-fields", fmt.EVENTS, f"{len(bad)} missing values; first: row {i} ({kind}) has no {f}")
+        if bad_mods:
+            i = bad_mods[0]
+            self.add("events-fields", fmt.EVENTS, f"{len(bad_mods)} rows with unknown or repeated modifiers; first: "
+                     f"row {i} {rows[i]['modifiers']}")
 
     def pairs(self, rows: list[dict[str, Any]], paused: list[tuple[int, int]]) -> None:
         """Every up follows a down of the same key/button. Keys held across the start, a pause or the

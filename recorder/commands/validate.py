@@ -21,8 +21,10 @@ from recorder.bundle import format as fmt
 from recorder.bundle.validate import Finding, Report, Severity, bundle_bytes, validate_bundle
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
+from recorder.interrupt import sigint_sets
 
 TABLE_ROWS_MAX = 50
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2")
 
 
 def add_parser(sub: Any) -> None:
@@ -63,7 +65,7 @@ def expand(paths: list[str]) -> list[str]:
             children = sorted(
                 c for c in p.iterdir()
                 if not c.name.startswith(".") and ((c.is_dir() and (c / fmt.MANIFEST).exists()) or
-                                                   (c.is_file() and c.name.endswith(".tar")))
+                                                   (c.is_file() and c.name.endswith(TAR_SUFFIXES)))
             )
             if children:
                 out.extend(str(c) for c in children)
@@ -121,28 +123,28 @@ def run(args: argparse.Namespace) -> ExitCode:
             with lock:
                 progress.advance(task, n)
 
-        with ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="validate") as pool:
+        with sigint_sets(cancel), ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="validate") as pool:
             futures: dict[Future[Report], str] = {
                 pool.submit(validate_bundle, b, deep=args.deep, cancel=cancel,
                             progress=advance if show_progress else None): b
                 for b in bundles
             }
             pending = set(futures)
-            try:
-                while pending:
-                    done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        report = fut.result()
-                        reports[futures[fut]] = report
-                        progress.update(task, done=len(reports))
-                        if not args.json and not args.quiet:
-                            for f in report.findings:
-                                _print_finding(progress.console if show_progress else out, report, f)
-            except KeyboardInterrupt:
-                cancel.set()
-                for fut in pending:
-                    fut.cancel()
-                raise
+            while pending and not cancel.is_set():
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    if cancel.is_set():
+                        break
+                    report = fut.result()
+                    reports[futures[fut]] = report
+                    progress.update(task, done=len(reports))
+                    if not args.json and not args.quiet:
+                        for f in report.findings:
+                            _print_finding(progress.console if show_progress else out, report, f)
+            for fut in pending:
+                fut.cancel()  # running ones see `cancel` and stop within a chunk or a frame
+        if cancel.is_set():
+            raise KeyboardInterrupt
 
     ordered = [reports[b] for b in bundles]
     elapsed = _now() - t0
