@@ -65,17 +65,18 @@ def _generate(spec: SyntheticSpec, sid: str, cache: Path) -> float:
     return time.perf_counter() - t0
 
 
-def ensure_bundles(n: int, minutes: float, width: int, height: int, jobs: int, log: Callable[[str], None],
-                   cache: Path = CACHE) -> list[Path]:
+def ensure_bundles(
+    n: int, minutes: float, width: int, height: int, jobs: int, log: Callable[[str], None], cache: Path = CACHE
+) -> list[Path]:
     cache.mkdir(parents=True, exist_ok=True)
-    specs = [SyntheticSpec(duration_s=minutes * 60, width=width, height=height, audio=True, seed=i)
-             for i in range(n)]
+    specs = [SyntheticSpec(duration_s=minutes * 60, width=width, height=height, audio=True, seed=i) for i in range(n)]
     ids = [bundle_id(s) for s in specs]
-    missing = [(s, sid) for s, sid in zip(specs, ids, strict=True)
-               if not (cache / sid / "manifest.json").exists()]
+    missing = [(s, sid) for s, sid in zip(specs, ids, strict=True) if not (cache / sid / "manifest.json").exists()]
     if missing:
-        log(f"generating {len(missing)} of {n} bundles ({minutes:g} min {width}x{height}) into {cache} "
-            f"with {jobs} processes ...")
+        log(
+            f"generating {len(missing)} of {n} bundles ({minutes:g} min {width}x{height}) into {cache} "
+            f"with {jobs} processes ..."
+        )
         t0 = time.perf_counter()
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(_generate, s, sid, cache) for s, sid in missing]
@@ -129,33 +130,45 @@ class Case:
             self.inproc.append(inner)
 
 
-def make_cases(bundles: list[Path], jobs: int, total_bytes: int, have_ffmpeg: bool,
-               have_openssl: bool) -> list[Case]:
+def make_cases(bundles: list[Path], jobs: int, total_bytes: int, have_ffmpeg: bool, have_openssl: bool) -> list[Case]:
     files = {b: [str(p) for p in bundle_files(b)] for b in bundles}
     manifests = {b: json.loads((b / "manifest.json").read_bytes()) for b in bundles}
     # the CLI's summary.bytes counts what it hashes: every listed file, i.e. all but manifest.json itself
     hashed_bytes = total_bytes - sum((b / "manifest.json").stat().st_size for b in bundles)
 
     def ours(deep: bool) -> Callable[[], float]:
-        cmd = [*trajrec_cmd(), "validate", "--jobs", str(jobs), "--json", "--progress", "never",
-               *(["--deep"] if deep else []), *map(str, bundles)]
+        cmd = [
+            *trajrec_cmd(),
+            "validate",
+            "--jobs",
+            str(jobs),
+            "--json",
+            "--progress",
+            "never",
+            *(["--deep"] if deep else []),
+            *map(str, bundles),
+        ]
 
         def run() -> float:
             proc = subprocess.run(cmd, capture_output=True, text=True)
             try:
                 doc = json.loads(proc.stdout)
             except json.JSONDecodeError as e:
-                raise BenchError(f"trajrec validate exited {proc.returncode} without JSON: "
-                                 f"{proc.stderr.strip()[:500]}") from e
-            bad = [f"{r['path']}: {[f['code'] for f in r['findings']]}"
-                   for r in doc["bundles"] if not r["valid"]]
+                raise BenchError(
+                    f"trajrec validate exited {proc.returncode} without JSON: {proc.stderr.strip()[:500]}"
+                ) from e
+            bad = [f"{r['path']}: {[f['code'] for f in r['findings']]}" for r in doc["bundles"] if not r["valid"]]
             if proc.returncode != 0 or bad:
-                raise BenchError(f"trajrec validate{' --deep' if deep else ''} exited {proc.returncode}; "
-                                 f"invalid: {bad} (stale cache? delete {CACHE})")
+                raise BenchError(
+                    f"trajrec validate{' --deep' if deep else ''} exited {proc.returncode}; "
+                    f"invalid: {bad} (stale cache? delete {CACHE})"
+                )
             s = doc["summary"]
             if s["bundles"] != len(bundles) or s["bytes"] != hashed_bytes:
-                raise BenchError(f"trajrec validate checked {s['bundles']} bundles / {s['bytes']} bytes, "
-                                 f"expected {len(bundles)} / {hashed_bytes}")
+                raise BenchError(
+                    f"trajrec validate checked {s['bundles']} bundles / {s['bytes']} bytes, "
+                    f"expected {len(bundles)} / {hashed_bytes}"
+                )
             return float(s["seconds"])
 
         return run
@@ -184,16 +197,28 @@ def make_cases(bundles: list[Path], jobs: int, total_bytes: int, have_ffmpeg: bo
         check_digests(b, "openssl dgst", {head.split("(", 1)[1]: digest for head, digest in pairs})
 
     def ffprobe(b: Path) -> None:
-        out = run_checked(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-                           "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0",
-                           str(b / "screen" / "video.mp4")])
+        out = run_checked(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-count_frames",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "stream=nb_read_frames",
+                "-of",
+                "csv=p=0",
+                str(b / "screen" / "video.mp4"),
+            ]
+        )
         if int(out.strip()) != manifests[b]["stats"]["frames"]:
-            raise BenchError(f"{b}: ffprobe counted {out.strip()} frames, manifest says "
-                             f"{manifests[b]['stats']['frames']}")
+            raise BenchError(
+                f"{b}: ffprobe counted {out.strip()} frames, manifest says {manifests[b]['stats']['frames']}"
+            )
 
     def ffmpeg_audio(b: Path) -> None:
-        run_checked(["ffmpeg", "-nostdin", "-v", "error", "-i", str(b / "audio" / "voiceover.flac"),
-                     "-f", "null", "-"])
+        run_checked(["ffmpeg", "-nostdin", "-v", "error", "-i", str(b / "audio" / "voiceover.flac"), "-f", "null", "-"])
 
     def video_audio(b: Path) -> None:
         ffprobe(b)
@@ -235,13 +260,17 @@ def results(cases: list[Case], n: int, total_bytes: int, startup: float) -> dict
     for c in cases:
         wall = statistics.median(c.walls)
         row: dict[str, Any] = {
-            "mode": c.mode, "tool": c.tool, "ours": c.ours, "median_wall_s": wall, "walls_s": c.walls,
-            "bundles_per_s": n / wall, "mb_per_s": total_bytes / MB / wall,
+            "mode": c.mode,
+            "tool": c.tool,
+            "ours": c.ours,
+            "median_wall_s": wall,
+            "walls_s": c.walls,
+            "bundles_per_s": n / wall,
+            "mb_per_s": total_bytes / MB / wall,
         }
         if c.inproc:
             inner = statistics.median(c.inproc)
-            row |= {"median_inproc_s": inner, "inproc_s": c.inproc,
-                    "inproc_mb_per_s": total_bytes / MB / inner}
+            row |= {"median_inproc_s": inner, "inproc_s": c.inproc, "inproc_mb_per_s": total_bytes / MB / inner}
         if not c.ours:
             mine = ours[c.mode]
             row["ratio"] = statistics.median(mine.walls) / wall
@@ -252,35 +281,46 @@ def results(cases: list[Case], n: int, total_bytes: int, startup: float) -> dict
 
 def print_table(res: dict[str, Any], args: argparse.Namespace) -> None:
     n, total = res["bundles"], res["total_bytes"]
-    print(f"\n{n} bundles x {args.minutes:g} min {args.width}x{args.height}, {total} bytes "
-          f"({total / MB:.1f} MB), --jobs {args.jobs}, median of {args.repeat} runs; page cache warm "
-          "(one untimed pass of every command first; caches not dropped)\n")
-    head = (f"{'mode':<6} {'tool':<38} {'median s':>9} {'bundles/s':>10} {'MB/s':>9} {'ratio':>7} "
-            f"{'in-proc':>8}")
+    print(
+        f"\n{n} bundles x {args.minutes:g} min {args.width}x{args.height}, {total} bytes "
+        f"({total / MB:.1f} MB), --jobs {args.jobs}, median of {args.repeat} runs; page cache warm "
+        "(one untimed pass of every command first; caches not dropped)\n"
+    )
+    head = f"{'mode':<6} {'tool':<38} {'median s':>9} {'bundles/s':>10} {'MB/s':>9} {'ratio':>7} {'in-proc':>8}"
     print(head)
     print("-" * len(head))
     for r in res["rows"]:
         ratio = f"{r['ratio']:.2f}x" if "ratio" in r else "-"
         ratio_in = f"{r['ratio_inproc']:.2f}x" if "ratio_inproc" in r else "-"
         tool = r["tool"] + " (wall)" if r["ours"] else r["tool"]
-        print(f"{r['mode']:<6} {tool:<38} {r['median_wall_s']:>9.3f} {r['bundles_per_s']:>10.2f} "
-              f"{r['mb_per_s']:>9.1f} {ratio:>7} {ratio_in:>8}")
+        print(
+            f"{r['mode']:<6} {tool:<38} {r['median_wall_s']:>9.3f} {r['bundles_per_s']:>10.2f} "
+            f"{r['mb_per_s']:>9.1f} {ratio:>7} {ratio_in:>8}"
+        )
         if "median_inproc_s" in r:
             inner = r["median_inproc_s"]
-            print(f"{'':<6} {'  in-process (JSON summary.seconds)':<38} {inner:>9.3f} {n / inner:>10.2f} "
-                  f"{total / MB / inner:>9.1f} {'-':>7} {'-':>8}")
+            print(
+                f"{'':<6} {'  in-process (JSON summary.seconds)':<38} {inner:>9.3f} {n / inner:>10.2f} "
+                f"{total / MB / inner:>9.1f} {'-':>7} {'-':>8}"
+            )
     print()
-    print("ratio = our median wall time / the reference's (<1: we are faster); in-proc = the same with our "
-          "in-process time.")
-    print(f"Python start-up + imports (`trajrec --version`): {res['startup_s']:.3f} s median, included in "
-          "our wall times.")
-    print("MB/s is always the bundles' total bytes / wall time, whatever the tool reads: ffprobe reads "
-          "only the video,")
-    print("ffmpeg only the FLAC. ffprobe -count_frames decodes only the video; `trajrec validate --deep` "
-          "also hashes every")
+    print(
+        "ratio = our median wall time / the reference's (<1: we are faster); in-proc = the same with our "
+        "in-process time."
+    )
+    print(
+        f"Python start-up + imports (`trajrec --version`): {res['startup_s']:.3f} s median, included in our wall times."
+    )
+    print("MB/s is always the bundles' total bytes / wall time, whatever the tool reads: ffprobe reads only the video,")
+    print(
+        "ffmpeg only the FLAC. ffprobe -count_frames decodes only the video; `trajrec validate --deep` "
+        "also hashes every"
+    )
     print("file and decodes every audio sample, which the last two deep references add.")
-    print("The quick target (ours within 1.2x of sha256sum) is about the sha256sum row; openssl (SHA "
-          "extensions when the CPU")
+    print(
+        "The quick target (ours within 1.2x of sha256sum) is about the sha256sum row; openssl (SHA "
+        "extensions when the CPU"
+    )
     print("has them) shows how fast hashing alone can be where coreutils' sha256sum does not use them.")
 
 
@@ -318,8 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for tool in ("sha256sum", "ffprobe"):
         if shutil.which(tool) is None:
-            print(f"bench/validate.py: `{tool}` not found on PATH (Debian: apt-get install coreutils ffmpeg)",
-                  file=sys.stderr)
+            print(
+                f"bench/validate.py: `{tool}` not found on PATH (Debian: apt-get install coreutils ffmpeg)",
+                file=sys.stderr,
+            )
             return 2
     have_ffmpeg = shutil.which("ffmpeg") is not None
 
@@ -352,10 +394,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     res = results(cases, len(bundles), total_bytes, statistics.median(startup))
     if args.json:
-        res["config"] = {"bundles": args.bundles, "minutes": args.minutes,
-                         "size": f"{args.width}x{args.height}", "jobs": args.jobs, "repeat": args.repeat,
-                         "paths": [str(b) for b in bundles],
-                         "page_cache": "warm (one untimed pass first; caches not dropped)"}
+        res["config"] = {
+            "bundles": args.bundles,
+            "minutes": args.minutes,
+            "size": f"{args.width}x{args.height}",
+            "jobs": args.jobs,
+            "repeat": args.repeat,
+            "paths": [str(b) for b in bundles],
+            "page_cache": "warm (one untimed pass first; caches not dropped)",
+        }
         json.dump(res, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:

@@ -65,8 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.exception("unexpected error")
         if args.debug:
             raise
-        print(f"trajrec {args.command}: unexpected {type(e).__name__}: {e} (rerun with --debug for details)",
-              file=sys.stderr)
+        print(
+            f"trajrec {args.command}: unexpected {type(e).__name__}: {e} (rerun with --debug for details)",
+            file=sys.stderr,
+        )
         return ExitCode.FAILURE
 
 

@@ -22,8 +22,7 @@ class FormatVersionError(BundleError):
         self.found = found
         self.supported = supported
         super().__init__(
-            f"bundle format {found} is not readable by this version (reads {supported}.x): "
-            "upgrade trajectory-recorder"
+            f"bundle format {found} is not readable by this version (reads {supported}.x): upgrade trajectory-recorder"
         )
 
 

@@ -65,8 +65,9 @@ def reseal(bundle: Path, relpath: str) -> None:
     edit_manifest(bundle, change)
 
 
-def rewrite_table(bundle: Path, relpath: str, change: Callable[[list[dict[str, Any]]], Any],
-                  schema: pa.Schema | None = None) -> None:
+def rewrite_table(
+    bundle: Path, relpath: str, change: Callable[[list[dict[str, Any]]], Any], schema: pa.Schema | None = None
+) -> None:
     """Edit a Parquet table's rows in place (change mutates the row list), then reseal it."""
     table = pq.read_table(bundle / relpath)
     rows = table.to_pylist()

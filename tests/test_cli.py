@@ -22,8 +22,9 @@ TRAJREC = [sys.executable, "-m", "recorder.cli"]
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*TRAJREC, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [*TRAJREC, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, "COLUMNS": "200"}
+    )
 
 
 def test_help_lists_subcommands() -> None:
@@ -65,8 +66,14 @@ def test_json_report(bundle: Path, sample: tuple[Path, SyntheticTruth]) -> None:
     assert doc["deep"] is True
     b = doc["bundles"][1]
     assert b["path"] == str(bundle) and b["warnings"] == 1
-    assert b["findings"] == [{"code": "status-recovered", "severity": "warning", "path": "manifest.json",
-                              "message": b["findings"][0]["message"]}]
+    assert b["findings"] == [
+        {
+            "code": "status-recovered",
+            "severity": "warning",
+            "path": "manifest.json",
+            "message": b["findings"][0]["message"],
+        }
+    ]
     strict = run("validate", "--json", "--strict", str(bundle))
     assert strict.returncode == 1 and json.loads(strict.stdout)["summary"]["invalid"] == 1
 
@@ -116,21 +123,25 @@ def test_sample_command_writes_a_valid_bundle(tmp_path: Path) -> None:
 def test_ctrl_c_exits_130(sample: tuple[Path, SyntheticTruth]) -> None:
     bundle, _ = sample
     # many deep validations in a row: long enough to be interrupted
-    with subprocess.Popen([*TRAJREC, "validate", "--deep", "-j", "1", *[str(bundle)] * 1000],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        [*TRAJREC, "validate", "--deep", "-j", "1", *[str(bundle)] * 1000],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
         time.sleep(2.0)
         assert proc.poll() is None, "finished before it could be interrupted"
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "Traceback" not in err and "interrupted" in err
 
 
-def test_log_file_in_log_dir(sample: tuple[Path, SyntheticTruth], tmp_path: Path,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_log_file_in_log_dir(
+    sample: tuple[Path, SyntheticTruth], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TRAJREC_LOG_DIR", str(tmp_path / "logs"))
-    r = subprocess.run([*TRAJREC, "info", str(tmp_path / "nope")], capture_output=True, text=True,
-                       env={**os.environ})
+    r = subprocess.run([*TRAJREC, "info", str(tmp_path / "nope")], capture_output=True, text=True, env={**os.environ})
     assert r.returncode == 3
     log = (tmp_path / "logs" / "trajrec.log").read_text()
     assert "failed:" in log and "nope" in log
@@ -139,8 +150,7 @@ def test_log_file_in_log_dir(sample: tuple[Path, SyntheticTruth], tmp_path: Path
 def test_repair_command(tmp_path: Path) -> None:
     from recorder.bundle.synthetic import SyntheticSpec, synthesize_live
 
-    synthesize_live(tmp_path / "live", SyntheticSpec(duration_s=2, width=320, height=240), session_id="s1",
-                    stop=False)
+    synthesize_live(tmp_path / "live", SyntheticSpec(duration_s=2, width=320, height=240), session_id="s1", stop=False)
     r = run("repair", str(tmp_path / "live"), "--out", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
     assert Path(r.stdout.strip()) == tmp_path / "out" / "s1"

@@ -60,8 +60,21 @@ def test_sealed_rows_satisfy_the_record_schemas(sample: tuple[Path, SyntheticTru
 
 
 def test_record_schemas_reject_bad_rows() -> None:
-    move = {"seq": 0, "t_ns": 1, "kind": "move", "x": None, "y": 3, "button": None, "dx": None, "dy": None,
-            "key": None, "char": None, "scancode": None, "modifiers": [], "injected": None}
+    move = {
+        "seq": 0,
+        "t_ns": 1,
+        "kind": "move",
+        "x": None,
+        "y": 3,
+        "button": None,
+        "dx": None,
+        "dy": None,
+        "key": None,
+        "char": None,
+        "scancode": None,
+        "modifiers": [],
+        "injected": None,
+    }
     assert schema_errors(move, "event.schema.json")  # a move needs x
     assert schema_errors({**move, "x": 1, "modifiers": ["hyper"]}, "event.schema.json")
     assert schema_errors({**move, "x": 1}, "event.schema.json") == []

@@ -63,8 +63,9 @@ def test_kill_9_mid_session_recovers_all_but_the_tail(tmp_path: Path) -> None:
     most ~2 s before the last frame the writer had written."""
     live = tmp_path / "live"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    with subprocess.Popen([sys.executable, "-c", WRITER, str(live)], stdout=subprocess.PIPE, text=True,
-                          env=env) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(live)], stdout=subprocess.PIPE, text=True, env=env
+    ) as proc:
         assert proc.stdout is not None
         last_t = None
         deadline = time.monotonic() + 60

@@ -179,8 +179,10 @@ CASES: dict[str, tuple[Break, set[str]]] = {
     "manifest not json": (lambda b: (b / fmt.MANIFEST).write_text("{not json"), {"manifest-malformed"}),
     "manifest a list": (lambda b: (b / fmt.MANIFEST).write_text("[]"), {"manifest-malformed"}),
     "manifest not utf-8": (lambda b: (b / fmt.MANIFEST).write_bytes(b'{"a": "\xff"}'), {"manifest-malformed"}),
-    "manifest nested deep": (lambda b: (b / fmt.MANIFEST).write_text("[" * 200_000 + "]" * 200_000),
-                             {"manifest-malformed"}),
+    "manifest nested deep": (
+        lambda b: (b / fmt.MANIFEST).write_text("[" * 200_000 + "]" * 200_000),
+        {"manifest-malformed"},
+    ),
     "manifest huge": (lambda b: os.truncate(b / fmt.MANIFEST, fmt.MAX_MANIFEST_BYTES + 1), {"manifest-too-large"}),
     "manifest schema": (lambda b: edit_manifest(b, lambda m: m.pop("task")), {"manifest-schema"}),
     "format major 2": (lambda b: edit_manifest(b, lambda m: m.update(format_version="2.0")), {"format-version"}),
@@ -192,34 +194,61 @@ CASES: dict[str, tuple[Break, set[str]]] = {
     "file extra": (lambda b: (b / "notes.txt").write_text("hi"), {"file-extra"}),
     "file truncated": (lambda b: _truncate(b, fmt.VIDEO), {"file-size"}),
     "file changed": (lambda b: _flip_byte(b, fmt.AUDIO), {"file-sha256"}),
-    "file unlisted": (lambda b: edit_manifest(b, lambda m: m.update(
-        files=[f for f in m["files"] if f["path"] != fmt.MARKERS])), {"file-unlisted", "file-extra"}),
+    "file unlisted": (
+        lambda b: edit_manifest(b, lambda m: m.update(files=[f for f in m["files"] if f["path"] != fmt.MARKERS])),
+        {"file-unlisted", "file-extra"},
+    ),
     "file duplicate": (lambda b: edit_manifest(b, lambda m: m["files"].append(m["files"][0])), {"file-duplicate"}),
-    "file unexpected": (lambda b: ((b / "extra.bin").write_bytes(b"x"), edit_manifest(b, lambda m: m["files"].append(
-        {"path": "extra.bin", "bytes": 1, "sha256": "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"})
-    )), {"file-unexpected"}),
+    "file unexpected": (
+        lambda b: (
+            (b / "extra.bin").write_bytes(b"x"),
+            edit_manifest(
+                b,
+                lambda m: m["files"].append(
+                    {
+                        "path": "extra.bin",
+                        "bytes": 1,
+                        "sha256": "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
+                    }
+                ),
+            ),
+        ),
+        {"file-unexpected"},
+    ),
     "symlink in bundle": (lambda b: os.symlink("/etc/passwd", b / "screen" / "link"), {"unsafe-member"}),
     # tables
     "table garbage": (lambda b: _rewrite_bytes(b, fmt.WINDOWS, b"PAR1 not really"), {"table-unreadable"}),
-    "table column dropped": (lambda b: rewrite_table(b, fmt.WINDOWS, lambda rows: [r.pop("title") for r in rows],
-                                                     schema=fmt.WINDOWS_SCHEMA.remove(2)), {"table-schema"}),
-    "table rows vs manifest": (lambda b: edit_manifest(b, lambda m: m["streams"]["context"].update(records=99)),
-                               {"table-rows"}),
+    "table column dropped": (
+        lambda b: rewrite_table(
+            b, fmt.WINDOWS, lambda rows: [r.pop("title") for r in rows], schema=fmt.WINDOWS_SCHEMA.remove(2)
+        ),
+        {"table-schema"},
+    ),
+    "table rows vs manifest": (
+        lambda b: edit_manifest(b, lambda m: m["streams"]["context"].update(records=99)),
+        {"table-rows"},
+    ),
     # frames and video
     "frames index": (lambda b: rewrite_table(b, fmt.FRAMES, lambda r: _set(r, 2, frame_index=7)), {"frames-index"}),
     "frames t order": (lambda b: rewrite_table(b, fmt.FRAMES, _swap_t), {"frames-t-order"}),
-    "frames pts order": (lambda b: rewrite_table(b, fmt.FRAMES, lambda r: _set(r, 3, pts=r[2]["pts"])),
-                         {"frames-pts-order", "video-pts"}),
+    "frames pts order": (
+        lambda b: rewrite_table(b, fmt.FRAMES, lambda r: _set(r, 3, pts=r[2]["pts"])),
+        {"frames-pts-order", "video-pts"},
+    ),
     "frames t0": (lambda b: edit_manifest(b, lambda m: m["streams"]["screen"].update(t0_ns=1)), {"frames-t0"}),
     "frames span": (lambda b: rewrite_table(b, fmt.FRAMES, lambda r: _set(r, -1, t_ns=_end(b) + 1)), {"frames-span"}),
     "frames in pause": (_frame_in_pause, {"frames-in-pause"}),
     "frames display": (lambda b: rewrite_table(b, fmt.FRAMES, lambda r: _set(r, 0, display_id=7)), {"frames-display"}),
     "video frame count": (_drop_last_frame_row, {"video-frame-count"}),
     "video pts": (lambda b: rewrite_table(b, fmt.FRAMES, lambda r: _set(r, 1, pts=r[1]["pts"] + 1)), {"video-pts"}),
-    "video keyframes": (lambda b: rewrite_table(b, fmt.FRAMES, lambda r: _set(r, 1, keyframe=True)),
-                        {"video-keyframes"}),
-    "video time base": (lambda b: edit_manifest(b, lambda m: m["streams"]["screen"].update(time_base=[1, 90000])),
-                        {"video-time-base"}),
+    "video keyframes": (
+        lambda b: rewrite_table(b, fmt.FRAMES, lambda r: _set(r, 1, keyframe=True)),
+        {"video-keyframes"},
+    ),
+    "video time base": (
+        lambda b: edit_manifest(b, lambda m: m["streams"]["screen"].update(time_base=[1, 90000])),
+        {"video-time-base"},
+    ),
     "video size": (lambda b: edit_manifest(b, lambda m: m["streams"]["screen"].update(width=640)), {"video-size"}),
     "video garbage": (lambda b: _rewrite_bytes(b, fmt.VIDEO, b"\0" * 4096), {"video-unreadable"}),
     # input events
@@ -227,13 +256,19 @@ CASES: dict[str, tuple[Break, set[str]]] = {
     "events order": (lambda b: rewrite_table(b, fmt.EVENTS, _swap_t), {"events-order"}),
     "events span": (lambda b: rewrite_table(b, fmt.EVENTS, lambda r: _set(r, -1, t_ns=_end(b) + 5)), {"events-span"}),
     "events in pause": (_event_in_pause, {"events-in-pause"}),
-    "events kind": (lambda b: rewrite_table(b, fmt.EVENTS, lambda r: _set(r, _first_row(r, "move"), kind="hover")),
-                    {"events-kind"}),
-    "events fields": (lambda b: rewrite_table(b, fmt.EVENTS, lambda r: _set(r, _first_row(r, "move"), x=None)),
-                      {"events-fields"}),
+    "events kind": (
+        lambda b: rewrite_table(b, fmt.EVENTS, lambda r: _set(r, _first_row(r, "move"), kind="hover")),
+        {"events-kind"},
+    ),
+    "events fields": (
+        lambda b: rewrite_table(b, fmt.EVENTS, lambda r: _set(r, _first_row(r, "move"), x=None)),
+        {"events-fields"},
+    ),
     "events unpaired": (_insert_key_up_twice, {"events-unpaired"}),
-    "events coords": (lambda b: rewrite_table(b, fmt.EVENTS, lambda r: _set(r, _first_row(r, "down"), x=5000)),
-                      {"events-coords"}),
+    "events coords": (
+        lambda b: rewrite_table(b, fmt.EVENTS, lambda r: _set(r, _first_row(r, "down"), x=5000)),
+        {"events-coords"},
+    ),
     # context, markers
     "windows order": (_windows_unsorted, {"windows-order"}),
     "windows span": (lambda b: rewrite_table(b, fmt.WINDOWS, lambda r: _set(r, 0, t_ns=1)), {"windows-span"}),
@@ -243,12 +278,25 @@ CASES: dict[str, tuple[Break, set[str]]] = {
     "markers count": (lambda b: edit_manifest(b, lambda m: m["streams"]["markers"].update(count=0)), {"table-rows"}),
     # audio
     "audio garbage": (lambda b: _rewrite_bytes(b, fmt.AUDIO, b"fLaC" + b"\0" * 100), {"audio-unreadable"}),
-    "audio format": (lambda b: edit_manifest(b, lambda m: m["streams"]["audio"].update(sample_rate=44100)),
-                     {"audio-format"}),
-    "audio samples": (lambda b: edit_manifest(b, lambda m: m["streams"]["audio"].update(
-        samples=m["streams"]["audio"]["samples"] + 1)), {"audio-samples"}),
-    "audio duration": (lambda b: edit_manifest(b, lambda m: m["streams"]["audio"].update(
-        first_sample_t_ns=m["streams"]["audio"]["first_sample_t_ns"] + 10**9)), {"audio-duration"}),
+    "audio format": (
+        lambda b: edit_manifest(b, lambda m: m["streams"]["audio"].update(sample_rate=44100)),
+        {"audio-format"},
+    ),
+    "audio samples": (
+        lambda b: edit_manifest(
+            b, lambda m: m["streams"]["audio"].update(samples=m["streams"]["audio"]["samples"] + 1)
+        ),
+        {"audio-samples"},
+    ),
+    "audio duration": (
+        lambda b: edit_manifest(
+            b,
+            lambda m: m["streams"]["audio"].update(
+                first_sample_t_ns=m["streams"]["audio"]["first_sample_t_ns"] + 10**9
+            ),
+        ),
+        {"audio-duration"},
+    ),
 }
 
 
@@ -306,8 +354,7 @@ def test_nonexistent_and_unreadable_paths(tmp_path: Path) -> None:
 
 
 # --- tar archives -------------------------------------------------------------------------------------
-def _tar(bundle: Path, dest: Path, top: bool = True,
-         extra: Callable[[tarfile.TarFile], None] | None = None) -> Path:
+def _tar(bundle: Path, dest: Path, top: bool = True, extra: Callable[[tarfile.TarFile], None] | None = None) -> Path:
     with tarfile.open(dest, "w") as t:
         for p in sorted(bundle.rglob("*")):
             if p.is_file():
@@ -347,8 +394,9 @@ def test_tar_bundle_is_valid(bundle: Path, tmp_path: Path, top: bool) -> None:
         ("fifo", _member("screen/fifo", tarfile.FIFOTYPE)),
     ],
 )
-def test_unsafe_tar_members_are_refused(bundle: Path, tmp_path: Path, name: str,
-                                        member: Callable[[tarfile.TarFile], None]) -> None:
+def test_unsafe_tar_members_are_refused(
+    bundle: Path, tmp_path: Path, name: str, member: Callable[[tarfile.TarFile], None]
+) -> None:
     tar = _tar(bundle, tmp_path / f"{name}.tar", top=False, extra=member)
     report = validate_bundle(str(tar))
     assert {f.code for f in report.findings} - {"session-id-mismatch"} == {"unsafe-member"}
@@ -356,8 +404,7 @@ def test_unsafe_tar_members_are_refused(bundle: Path, tmp_path: Path, name: str,
 
 
 def test_tar_duplicate_member_is_refused(bundle: Path, tmp_path: Path) -> None:
-    tar = _tar(bundle, tmp_path / "dup.tar", top=False,
-               extra=_member(fmt.MARKERS, tarfile.REGTYPE, data=b"{}\n"))
+    tar = _tar(bundle, tmp_path / "dup.tar", top=False, extra=_member(fmt.MARKERS, tarfile.REGTYPE, data=b"{}\n"))
     assert codes(tar) - {"session-id-mismatch"} == {"unsafe-member"}
 
 

@@ -10,7 +10,7 @@ from typing import IO, Any
 
 from jsonschema import Draft202012Validator
 
-from recorder import schemas
+import recorder.schemas as schemas
 from recorder.bundle.format import MANIFEST_SCHEMA_FILE, MAX_MANIFEST_BYTES
 from recorder.errors import ManifestError
 
@@ -30,9 +30,7 @@ def load_manifest(data: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise ManifestError(f"manifest.json is not UTF-8 text ({e.reason} at byte {e.start})") from e
     except json.JSONDecodeError as e:
-        raise ManifestError(
-            f"manifest.json is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
-        ) from e
+        raise ManifestError(f"manifest.json is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
     except RecursionError as e:
         raise ManifestError("manifest.json is nested too deeply to be a manifest") from e
     if not isinstance(obj, dict):

@@ -30,9 +30,7 @@ class BundleReader:
     def __init__(self, path: str | Path | BundleSource) -> None:
         self.source = path if isinstance(path, BundleSource) else open_source(path)
         try:
-            self.manifest: dict[str, Any] = load_manifest(
-                self.source.read_bytes(fmt.MANIFEST, fmt.MAX_MANIFEST_BYTES)
-            )
+            self.manifest: dict[str, Any] = load_manifest(self.source.read_bytes(fmt.MANIFEST, fmt.MAX_MANIFEST_BYTES))
             self.newer_minor = fmt.check_format_version(self.manifest.get("format_version"))
         except BundleMemberError as e:
             self.source.close()
@@ -194,7 +192,7 @@ class _VideoCursor:
 
     def __init__(self, f: IO[bytes]) -> None:
         self._file = f
-        self._container = av.open(f)
+        self._container = av.open(f, "r")
         self._stream = self._container.streams.video[0]
         self._iter: Any = None
         self._last_pts: int | None = None

@@ -8,6 +8,7 @@ marks the bundle `recovered`, with notes saying what was cut.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import json
 import os
 import shutil
@@ -87,7 +88,7 @@ def _remux_video(s: _Sealing, frame_records: list[dict[str, Any]]) -> tuple[list
     packets: list[tuple[int, bool]] = []
     time_base = (1, 1000)
     try:
-        inp = av.open(str(src))
+        inp = av.open(str(src), "r")
     except (av.FFmpegError, OSError) as e:
         s.cut(f"live video unreadable ({e}); no frames kept")
         return [], {"time_base": time_base}
@@ -110,11 +111,12 @@ def _remux_video(s: _Sealing, frame_records: list[dict[str, Any]]) -> tuple[list
     finally:
         inp.close()
     # Read back the pts the MP4 muxer actually stored (it picks its own time base).
-    with av.open(str(dst)) as check:
+    with av.open(str(dst), "r") as check:
         vs = check.streams.video[0]
         tb = vs.time_base
+        assert tb is not None
         time_base = (tb.numerator, tb.denominator)
-        pts = [(int(p.pts), bool(p.is_keyframe)) for p in check.demux(vs) if p.dts is not None and p.size]
+        pts = [(p.pts, bool(p.is_keyframe)) for p in check.demux(vs) if p.pts is not None and p.size]
     if len(pts) != len(packets):
         raise SealError(f"{dst}: remux wrote {len(pts)} of {len(packets)} frames; disk full or failing?")
     if len(pts) < len(frame_records):
@@ -150,9 +152,7 @@ def _finish_audio(
     try:
         with (
             sf.SoundFile(str(s.live / fmt.LIVE_AUDIO)) as src,
-            sf.SoundFile(
-                str(dst), "w", samplerate=rate, channels=channels, format="FLAC", subtype="PCM_16"
-            ) as out,
+            sf.SoundFile(str(dst), "w", samplerate=rate, channels=channels, format="FLAC", subtype="PCM_16") as out,
         ):
             while written < logged:
                 try:
@@ -211,7 +211,7 @@ def _paused_spans(anchors: list[fmt.Anchor], end_ns: int) -> list[tuple[int, int
 def max_frame_gap(t_ns: list[int], paused: list[tuple[int, int]]) -> int:
     """Longest interval between consecutive frames that does not overlap a pause."""
     best = 0
-    for a, b in zip(t_ns, t_ns[1:], strict=False):
+    for a, b in itertools.pairwise(t_ns):
         if any(p0 < b and a < p1 for p0, p1 in paused):
             continue
         best = max(best, b - a)
@@ -247,9 +247,7 @@ def seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
     if not anchors or anchors[0].event != fmt.AnchorEvent.START:
         raise SealError(f"{live}: the live log has no start anchor; nothing can be sealed")
     if not (stopped and not log.truncated) and not recover:
-        raise SealError(
-            f"{live}: the session did not stop cleanly; run `trajrec repair {live}` to recover it"
-        )
+        raise SealError(f"{live}: the session did not stop cleanly; run `trajrec repair {live}` to recover it")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = out_dir / f".{sid}.partial"
@@ -337,8 +335,7 @@ def seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
         ]
         if audio_meta["present"]:
             last.append(
-                audio_meta["first_sample_t_ns"]
-                + audio_meta["samples"] * 1_000_000_000 // audio_meta["sample_rate"]
+                audio_meta["first_sample_t_ns"] + audio_meta["samples"] * 1_000_000_000 // audio_meta["sample_rate"]
             )
         end_ns = max(last)
     paused = _paused_spans(anchors, end_ns)
@@ -383,18 +380,16 @@ def seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
     # checksums, then the manifest last, then one rename publishes the bundle
     for path in sorted(p for p in stage.rglob("*") if p.is_file()):
         _fsync_file(path)
-        with open(path, "rb") as f:
-            digest, size = sha256_stream(f)
-        manifest["files"].append(
-            {"path": path.relative_to(stage).as_posix(), "bytes": size, "sha256": digest}
-        )
+        with open(path, "rb") as data:
+            digest, size = sha256_stream(data)
+        manifest["files"].append({"path": path.relative_to(stage).as_posix(), "bytes": size, "sha256": digest})
     for d in sorted({p.parent for p in stage.rglob("*")}, reverse=True):
         _fsync_dir(d)
     tmp = stage / f".{fmt.MANIFEST}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(dump_manifest(manifest))
-        f.flush()
-        os.fsync(f.fileno())
+    with open(tmp, "wb") as out:
+        out.write(dump_manifest(manifest))
+        out.flush()
+        os.fsync(out.fileno())
     os.replace(tmp, stage / fmt.MANIFEST)
     _fsync_dir(stage)
     os.replace(stage, final)

@@ -156,8 +156,7 @@ class _Desktop:
 
 
 _TEXT = (
-    "import numpy as np\nx = np.linspace(0, 1, 100)\nprint(x.mean())\n"
-    "ls -la /data\ngrep -n 'error' run.log | head\n"
+    "import numpy as np\nx = np.linspace(0, 1, 100)\nprint(x.mean())\nls -la /data\ngrep -n 'error' run.log | head\n"
 )
 
 
@@ -241,9 +240,10 @@ def synthesize_live(
             down = t - 3_000_000
             up = down + rng.randint(30, min(110, gap_ms - 20)) * 1_000_000
             if not paused(up) and up < end - 20_000_000:
-                for when, kind in ((down, fmt.EventKind.KEY_DOWN), (up, fmt.EventKind.KEY_UP)):
-                    ev = fmt.InputEvent(0, when, kind, key=key, char=char, scancode=scancode, modifiers=mods,
-                                        injected=False)
+                for when, key_kind in ((down, fmt.EventKind.KEY_DOWN), (up, fmt.EventKind.KEY_UP)):
+                    ev = fmt.InputEvent(
+                        0, when, key_kind, key=key, char=char, scancode=scancode, modifiers=mods, injected=False
+                    )
                     timeline.append((when, 1, "event", ev))
                 changed = True
         stalled = spec.stall is not None and spec.stall[0] <= (t - start) / NS < sum(spec.stall)
@@ -267,9 +267,7 @@ def synthesize_live(
             x = x + (tx - x) * i // steps
             y = y + (ty - y) * i // steps
             t += 16_000_000
-            timeline.append(
-                (t, 2, "event", fmt.InputEvent(0, t, fmt.EventKind.MOVE, x=x, y=y, injected=False))
-            )
+            timeline.append((t, 2, "event", fmt.InputEvent(0, t, fmt.EventKind.MOVE, x=x, y=y, injected=False)))
         button = rng.choice(["left", "left", "right"])
         t += 30_000_000
         timeline.append((t, 2, "event", fmt.InputEvent(0, t, fmt.EventKind.DOWN, x=x, y=y, button=button)))
@@ -330,9 +328,9 @@ def synthesize_live(
         total = int((end - s0 - 10_000_000) * sr // NS)
         k = np.arange(total)
         env = 0.5 + 0.5 * np.sin(2 * np.pi * 3.5 * k / sr)
-        voice = 0.3 * env * np.sin(2 * np.pi * 180 * k / sr) + 0.02 * np.random.default_rng(
-            spec.seed
-        ).standard_normal(total)
+        voice = 0.3 * env * np.sin(2 * np.pi * 180 * k / sr) + 0.02 * np.random.default_rng(spec.seed).standard_normal(
+            total
+        )
         pcm = (np.clip(voice, -1, 1) * 32767).astype(np.int16).reshape(-1, 1)
         gap = (total // 4, total // 4 + 10 * n) if spec.audio_gap else None
         for first in range(0, total - n + 1, n):

@@ -93,8 +93,9 @@ def _s(ns: int) -> str:
 
 
 class _Checker:
-    def __init__(self, source: BundleSource, deep: bool, cancel: threading.Event | None,
-                 progress: Callable[[int], None] | None) -> None:
+    def __init__(
+        self, source: BundleSource, deep: bool, cancel: threading.Event | None, progress: Callable[[int], None] | None
+    ) -> None:
         self.src = source
         self.deep = deep
         self.cancel = cancel
@@ -114,12 +115,18 @@ class _Checker:
             self.add("unsafe-member", u.path, f"refused: {u.reason}")
         member = self.src.members.get(fmt.MANIFEST)
         if member is None:
-            self.add("manifest-missing", fmt.MANIFEST,
-                     "no manifest.json: not a bundle, or sealing never finished (try `trajrec repair`)")
+            self.add(
+                "manifest-missing",
+                fmt.MANIFEST,
+                "no manifest.json: not a bundle, or sealing never finished (try `trajrec repair`)",
+            )
             return False
         if member.size > fmt.MAX_MANIFEST_BYTES:
-            self.add("manifest-too-large", fmt.MANIFEST,
-                     f"{member.size} bytes, over the {fmt.MAX_MANIFEST_BYTES} byte limit; not read")
+            self.add(
+                "manifest-too-large",
+                fmt.MANIFEST,
+                f"{member.size} bytes, over the {fmt.MAX_MANIFEST_BYTES} byte limit; not read",
+            )
             return False
         try:
             self.m = load_manifest(self.src.read_bytes(fmt.MANIFEST, fmt.MAX_MANIFEST_BYTES))
@@ -132,24 +139,35 @@ class _Checker:
             self.add("format-version", fmt.MANIFEST, str(e))
             return False
         if newer:
-            self.add("format-newer", fmt.MANIFEST,
-                     f"format {self.m['format_version']} is newer than {fmt.FORMAT_VERSION}: checked by "
-                     f"{fmt.FORMAT_VERSION} rules", Severity.WARNING)
+            self.add(
+                "format-newer",
+                fmt.MANIFEST,
+                f"format {self.m['format_version']} is newer than {fmt.FORMAT_VERSION}: checked by "
+                f"{fmt.FORMAT_VERSION} rules",
+                Severity.WARNING,
+            )
         # A newer minor may add fields; everything this version knows must still hold.
         errors = schema_errors(self.m, ignore_unknown=newer)
         self.newer = newer
-        for e in errors:
-            self.add("manifest-schema", fmt.MANIFEST, e)
+        for message in errors:
+            self.add("manifest-schema", fmt.MANIFEST, message)
         if errors:
             return False
         if self.m["status"] == fmt.Status.RECOVERED:
             notes = "; ".join(self.m.get("notes", [])) or "no notes"
-            self.add("status-recovered", fmt.MANIFEST,
-                     f"recovered after a crash: the end may be missing ({notes})", Severity.WARNING)
+            self.add(
+                "status-recovered",
+                fmt.MANIFEST,
+                f"recovered after a crash: the end may be missing ({notes})",
+                Severity.WARNING,
+            )
         if self.src.name and self.src.name != self.m["session_id"] and not self.src.name.startswith("."):
-            self.add("session-id-mismatch", "",
-                     f"bundle is named {self.src.name!r} but its session_id is {self.m['session_id']!r}",
-                     Severity.WARNING)
+            self.add(
+                "session-id-mismatch",
+                "",
+                f"bundle is named {self.src.name!r} but its session_id is {self.m['session_id']!r}",
+                Severity.WARNING,
+            )
         return True
 
     # --- files ----------------------------------------------------------------------------------
@@ -191,26 +209,25 @@ class _Checker:
                 continue
             digest = self.sha256(path)
             if digest != entry["sha256"]:
-                self.add("file-sha256", path, f"sha256 {digest[:16]}... does not match the manifest's "
-                         f"{entry['sha256'][:16]}... (changed after sealing)")
+                self.add(
+                    "file-sha256",
+                    path,
+                    f"sha256 {digest[:16]}... does not match the manifest's "
+                    f"{entry['sha256'][:16]}... (changed after sealing)",
+                )
                 self.bad_files.add(path)
 
     def sha256(self, path: str) -> str:
         h = hashlib.sha256()
         local = self.src.local_path(path)
         with open(local, "rb", buffering=0) if local else self.src.open(path) as f:
-            buf = bytearray(HASH_CHUNK)
-            view = memoryview(buf)
-            while True:
+            while chunk := f.read(HASH_CHUNK):
                 if self.cancel is not None and self.cancel.is_set():
                     raise Cancelled("cancelled")
-                n = f.readinto(view)
-                if not n:
-                    break
-                h.update(view[:n])
-                self.bytes += n
+                h.update(chunk)
+                self.bytes += len(chunk)
                 if self.progress:
-                    self.progress(n)
+                    self.progress(len(chunk))
         return h.hexdigest()
 
     def usable(self, path: str) -> bool:
@@ -286,8 +303,12 @@ class _Checker:
         bad = np.flatnonzero((t < start) | (t > end))
         if len(bad):
             i = int(bad[0])
-            self.add(code, path, f"{len(bad)} {what} outside the session span [{start}, {end}]; first at row "
-                     f"{i}: t_ns {int(t[i])} ({_s(int(t[i]) - start)} from start)")
+            self.add(
+                code,
+                path,
+                f"{len(bad)} {what} outside the session span [{start}, {end}]; first at row "
+                f"{i}: t_ns {int(t[i])} ({_s(int(t[i]) - start)} from start)",
+            )
 
     # --- screen ---------------------------------------------------------------------------------
     def screen(self, start: int, end: int, paused: list[tuple[int, int]]) -> None:
@@ -310,15 +331,21 @@ class _Checker:
             d = np.diff(col)
             if len(d) and (d <= 0).any():
                 i = int(np.flatnonzero(d <= 0)[0])
-                self.add(f"frames-{'pts' if name == 'pts' else 't'}-order", fmt.FRAMES,
-                         f"{name} not strictly increasing: row {i + 1} has {int(col[i + 1])} after {int(col[i])}")
+                self.add(
+                    f"frames-{'pts' if name == 'pts' else 't'}-order",
+                    fmt.FRAMES,
+                    f"{name} not strictly increasing: row {i + 1} has {int(col[i + 1])} after {int(col[i])}",
+                )
         if n and t[0] != meta["t0_ns"]:
             self.add("frames-t0", fmt.FRAMES, f"first frame t_ns {int(t[0])} != streams.screen.t0_ns {meta['t0_ns']}")
         self.outside_span("frames-span", fmt.FRAMES, "frames", t, start, end)
         inp = np.flatnonzero(self.in_pause(t, paused))
         if len(inp):
-            self.add("frames-in-pause", fmt.FRAMES, f"{len(inp)} frames grabbed while paused (privacy); first "
-                     f"at {_s(int(t[inp[0]]) - start)}")
+            self.add(
+                "frames-in-pause",
+                fmt.FRAMES,
+                f"{len(inp)} frames grabbed while paused (privacy); first at {_s(int(t[inp[0]]) - start)}",
+            )
         self.frame_gaps(t, start, paused)
         ids = {d["id"] for d in self.m["environment"]["displays"]} | {-1}
         bad_ids = sorted(set(table.column("display_id").to_pylist()) - ids)
@@ -341,16 +368,20 @@ class _Checker:
             longest = max(longest, b - a)
         if big:
             i = big[0]
-            self.add("frames-gap", fmt.FRAMES,
-                     f"{len(big)} gaps between frames over {_s(fmt.FRAME_GAP_LIMIT_NS)} outside pauses (capture "
-                     f"stalled); longest {_s(longest)}, first at {_s(int(t[i]) - start)}", Severity.WARNING)
+            self.add(
+                "frames-gap",
+                fmt.FRAMES,
+                f"{len(big)} gaps between frames over {_s(fmt.FRAME_GAP_LIMIT_NS)} outside pauses (capture "
+                f"stalled); longest {_s(longest)}, first at {_s(int(t[i]) - start)}",
+                Severity.WARNING,
+            )
 
     def video(self, meta: dict[str, Any], pts: np.ndarray, keyframe: np.ndarray) -> None:
         path = fmt.VIDEO
         local = self.src.local_path(path)
         try:
             f = open(local, "rb") if local else self.src.open(path)  # noqa: SIM115 - closed below
-            with f, av.open(f) as container:
+            with f, av.open(f, "r") as container:
                 if not container.streams.video:
                     self.add("video-unreadable", path, "no video stream")
                     return
@@ -359,20 +390,23 @@ class _Checker:
                 if cc.name != "h264":
                     self.add("video-codec", path, f"codec {cc.name}, expected h264")
                 if (cc.width, cc.height) != (meta["width"], meta["height"]):
-                    self.add("video-size", path, f"{cc.width}x{cc.height}, manifest says "
-                             f"{meta['width']}x{meta['height']}")
+                    self.add(
+                        "video-size", path, f"{cc.width}x{cc.height}, manifest says {meta['width']}x{meta['height']}"
+                    )
                 tb = vs.time_base
-                if [tb.numerator, tb.denominator] != meta["time_base"]:
+                if tb is None or [tb.numerator, tb.denominator] != meta["time_base"]:
                     self.add("video-time-base", path, f"time base {tb}, manifest says {meta['time_base']}")
                 if vs.frames and vs.frames != len(pts):
-                    self.add("video-frame-count", path,
-                             f"{vs.frames} frames in the video, {len(pts)} rows in {fmt.FRAMES}")
+                    self.add(
+                        "video-frame-count", path, f"{vs.frames} frames in the video, {len(pts)} rows in {fmt.FRAMES}"
+                    )
                     return
                 if self.deep:
                     got = self._decode_pts(container, vs)
                 else:
-                    got = [(int(p.pts), bool(p.is_keyframe)) for p in container.demux(vs)
-                           if p.dts is not None and p.size]
+                    got = [
+                        (p.pts, bool(p.is_keyframe)) for p in container.demux(vs) if p.pts is not None and p.size
+                    ]
         except (av.FFmpegError, OSError, ValueError, RecorderError) as e:
             self.add("video-decode" if self.deep else "video-unreadable", path, f"{str(e)[:300]}")
             return
@@ -382,13 +416,17 @@ class _Checker:
         got_pts = np.array([p for p, _ in got], dtype=np.int64)
         if not np.array_equal(got_pts, pts):
             i = int(np.flatnonzero(got_pts != pts)[0])
-            self.add("video-pts", path, f"frame {i} has pts {int(got_pts[i])} in the video, {int(pts[i])} in "
-                     f"{fmt.FRAMES}")
+            self.add(
+                "video-pts", path, f"frame {i} has pts {int(got_pts[i])} in the video, {int(pts[i])} in {fmt.FRAMES}"
+            )
         got_key = np.array([k for _, k in got], dtype=bool)
         if not np.array_equal(got_key, keyframe):
             i = int(np.flatnonzero(got_key != keyframe)[0])
-            self.add("video-keyframes", path, f"frame {i} keyframe={bool(got_key[i])} in the video, "
-                     f"{bool(keyframe[i])} in {fmt.FRAMES}")
+            self.add(
+                "video-keyframes",
+                path,
+                f"frame {i} keyframe={bool(got_key[i])} in the video, {bool(keyframe[i])} in {fmt.FRAMES}",
+            )
 
     def _decode_pts(self, container: Any, vs: Any) -> list[tuple[int, bool]]:
         out = []
@@ -405,7 +443,9 @@ class _Checker:
         if table is None:
             return
         if self.m["stats"]["events"] != table.num_rows:
-            self.add("table-rows", path, f"{table.num_rows} rows, manifest stats.events says {self.m['stats']['events']}")
+            self.add(
+                "table-rows", path, f"{table.num_rows} rows, manifest stats.events says {self.m['stats']['events']}"
+            )
         n = table.num_rows
         seq = table.column("seq").to_numpy()
         t = table.column("t_ns").to_numpy()
@@ -420,32 +460,50 @@ class _Checker:
         self.outside_span("events-span", path, "events", t, start, end)
         inp = np.flatnonzero(self.in_pause(t, paused))
         if len(inp):
-            self.add("events-in-pause", path, f"{len(inp)} events captured while paused (privacy); first at row "
-                     f"{int(inp[0])}")
+            self.add(
+                "events-in-pause",
+                path,
+                f"{len(inp)} events captured while paused (privacy); first at row {int(inp[0])}",
+            )
         rows = table.to_pylist()
         kinds = {k.value for k in fmt.EventKind}
         bad_kind = [i for i, r in enumerate(rows) if r["kind"] not in kinds]
         if bad_kind:
-            self.add("events-kind", path, f"{len(bad_kind)} rows with an unknown kind; first row {bad_kind[0]}: "
-                     f"{rows[bad_kind[0]]['kind']!r}")
+            self.add(
+                "events-kind",
+                path,
+                f"{len(bad_kind)} rows with an unknown kind; first row {bad_kind[0]}: {rows[bad_kind[0]]['kind']!r}",
+            )
         self.event_fields(rows)
         self.pairs(rows, paused)
         self.coords(table)
 
     def event_fields(self, rows: list[dict[str, Any]]) -> None:
-        need = {"move": ("x", "y"), "scroll": ("x", "y", "dx", "dy"), "down": ("x", "y", "button"),
-                "up": ("x", "y", "button"), "key_down": ("key",), "key_up": ("key",)}
+        need = {
+            "move": ("x", "y"),
+            "scroll": ("x", "y", "dx", "dy"),
+            "down": ("x", "y", "button"),
+            "up": ("x", "y", "button"),
+            "key_down": ("key",),
+            "key_up": ("key",),
+        }
         bad = [(i, r["kind"], f) for i, r in enumerate(rows) for f in need.get(r["kind"], ()) if r[f] is None]
         allowed = set(fmt.MODIFIERS)
-        bad_mods = [i for i, r in enumerate(rows) if not allowed.issuperset(r["modifiers"])
-                    or len(set(r["modifiers"])) != len(r["modifiers"])]
+        bad_mods = [
+            i
+            for i, r in enumerate(rows)
+            if not allowed.issuperset(r["modifiers"]) or len(set(r["modifiers"])) != len(r["modifiers"])
+        ]
         if bad:
             i, kind, f = bad[0]
             self.add("events-fields", fmt.EVENTS, f"{len(bad)} missing values; first: row {i} ({kind}) has no {f}")
         if bad_mods:
             i = bad_mods[0]
-            self.add("events-fields", fmt.EVENTS, f"{len(bad_mods)} rows with unknown or repeated modifiers; first: "
-                     f"row {i} {rows[i]['modifiers']}")
+            self.add(
+                "events-fields",
+                fmt.EVENTS,
+                f"{len(bad_mods)} rows with unknown or repeated modifiers; first: row {i} {rows[i]['modifiers']}",
+            )
 
     def pairs(self, rows: list[dict[str, Any]], paused: list[tuple[int, int]]) -> None:
         """Every up follows a down of the same key/button. Keys held across the start, a pause or the
@@ -478,8 +536,11 @@ class _Checker:
                 seen.add(k)  # released before its first down: it was held when recording (re)started
         if orphans:
             i, (what, which) = orphans[0]
-            self.add("events-unpaired", fmt.EVENTS, f"{len(orphans)} releases without a press; first at row {i} "
-                     f"({what} {which!r})")
+            self.add(
+                "events-unpaired",
+                fmt.EVENTS,
+                f"{len(orphans)} releases without a press; first at row {i} ({what} {which!r})",
+            )
 
     def coords(self, table: pa.Table) -> None:
         x = table.column("x").to_numpy(zero_copy_only=False)
@@ -495,14 +556,17 @@ class _Checker:
         bad = np.flatnonzero(~inside)
         if len(bad):
             row = int(np.flatnonzero(has)[bad[0]])
-            self.add("events-coords", fmt.EVENTS, f"{len(bad)} pointer positions outside every display; first: "
-                     f"row {row} at ({int(xs[bad[0]])}, {int(ys[bad[0]])})")
+            self.add(
+                "events-coords",
+                fmt.EVENTS,
+                f"{len(bad)} pointer positions outside every display; first: "
+                f"row {row} at ({int(xs[bad[0]])}, {int(ys[bad[0]])})",
+            )
 
     # --- context and markers --------------------------------------------------------------------
     def windows(self, start: int, end: int) -> None:
         path = fmt.WINDOWS
-        table = self.table(path, fmt.WINDOWS_SCHEMA, self.m["streams"]["context"]["records"],
-                           "streams.context.records")
+        table = self.table(path, fmt.WINDOWS_SCHEMA, self.m["streams"]["context"]["records"], "streams.context.records")
         if table is None:
             return
         t = table.column("t_ns").to_numpy()
@@ -531,8 +595,11 @@ class _Checker:
                 return
             markers.append(obj)
         if len(markers) != self.m["streams"]["markers"]["count"]:
-            self.add("table-rows", path, f"{len(markers)} markers, manifest streams.markers.count says "
-                     f"{self.m['streams']['markers']['count']}")
+            self.add(
+                "table-rows",
+                path,
+                f"{len(markers)} markers, manifest streams.markers.count says {self.m['streams']['markers']['count']}",
+            )
         t = np.array([mk["t_ns"] for mk in markers], dtype=np.int64)
         if len(t) > 1 and (np.diff(t) < 0).any():
             self.add("markers-order", path, "markers are not in time order")
@@ -549,8 +616,12 @@ class _Checker:
             f = open(local, "rb") if local else self.src.open(path)  # noqa: SIM115 - closed below
             with f, sf.SoundFile(f) as snd:
                 if (snd.samplerate, snd.channels) != (meta["sample_rate"], meta["channels"]):
-                    self.add("audio-format", path, f"{snd.samplerate} Hz x{snd.channels}, manifest says "
-                             f"{meta['sample_rate']} Hz x{meta['channels']}")
+                    self.add(
+                        "audio-format",
+                        path,
+                        f"{snd.samplerate} Hz x{snd.channels}, manifest says "
+                        f"{meta['sample_rate']} Hz x{meta['channels']}",
+                    )
                     return
                 frames = snd.frames
                 if self.deep:
@@ -569,9 +640,12 @@ class _Checker:
         a1 = a0 + frames * 1_000_000_000 // meta["sample_rate"]
         tol = fmt.AUDIO_SPAN_TOLERANCE_NS
         if abs(a0 - start) > tol or abs(end - a1) > tol:
-            self.add("audio-duration", path,
-                     f"audio covers {_s(a0 - start)} to {_s(a1 - start)} of a {_s(end - start)} session "
-                     f"(tolerance {_s(tol)} at each end)")
+            self.add(
+                "audio-duration",
+                path,
+                f"audio covers {_s(a0 - start)} to {_s(a1 - start)} of a {_s(end - start)} session "
+                f"(tolerance {_s(tol)} at each end)",
+            )
 
     def run(self) -> None:
         if not self.manifest():
@@ -585,8 +659,13 @@ class _Checker:
         self.audio(start, end)
 
 
-def validate_source(source: BundleSource, *, deep: bool = False, cancel: threading.Event | None = None,
-                    progress: Callable[[int], None] | None = None) -> Report:
+def validate_source(
+    source: BundleSource,
+    *,
+    deep: bool = False,
+    cancel: threading.Event | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
     t0 = time.perf_counter()
     checker = _Checker(source, deep, cancel, progress)
     report = Report(location=source.location)
@@ -607,8 +686,13 @@ def validate_source(source: BundleSource, *, deep: bool = False, cancel: threadi
     return report
 
 
-def validate_bundle(path: str, *, deep: bool = False, cancel: threading.Event | None = None,
-                    progress: Callable[[int], None] | None = None) -> Report:
+def validate_bundle(
+    path: str,
+    *,
+    deep: bool = False,
+    cancel: threading.Event | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
     """Validate the bundle at `path` (directory or tar). Problems become findings, never exceptions."""
     try:
         source = open_source(path)

@@ -12,8 +12,12 @@ from recorder.exitcodes import ExitCode
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("info", help="summarise one bundle", description="Show what a bundle holds: task, "
-                       "status, span, streams and stats. --json prints the manifest itself.")
+    p = sub.add_parser(
+        "info",
+        help="summarise one bundle",
+        description="Show what a bundle holds: task, "
+        "status, span, streams and stats. --json prints the manifest itself.",
+    )
     p.add_argument("path", metavar="BUNDLE", help="bundle directory or .tar")
     p.add_argument("--json", action="store_true", help="print manifest.json")
     p.set_defaults(run=run)
@@ -32,13 +36,21 @@ def run(args: argparse.Namespace) -> ExitCode:
             f"task      {m['task']['id']}: {m['task']['title']}  (expert {m['task']['expert']})",
             f"recorded  {_utc(b.utc_ns(b.start_ns))}, {st['duration_ns'] / 1e9:.1f} s "
             f"({st['paused_ns'] / 1e9:.1f} s paused)",
-            "screen    " + (f"{sc['width']}x{sc['height']} h264, {st['frames']} frames, {st['dropped_frames']} "
-                            f"dropped, longest gap {st['max_frame_gap_ns'] / 1e9:.2f} s" if sc["present"]
-                            else f"none ({sc['reason']})"),
+            "screen    "
+            + (
+                f"{sc['width']}x{sc['height']} h264, {st['frames']} frames, {st['dropped_frames']} "
+                f"dropped, longest gap {st['max_frame_gap_ns'] / 1e9:.2f} s"
+                if sc["present"]
+                else f"none ({sc['reason']})"
+            ),
             f"input     {st['events']} events",
-            "audio     " + (f"{au['sample_rate']} Hz x{au['channels']}, {au['samples'] / au['sample_rate']:.1f} s, "
-                            f"{st['audio_gaps']} gaps ({st['audio_gaps_ns'] / 1e9:.2f} s)" if au["present"]
-                            else f"none ({au['reason']})"),
+            "audio     "
+            + (
+                f"{au['sample_rate']} Hz x{au['channels']}, {au['samples'] / au['sample_rate']:.1f} s, "
+                f"{st['audio_gaps']} gaps ({st['audio_gaps_ns'] / 1e9:.2f} s)"
+                if au["present"]
+                else f"none ({au['reason']})"
+            ),
             f"markers   {m['streams']['markers']['count']}",
             f"files     {len(m['files'])}, {sum(f['bytes'] for f in m['files']) / 1e6:.1f} MB",
         ]

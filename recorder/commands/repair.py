@@ -12,10 +12,13 @@ from recorder.exitcodes import ExitCode
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("repair", help="turn a crashed session's live directory into a bundle",
-                       description="Seal the live directory of a session that did not stop cleanly (crash, "
-                       "kill, power loss). Everything that reached the disk is kept; the bundle's status is "
-                       "'recovered' and its manifest notes say what was cut. The live directory is left as is.")
+    p = sub.add_parser(
+        "repair",
+        help="turn a crashed session's live directory into a bundle",
+        description="Seal the live directory of a session that did not stop cleanly (crash, "
+        "kill, power loss). Everything that reached the disk is kept; the bundle's status is "
+        "'recovered' and its manifest notes say what was cut. The live directory is left as is.",
+    )
     p.add_argument("live", metavar="LIVE_DIR", help="the session's live directory (holds session.json)")
     p.add_argument("--out", metavar="DIR", help="where to put the bundle (default: next to LIVE_DIR)")
     p.set_defaults(run=run)

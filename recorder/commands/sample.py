@@ -11,10 +11,13 @@ from recorder.exitcodes import ExitCode
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("sample", help="write a synthetic sample bundle",
-                       description="Synthesize a realistic session (a desktop where code is typed, mouse and "
-                       "keyboard events, window changes, markers, a voiceover) through the real writers and seal "
-                       "it into DEST/<session_id>/. Needs the desktop extra (OpenCV draws the frames).")
+    p = sub.add_parser(
+        "sample",
+        help="write a synthetic sample bundle",
+        description="Synthesize a realistic session (a desktop where code is typed, mouse and "
+        "keyboard events, window changes, markers, a voiceover) through the real writers and seal "
+        "it into DEST/<session_id>/. Needs the desktop extra (OpenCV draws the frames).",
+    )
     p.add_argument("dest", metavar="DEST", help="folder to write the bundle into (created if needed)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
     p.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT of the screen (default 1280x720)")
@@ -39,7 +42,11 @@ def run(args: argparse.Namespace) -> ExitCode:
         import cv2  # noqa: F401
     except ImportError as e:
         raise UsageError(f"{e.name} is missing: install trajectory-recorder[desktop]") from e
-    bundle, _ = synthesize_bundle(Path(args.dest), SyntheticSpec(
-        duration_s=args.duration, width=w, height=h, audio=not args.no_audio, pause=args.pause, seed=args.seed))
+    bundle, _ = synthesize_bundle(
+        Path(args.dest),
+        SyntheticSpec(
+            duration_s=args.duration, width=w, height=h, audio=not args.no_audio, pause=args.pause, seed=args.seed
+        ),
+    )
     print(bundle)
     return ExitCode.OK

@@ -14,7 +14,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from recorder.bundle import format as fmt
@@ -39,13 +46,18 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="bundle directory, bundle .tar, or a folder of them")
     p.add_argument("--deep", action="store_true", help="also decode every video frame and audio sample")
-    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="bundles checked at once "
-                   "(default: number of CPUs)")
+    p.add_argument(
+        "-j", "--jobs", type=int, default=os.cpu_count() or 1, help="bundles checked at once (default: number of CPUs)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document (reports and summary) on stdout")
     p.add_argument("--strict", action="store_true", help="treat warnings (recovered, capture stalls) as invalid")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-problem lines, only the summary")
-    p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
-                   help="progress bar on stderr (auto: when stderr is a terminal)")
+    p.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="progress bar on stderr (auto: when stderr is a terminal)",
+    )
     p.set_defaults(run=run)
 
 
@@ -55,17 +67,20 @@ def expand(paths: list[str]) -> list[str]:
     missing = []
     for raw in paths:
         if raw.startswith("s3://"):
-            raise UsageError(f"{raw}: validating s3:// prefixes needs the uploader, which this version lacks; "
-                             "download the bundles first")
+            raise UsageError(
+                f"{raw}: validating s3:// prefixes needs the uploader, which this version lacks; "
+                "download the bundles first"
+            )
         p = Path(raw)
         if not p.exists():
             missing.append(raw)
             continue
         if p.is_dir() and not (p / fmt.MANIFEST).exists():
             children = sorted(
-                c for c in p.iterdir()
-                if not c.name.startswith(".") and ((c.is_dir() and (c / fmt.MANIFEST).exists()) or
-                                                   (c.is_file() and c.name.endswith(TAR_SUFFIXES)))
+                c
+                for c in p.iterdir()
+                if not c.name.startswith(".")
+                and ((c.is_dir() and (c / fmt.MANIFEST).exists()) or (c.is_file() and c.name.endswith(TAR_SUFFIXES)))
             )
             if children:
                 out.extend(str(c) for c in children)
@@ -111,9 +126,15 @@ def run(args: argparse.Namespace) -> ExitCode:
     t0 = _now()
 
     with Progress(
-        TextColumn("[bold]validate"), BarColumn(), TaskProgressColumn(), DownloadColumn(),
-        TextColumn("{task.fields[done]}/{task.total_bundles} bundles"), TimeRemainingColumn(),
-        console=err, disable=not show_progress, transient=True,
+        TextColumn("[bold]validate"),
+        BarColumn(),
+        TaskProgressColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[done]}/{task.total_bundles} bundles"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not show_progress,
+        transient=True,
     ) as progress:
         total = sum(bundle_bytes(b) for b in bundles) if show_progress else 0
         task = progress.add_task("validate", total=total or None, done=0, total_bundles=len(bundles))
@@ -125,8 +146,9 @@ def run(args: argparse.Namespace) -> ExitCode:
 
         with sigint_sets(cancel), ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="validate") as pool:
             futures: dict[Future[Report], str] = {
-                pool.submit(validate_bundle, b, deep=args.deep, cancel=cancel,
-                            progress=advance if show_progress else None): b
+                pool.submit(
+                    validate_bundle, b, deep=args.deep, cancel=cancel, progress=advance if show_progress else None
+                ): b
                 for b in bundles
             }
             pending = set(futures)
@@ -193,14 +215,28 @@ def _summary(out: Console, reports: list[Report], elapsed: float, args: argparse
         hidden = len(reports) - len(shown)
     if shown and not args.quiet:
         table = Table(title=None, show_edge=False, pad_edge=False)
-        for col, justify in (("bundle", "left"), ("result", "left"), ("errors", "right"), ("warnings", "right"),
-                             ("duration", "right"), ("frames", "right"), ("size", "right")):
+        for col, justify in (
+            ("bundle", "left"),
+            ("result", "left"),
+            ("errors", "right"),
+            ("warnings", "right"),
+            ("duration", "right"),
+            ("frames", "right"),
+            ("size", "right"),
+        ):
             table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
         for r in shown:
             result = _result(r, args.strict)
             style = "red" if result.startswith("invalid") else ("yellow" if r.warnings else "green")
-            table.add_row(r.location, f"[{style}]{result}[/]", str(r.errors), str(r.warnings),
-                          _duration(r.duration_ns), "-" if r.frames is None else str(r.frames), _human_bytes(r.bytes))
+            table.add_row(
+                r.location,
+                f"[{style}]{result}[/]",
+                str(r.errors),
+                str(r.warnings),
+                _duration(r.duration_ns),
+                "-" if r.frames is None else str(r.frames),
+                _human_bytes(r.bytes),
+            )
         out.print(table)
         if hidden:
             out.print(f"({hidden} valid bundles without warnings not listed)")

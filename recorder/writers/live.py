@@ -59,9 +59,7 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 def _row(record: Any) -> dict[str, Any]:
     d = dataclasses.asdict(record)
-    return {
-        k: (list(v) if isinstance(v, tuple) else str(v) if hasattr(v, "value") else v) for k, v in d.items()
-    }
+    return {k: (list(v) if isinstance(v, tuple) else str(v) if hasattr(v, "value") else v) for k, v in d.items()}
 
 
 class LiveWriter:
@@ -112,9 +110,7 @@ class LiveWriter:
                 "environment": environment,
                 "screen": screen_setup,
                 "audio": audio_setup,
-                "audio_absent_reason": None
-                if audio_setup
-                else (audio_absent_reason or "recorded without audio"),
+                "audio_absent_reason": None if audio_setup else (audio_absent_reason or "recorded without audio"),
             },
         )
         self.log = LiveLog(live_dir / LIVE_LOG)

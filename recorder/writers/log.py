@@ -60,7 +60,7 @@ class LiveLog:
             self.flush()
 
     def flush(self) -> None:
-        self._writer.flush()
+        self._writer.flush()  # type: ignore[no-untyped-call]
         self._last_flush = time.monotonic_ns()
 
     def close(self) -> None:
@@ -68,7 +68,7 @@ class LiveLog:
             return
         self._closed = True
         try:
-            self._writer.finish()
+            self._writer.finish()  # type: ignore[no-untyped-call]
         finally:
             self._file.close()
 

@@ -97,9 +97,7 @@ class VideoWriter:
         """Encode one frame grabbed at `t_ns`; return True when it was encoded as a keyframe."""
         s = self.settings
         if image.shape[0] != s.height or image.shape[1] != s.width:
-            raise VideoWriteError(
-                f"frame is {image.shape[1]}x{image.shape[0]}, expected {s.width}x{s.height}"
-            )
+            raise VideoWriteError(f"frame is {image.shape[1]}x{image.shape[0]}, expected {s.width}x{s.height}")
         if self._t0_ns is None:
             self._t0_ns = t_ns
         pts = (t_ns - self._t0_ns) // _NS_PER_TICK
