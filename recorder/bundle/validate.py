@@ -19,6 +19,7 @@ from typing import Any
 import av
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import soundfile as sf
 
@@ -26,6 +27,16 @@ from recorder.bundle import format as fmt
 from recorder.bundle.manifest import HASH_CHUNK, load_manifest, schema_errors
 from recorder.bundle.source import BundleSource, open_source
 from recorder.errors import BundleError, RecorderError
+
+# Columns each kind of input event must fill.
+NEEDED_FIELDS = {
+    "move": ("x", "y"),
+    "scroll": ("x", "y", "dx", "dy"),
+    "down": ("x", "y", "button"),
+    "up": ("x", "y", "button"),
+    "key_down": ("key",),
+    "key_up": ("key",),
+}
 
 
 class Severity(enum.StrEnum):
@@ -404,9 +415,7 @@ class _Checker:
                 if self.deep:
                     got = self._decode_pts(container, vs)
                 else:
-                    got = [
-                        (p.pts, bool(p.is_keyframe)) for p in container.demux(vs) if p.pts is not None and p.size
-                    ]
+                    got = [(p.pts, bool(p.is_keyframe)) for p in container.demux(vs) if p.pts is not None and p.size]
         except (av.FFmpegError, OSError, ValueError, RecorderError) as e:
             self.add("video-decode" if self.deep else "video-unreadable", path, f"{str(e)[:300]}")
             return
@@ -465,73 +474,94 @@ class _Checker:
                 path,
                 f"{len(inp)} events captured while paused (privacy); first at row {int(inp[0])}",
             )
-        rows = table.to_pylist()
-        kinds = {k.value for k in fmt.EventKind}
-        bad_kind = [i for i, r in enumerate(rows) if r["kind"] not in kinds]
-        if bad_kind:
+        kind = table.column("kind")
+        bad_kind = np.flatnonzero(
+            ~pc.is_in(kind, value_set=pa.array([k.value for k in fmt.EventKind])).to_numpy(zero_copy_only=False)
+        )
+        if len(bad_kind):
+            i = int(bad_kind[0])
             self.add(
-                "events-kind",
-                path,
-                f"{len(bad_kind)} rows with an unknown kind; first row {bad_kind[0]}: {rows[bad_kind[0]]['kind']!r}",
+                "events-kind", path, f"{len(bad_kind)} rows with an unknown kind; first row {i}: {kind[i].as_py()!r}"
             )
-        self.event_fields(rows)
-        self.pairs(rows, paused)
+        self.event_fields(table)
+        self.pairs(table, paused)
         self.coords(table)
 
-    def event_fields(self, rows: list[dict[str, Any]]) -> None:
-        need = {
-            "move": ("x", "y"),
-            "scroll": ("x", "y", "dx", "dy"),
-            "down": ("x", "y", "button"),
-            "up": ("x", "y", "button"),
-            "key_down": ("key",),
-            "key_up": ("key",),
-        }
-        bad = [(i, r["kind"], f) for i, r in enumerate(rows) for f in need.get(r["kind"], ()) if r[f] is None]
-        allowed = set(fmt.MODIFIERS)
-        bad_mods = [
-            i
-            for i, r in enumerate(rows)
-            if not allowed.issuperset(r["modifiers"]) or len(set(r["modifiers"])) != len(r["modifiers"])
-        ]
-        if bad:
-            i, kind, f = bad[0]
-            self.add("events-fields", fmt.EVENTS, f"{len(bad)} missing values; first: row {i} ({kind}) has no {f}")
-        if bad_mods:
-            i = bad_mods[0]
+    def event_fields(self, table: pa.Table) -> None:
+        kind = table.column("kind")
+        missing = np.zeros(table.num_rows, bool)
+        first_field: dict[int, str] = {}
+        for k, cols in NEEDED_FIELDS.items():
+            of_kind = pc.equal(kind, k).to_numpy(zero_copy_only=False)
+            for col in cols:
+                hole = of_kind & pc.is_null(table.column(col)).to_numpy(zero_copy_only=False)
+                if hole.any():
+                    first_field.setdefault(int(np.flatnonzero(hole)[0]), col)
+                missing |= hole
+        if missing.any():
+            i = int(np.flatnonzero(missing)[0])
             self.add(
                 "events-fields",
                 fmt.EVENTS,
-                f"{len(bad_mods)} rows with unknown or repeated modifiers; first: row {i} {rows[i]['modifiers']}",
+                f"{int(missing.sum())} rows with missing values; first: row {i} "
+                f"({kind[i].as_py()}) has no {first_field[min(first_field)]}",
             )
+        mods = table.column("modifiers")
+        flat = pc.list_flatten(mods)
+        if len(flat):
+            unknown = ~pc.is_in(flat, value_set=pa.array(fmt.MODIFIERS)).to_numpy(zero_copy_only=False)
+            row_of = pc.list_parent_indices(mods).to_numpy()
+            counts = pc.list_value_length(mods).to_numpy(zero_copy_only=False)
+            bad_rows = set(row_of[unknown].tolist())
+            for r in np.flatnonzero(counts > 1).tolist():  # few rows hold several modifiers
+                values = mods[r].as_py()
+                if len(set(values)) != len(values):
+                    bad_rows.add(r)
+            if bad_rows:
+                i = min(bad_rows)
+                self.add(
+                    "events-fields",
+                    fmt.EVENTS,
+                    f"{len(bad_rows)} rows with unknown or repeated modifiers; first: row {i} {mods[i].as_py()}",
+                )
 
-    def pairs(self, rows: list[dict[str, Any]], paused: list[tuple[int, int]]) -> None:
+    def pairs(self, table: pa.Table, paused: list[tuple[int, int]]) -> None:
         """Every up follows a down of the same key/button. Keys held across the start, a pause or the
         stop may show only one half; auto-repeat may repeat a down."""
+        kind_col = table.column("kind")
+        rows = np.flatnonzero(
+            pc.is_in(kind_col, value_set=pa.array(["down", "up", "key_down", "key_up"])).to_numpy(zero_copy_only=False)
+        )
+        if not len(rows):
+            return
+        sub = table.take(pa.array(rows))
+        kinds = sub.column("kind").to_pylist()
+        t = sub.column("t_ns").to_pylist()
+        buttons = sub.column("button").to_pylist()
+        codes = sub.column("scancode").to_pylist()
+        keys = sub.column("key").to_pylist()
         resumes = sorted(p1 for _, p1 in paused)
-        held: dict[tuple[str, Any], int] = {}
+        held: set[tuple[str, Any]] = set()
         seen: set[tuple[str, Any]] = set()
         r_i = 0
         orphans = []
-        for i, r in enumerate(rows):
-            while r_i < len(resumes) and r["t_ns"] >= resumes[r_i]:
+        for j, kind in enumerate(kinds):
+            while r_i < len(resumes) and t[j] >= resumes[r_i]:
                 held.clear()
                 seen.clear()
                 r_i += 1
-            kind = r["kind"]
-            if kind in ("down", "up"):
-                k: tuple[str, Any] = ("button", r["button"])
-            elif kind in ("key_down", "key_up"):
-                k = ("key", r["scancode"] if r["scancode"] is not None else r["key"])
-            else:
-                continue
+            k: tuple[str, Any] = (
+                ("button", buttons[j])
+                if kind in ("down", "up")
+                else ("key", codes[j] if codes[j] is not None else keys[j])
+            )
             if kind in ("down", "key_down"):
-                held[k] = i
+                held.add(k)
                 seen.add(k)
             elif k in held:
-                del held[k]
+                held.discard(k)
             elif k in seen:  # an up for something already released: a lost or duplicated event
-                orphans.append((i, k))
+                orphans.append((int(rows[j]), k))
             else:
                 seen.add(k)  # released before its first down: it was held when recording (re)started
         if orphans:
