@@ -88,6 +88,28 @@ def ensure_bundles(
     return [cache / sid for sid in ids]
 
 
+def with_copies(unique: list[Path], n: int, log: Callable[[str], None]) -> list[Path]:
+    """`n` bundles: the unique ones, then byte-identical copies of them under new session ids (a lab batch
+    without generating every bundle; each copy is a valid bundle of its own)."""
+    out = list(unique)
+    for k in range(len(unique), n):
+        src = unique[k % len(unique)]
+        sid = f"{src.name}-copy{k}"
+        dst = src.parent / sid
+        if not (dst / "manifest.json").exists():
+            scratch = src.parent / f".{sid}.tmp"
+            shutil.rmtree(scratch, ignore_errors=True)
+            shutil.copytree(src, scratch)
+            manifest = json.loads((scratch / "manifest.json").read_bytes())
+            manifest["session_id"] = sid  # not in its own file list: the copy stays valid
+            (scratch / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            shutil.rmtree(dst, ignore_errors=True)
+            os.replace(scratch, dst)
+            log(f"  copied {src.name} as {sid}")
+        out.append(dst)
+    return out
+
+
 def bundle_files(bundle: Path) -> list[Path]:
     """Every regular file of a bundle (manifest.json included), in a stable order."""
     return sorted(p for p in bundle.rglob("*") if p.is_file())
@@ -282,7 +304,8 @@ def results(cases: list[Case], n: int, total_bytes: int, startup: float) -> dict
 def print_table(res: dict[str, Any], args: argparse.Namespace) -> None:
     n, total = res["bundles"], res["total_bytes"]
     print(
-        f"\n{n} bundles x {args.minutes:g} min {args.width}x{args.height}, {total} bytes "
+        f"\n{n} bundles ({args.unique_used} generated, the rest copies) x {args.minutes:g} min "
+        f"{args.width}x{args.height}, {total} bytes "
         f"({total / MB:.1f} MB), --jobs {args.jobs}, median of {args.repeat} runs; page cache warm "
         "(one untimed pass of every command first; caches not dropped)\n"
     )
@@ -347,7 +370,13 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--bundles", type=positive(int), default=4, help="synthetic bundles to validate (4)")
+    p.add_argument("--bundles", type=positive(int), default=16, help="bundles to validate, a lab batch (16)")
+    p.add_argument(
+        "--unique",
+        type=positive(int),
+        default=4,
+        help="of which generated (4); the rest are copies of them under new session ids",
+    )
     p.add_argument("--minutes", type=positive(float), default=10.0, help="length of each bundle (10)")
     p.add_argument("--size", type=parse_size, default=(1920, 1080), help="video size WxH (1920x1080)")
     p.add_argument("--jobs", type=positive(int), default=2, help="parallelism, ours and references (2)")
@@ -355,6 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     args = p.parse_args(argv)
     args.width, args.height = args.size
+    args.unique_used = min(args.unique, args.bundles)
 
     for tool in ("sha256sum", "ffprobe"):
         if shutil.which(tool) is None:
@@ -369,7 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     try:
-        bundles = ensure_bundles(args.bundles, args.minutes, args.width, args.height, args.jobs, log)
+        unique = ensure_bundles(min(args.unique, args.bundles), args.minutes, args.width, args.height, args.jobs, log)
+        bundles = with_copies(unique, args.bundles, log)
         total_bytes = sum(f.stat().st_size for b in bundles for f in bundle_files(b))
         cases = make_cases(bundles, args.jobs, total_bytes, have_ffmpeg, shutil.which("openssl") is not None)
         if not have_ffmpeg:
@@ -396,6 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         res["config"] = {
             "bundles": args.bundles,
+            "unique": min(args.unique, args.bundles),
             "minutes": args.minutes,
             "size": f"{args.width}x{args.height}",
             "jobs": args.jobs,

@@ -24,6 +24,8 @@ def setup_logging(debug: bool = False) -> Path | None:
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if debug else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if not debug:  # the CLI prints its own one-line error; tracebacks go to the log file only
+        console.addFilter(lambda record: not record.exc_info)
     root.addHandler(console)
     try:
         d = log_dir()

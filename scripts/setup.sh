@@ -43,9 +43,13 @@ fi
 stamp=.venv/.trajrec-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]] || ! .venv/bin/python -c 'import recorder, av, pyarrow' 2>/dev/null; then
-  echo "setup: installing the project into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v -e '^WARNING: Location' >&2 || true
-  .venv/bin/python -m pip install -q -e ".[dev]" 2>&1 | grep -v -e '^WARNING: Location' >&2 || true
-  .venv/bin/python -c 'import recorder, av, pyarrow, soundfile, mcap, cv2' || { echo "setup: install failed" >&2; exit 1; }
+  echo "setup: installing the project into .venv (log: .venv/install.log)"
+  if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e ".[dev]"; } \
+      > .venv/install.log 2>&1 \
+      || ! .venv/bin/python -c 'import recorder, av, pyarrow, soundfile, mcap, cv2' 2>>.venv/install.log; then
+    tail -n 20 .venv/install.log >&2
+    echo "setup: installing the project failed; the full log is .venv/install.log" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi

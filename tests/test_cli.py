@@ -168,3 +168,32 @@ def test_closed_pipe_is_quiet(sample: tuple[Path, SyntheticTruth]) -> None:
     cmd = " ".join([*TRAJREC, "validate", "--json", *[str(bundle)] * 50]) + " | head -c 10"
     r = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=120)
     assert "Traceback" not in r.stderr and "Error" not in r.stderr
+
+
+def test_progress_bar_on_a_terminal(sample: tuple[Path, SyntheticTruth]) -> None:
+    """Under a pseudo-terminal (script(1)) the bar is drawn on stderr; with output piped it is not."""
+    bundle, _ = sample
+    cmd = " ".join([*TRAJREC, "validate", "--deep", *[str(bundle)] * 40])
+    r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "COLUMNS": "120", "TERM": "xterm"})
+    assert r.returncode == 0
+    assert "/40 bundles" in r.stdout and "validate" in r.stdout  # the bar's own text, drawn while it ran
+    piped = run("validate", "--deep", *[str(bundle)] * 3)
+    assert "\x1b[" not in piped.stdout + piped.stderr and "/3 bundles" not in piped.stderr
+
+
+def test_debug_shows_tracebacks_only_when_asked(tmp_path: Path) -> None:
+    plain = run("info", str(tmp_path / "nope"))
+    debug = run("--debug", "info", str(tmp_path / "nope"))
+    assert "Traceback" not in plain.stderr and plain.returncode == 3
+    assert "Traceback" in debug.stderr and debug.returncode != 0
+
+
+def test_lab_install_needs_no_gui_or_capture_packages() -> None:
+    from importlib.metadata import requires
+
+    core = [r for r in requires("trajectory-recorder") or [] if "extra ==" not in r]
+    names = {r.split(">")[0].split("=")[0].split("[")[0].strip().lower() for r in core}
+    assert {"av", "pyarrow", "numpy", "soundfile", "jsonschema"} <= names
+    assert not names & {"pyside6", "pyside6-essentials", "mss", "pynput", "sounddevice", "opencv-python",
+                        "opencv-python-headless"}

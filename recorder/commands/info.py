@@ -7,7 +7,6 @@ import json
 import sys
 from typing import Any
 
-from recorder.bundle.reader import BundleReader
 from recorder.exitcodes import ExitCode
 
 
@@ -24,6 +23,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
+    from recorder.bundle.reader import BundleReader
+
     with BundleReader(args.path) as b:
         m = b.manifest
         if args.json:

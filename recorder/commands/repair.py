@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from recorder.bundle.seal import seal
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 
@@ -25,6 +24,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
+    from recorder.bundle.seal import seal
+
     live = Path(args.live)
     if not live.is_dir():
         raise UsageError(f"{live}: no such directory")

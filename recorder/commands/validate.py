@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         BarColumn(),
         TaskProgressColumn(),
         DownloadColumn(),
-        TextColumn("{task.fields[done]}/{task.total_bundles} bundles"),
+        TextColumn("{task.fields[done]}/{task.fields[total_bundles]} bundles"),
         TimeRemainingColumn(),
         console=err,
         disable=not show_progress,
