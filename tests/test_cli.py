@@ -174,8 +174,13 @@ def test_progress_bar_on_a_terminal(sample: tuple[Path, SyntheticTruth]) -> None
     """Under a pseudo-terminal (script(1)) the bar is drawn on stderr; with output piped it is not."""
     bundle, _ = sample
     cmd = " ".join([*TRAJREC, "validate", "--deep", *[str(bundle)] * 40])
-    r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "COLUMNS": "120", "TERM": "xterm"})
+    r = subprocess.run(
+        ["script", "-qec", cmd, "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+    )
     assert r.returncode == 0
     assert "/40 bundles" in r.stdout and "validate" in r.stdout  # the bar's own text, drawn while it ran
     piped = run("validate", "--deep", *[str(bundle)] * 3)
@@ -195,5 +200,12 @@ def test_lab_install_needs_no_gui_or_capture_packages() -> None:
     core = [r for r in requires("trajectory-recorder") or [] if "extra ==" not in r]
     names = {r.split(">")[0].split("=")[0].split("[")[0].strip().lower() for r in core}
     assert {"av", "pyarrow", "numpy", "soundfile", "jsonschema"} <= names
-    assert not names & {"pyside6", "pyside6-essentials", "mss", "pynput", "sounddevice", "opencv-python",
-                        "opencv-python-headless"}
+    assert not names & {
+        "pyside6",
+        "pyside6-essentials",
+        "mss",
+        "pynput",
+        "sounddevice",
+        "opencv-python",
+        "opencv-python-headless",
+    }

@@ -58,7 +58,7 @@ def test_frame_at_an_event(opened: BundleReader) -> None:
     t_click = int(events.filter(np.array(events.column("kind").to_pylist()) == "down").column("t_ns")[0].as_py())
     i = opened.frame_index_at(t_click)
     assert i is not None
-    assert opened.frame_times()[i] <= t_click < ([*opened.frame_times().tolist(), 2 ** 62])[i + 1]
+    assert opened.frame_times()[i] <= t_click < ([*opened.frame_times().tolist(), 2**62])[i + 1]
     img = opened.frame_at(t_click)
     assert img is not None and read_barcode(img) == i
 

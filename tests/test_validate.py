@@ -250,6 +250,10 @@ CASES: dict[str, tuple[Break, set[str]]] = {
         {"video-time-base"},
     ),
     "video size": (lambda b: edit_manifest(b, lambda m: m["streams"]["screen"].update(width=640)), {"video-size"}),
+    "video region size": (
+        lambda b: edit_manifest(b, lambda m: m["streams"]["screen"]["region"].update(size_px=[640, 480])),
+        {"video-size"},
+    ),
     "video garbage": (lambda b: _rewrite_bytes(b, fmt.VIDEO, b"\0" * 4096), {"video-unreadable"}),
     # input events
     "events seq": (lambda b: rewrite_table(b, fmt.EVENTS, lambda r: _set(r, 5, seq=50)), {"events-seq"}),

@@ -40,6 +40,7 @@ class BundleReader:
             raise
         self._tables: dict[str, pa.Table] = {}
         self._video: _VideoCursor | None = None
+        self._windows: list[fmt.WindowRecord] | None = None
 
     # --- manifest shortcuts ---------------------------------------------------------------------
     @property
@@ -101,9 +102,10 @@ class BundleReader:
 
     def window_at(self, t_ns: int) -> fmt.WindowRecord | None:
         """The window context in effect at `t_ns` (the latest record at or before it)."""
-        times = self.windows().column("t_ns").to_pylist()
-        i = bisect.bisect_right(times, t_ns) - 1
-        return None if i < 0 else self.window_records()[i]
+        if self._windows is None:
+            self._windows = self.window_records()
+        i = bisect.bisect_right([w.t_ns for w in self._windows], t_ns) - 1
+        return None if i < 0 else self._windows[i]
 
     def markers(self) -> list[fmt.Marker]:
         with self.source.open(fmt.MARKERS) as f:

@@ -85,7 +85,7 @@ def _remux_video(s: _Sealing, frame_records: list[dict[str, Any]]) -> tuple[list
     dst = s.stage / fmt.VIDEO
     dst.parent.mkdir(parents=True, exist_ok=True)
     frame_records = sorted(frame_records, key=lambda r: int(r["frame_index"]))
-    packets: list[tuple[int, bool]] = []
+    copied = 0
     time_base = (1, 1000)
     try:
         inp = av.open(str(src), "r")
@@ -101,13 +101,13 @@ def _remux_video(s: _Sealing, frame_records: list[dict[str, Any]]) -> tuple[list
                 for packet in inp.demux(in_stream):
                     if packet.dts is None or packet.size == 0:
                         continue
-                    if len(packets) >= limit:
+                    if copied >= limit:
                         break  # a frame the log never recorded (crash between encode and log)
                     packet.stream = out_stream
                     out.mux(packet)
-                    packets.append((-1, bool(packet.is_keyframe)))
+                    copied += 1
             except av.FFmpegError as e:
-                s.cut(f"live video torn after {len(packets)} frames ({e})")
+                s.cut(f"live video torn after {copied} frames ({e})")
     finally:
         inp.close()
     # Read back the pts the MP4 muxer actually stored (it picks its own time base).
@@ -117,8 +117,8 @@ def _remux_video(s: _Sealing, frame_records: list[dict[str, Any]]) -> tuple[list
         assert tb is not None
         time_base = (tb.numerator, tb.denominator)
         pts = [(p.pts, bool(p.is_keyframe)) for p in check.demux(vs) if p.pts is not None and p.size]
-    if len(pts) != len(packets):
-        raise SealError(f"{dst}: remux wrote {len(pts)} of {len(packets)} frames; disk full or failing?")
+    if len(pts) != copied:
+        raise SealError(f"{dst}: remux wrote {len(pts)} of {copied} frames; disk full or failing?")
     if len(pts) < len(frame_records):
         s.cut(f"{len(frame_records) - len(pts)} logged frames missing from the live video (crash); dropped")
     frames = [

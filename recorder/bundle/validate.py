@@ -362,6 +362,13 @@ class _Checker:
         bad_ids = sorted(set(table.column("display_id").to_pylist()) - ids)
         if bad_ids:
             self.add("frames-display", fmt.FRAMES, f"display_id {bad_ids} not among the manifest's displays")
+        if meta["region"]["size_px"] != [meta["width"], meta["height"]]:
+            self.add(
+                "video-size",
+                fmt.MANIFEST,
+                f"region size {meta['region']['size_px']} differs from the video's "
+                f"{meta['width']}x{meta['height']} (format 1 records regions unscaled)",
+            )
         if self.usable(fmt.VIDEO):
             self.video(meta, pts, table.column("keyframe").to_numpy(zero_copy_only=False))
 
