@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +64,9 @@ def test_kill_9_mid_session_recovers_all_but_the_tail(tmp_path: Path) -> None:
     truth = synthesize_live(tmp_path / "reference", KILLED_SPEC, session_id="reference")  # same seed: same data
     live = tmp_path / "live"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    with subprocess.Popen([sys.executable, "-c", WRITER, str(live)], stdout=subprocess.PIPE, text=True,
-                          env=env) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(live)], stdout=subprocess.PIPE, text=True, env=env
+    ) as proc:
         assert proc.stdout is not None
         last_t = 0
         for line in proc.stdout:
