@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from recorder.bundle import format as fmt
 from recorder.bundle.synthetic import SyntheticSpec, SyntheticTruth, synthesize_bundle
 from recorder.bundle.validate import validate_bundle
+from tests.harness import Display, Microphone, virtual_mic, xvfb
 
 SMALL = SyntheticSpec(duration_s=4.0, width=320, height=240, pause=True, audio_gap=True, seed=1)
 
@@ -78,3 +80,34 @@ def rewrite_table(
 
 def codes(path: Path | str, deep: bool = False) -> set[str]:
     return {f.code for f in validate_bundle(str(path), deep=deep).findings}
+
+
+# --- real display and microphone (capture tests) ------------------------------------------------------
+@pytest.fixture(scope="session")
+def x_display() -> Iterator[Display]:
+    """A real Xvfb display for the whole test session; DISPLAY is set for in-process clients."""
+    with xvfb(1280, 720) as d:
+        old = os.environ.get("DISPLAY")
+        os.environ["DISPLAY"] = d.name
+        try:
+            yield d
+        finally:
+            if old is None:
+                os.environ.pop("DISPLAY", None)
+            else:
+                os.environ["DISPLAY"] = old
+
+
+@pytest.fixture(scope="session")
+def microphone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Microphone]:
+    """A real PulseAudio virtual microphone; PULSE_SERVER is set so PortAudio (sounddevice) finds it."""
+    with virtual_mic(tmp_path_factory.mktemp("pulse")) as mic:
+        old = os.environ.get("PULSE_SERVER")
+        os.environ["PULSE_SERVER"] = mic.server
+        try:
+            yield mic
+        finally:
+            if old is None:
+                os.environ.pop("PULSE_SERVER", None)
+            else:
+                os.environ["PULSE_SERVER"] = old

@@ -1,0 +1,78 @@
+"""What every capture source shares: the emit contract, the error type, the worker-thread pattern."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from recorder.errors import RecorderError
+
+# A source hands each record to `emit`, which never blocks: the session's bounded queue drops and
+# counts when full. Records are recorder.bundle.format.InputEvent / WindowRecord, or the types below.
+Emit = Callable[[object], None]
+Clock = Callable[[], int]  # SessionClock.now_ns
+
+
+class CaptureError(RecorderError):
+    """A source cannot start or failed while running; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    t_ns: int  # session-clock time of the first sample (mapped from the device's ADC time)
+    samples: np.ndarray  # int16, shape (n, channels), a copy owned by the chunk
+    overflow: bool = False  # the device reported lost input before this block
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenFrame:
+    t_ns: int  # grab time
+    image: np.ndarray  # BGRA uint8 (height, width, 4), a copy owned by the frame
+    display_id: int
+
+
+class Source(ABC):
+    """A capture source. start() returns once capturing; stop() ends it and re-raises a worker's error."""
+
+    name = "source"
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+
+class WorkerThread:
+    """A daemon thread whose exception is kept and re-raised by join() (never lost)."""
+
+    def __init__(self, target: Callable[[], None], name: str) -> None:
+        self.error: BaseException | None = None
+        self._target = target
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self._target()
+        except BaseException as e:  # kept for join(); the session decides what to do
+            self.error = e
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise CaptureError(f"{self._thread.name} did not stop within {timeout} s")
+        if self.error is not None:
+            err, self.error = self.error, None
+            if isinstance(err, RecorderError):
+                raise err
+            raise CaptureError(f"{self._thread.name} failed: {type(err).__name__}: {err}") from err
