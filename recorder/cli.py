@@ -9,13 +9,13 @@ import sys
 from collections.abc import Sequence
 
 from recorder import __version__
-from recorder.commands import info, repair, sample, validate
+from recorder.commands import info, record, repair, sample, validate
 from recorder.errors import RecorderError, UsageError
 from recorder.exitcodes import ExitCode
 from recorder.logs import setup_logging
 
 log = logging.getLogger("trajrec")
-COMMANDS = (validate, info, repair, sample)
+COMMANDS = (record, validate, info, repair, sample)
 
 
 def build_parser() -> argparse.ArgumentParser:

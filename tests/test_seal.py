@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +96,29 @@ def test_kill_9_mid_session_recovers_all_but_the_tail(tmp_path: Path) -> None:
         audio = r.audio()
         assert truth.audio is not None and np.array_equal(audio, truth.audio[: len(audio)])
         assert r.sample_time_ns(len(audio)) >= limit
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs: a real full disk (needs root, as the test machines have)."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    assert r.returncode == 0, f"cannot mount a tmpfs ({r.stderr.strip()}); these tests run as root"
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_full_disk_at_seal_keeps_the_live_directory(tmp_path: Path, tiny_disk: Path) -> None:
+    live = tmp_path / "live"
+    truth = synthesize_live(live, SyntheticSpec(duration_s=3, width=320, height=240))
+    before = sorted((p.relative_to(live), p.stat().st_size) for p in live.rglob("*") if p.is_file())
+    with pytest.raises(SealError, match=r"free some disk space, then run `trajrec repair"):
+        seal(live, tiny_disk)
+    assert list(tiny_disk.iterdir()) == []  # no partial bundle left behind
+    assert sorted((p.relative_to(live), p.stat().st_size) for p in live.rglob("*") if p.is_file()) == before
+    bundle = seal(live, tmp_path / "roomy")  # once there is room, the same live directory seals cleanly
+    assert validate_bundle(str(bundle), deep=True).findings == []
+    assert bundle.name == truth.session_id

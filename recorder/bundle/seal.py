@@ -8,6 +8,7 @@ marks the bundle `recovered`, with notes saying what was cut.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import itertools
 import json
 import os
@@ -150,10 +151,14 @@ def _finish_audio(
     dst.parent.mkdir(parents=True, exist_ok=True)
     written = 0
     try:
-        with (
-            sf.SoundFile(str(s.live / fmt.LIVE_AUDIO)) as src,
-            sf.SoundFile(str(dst), "w", samplerate=rate, channels=channels, format="FLAC", subtype="PCM_16") as out,
-        ):
+        src = sf.SoundFile(str(s.live / fmt.LIVE_AUDIO))
+    except (sf.LibsndfileError, RuntimeError, OSError) as e:
+        s.cut(f"live audio unreadable ({e}); no audio kept")
+        return {"present": False, "reason": "audio lost in a crash"}, 0, 0
+    # Reading may stop at a torn tail (kept up to there); writing must never fail silently.
+    try:
+        with src, sf.SoundFile(str(dst), "w", samplerate=rate, channels=channels, format="FLAC",
+                               subtype="PCM_16") as out:
             while written < logged:
                 try:
                     block = src.read(min(AUDIO_READ_BLOCK, logged - written), dtype="int16", always_2d=True)
@@ -164,10 +169,11 @@ def _finish_audio(
                     break
                 out.write(block)
                 written += len(block)
-    except (sf.LibsndfileError, RuntimeError, OSError) as e:
-        s.cut(f"live audio unreadable ({e}); no audio kept")
-        dst.unlink(missing_ok=True)
-        return {"present": False, "reason": "audio lost in a crash"}, 0, 0
+        with sf.SoundFile(str(dst)) as check:
+            if check.frames != written:
+                raise OSError(errno.EIO, f"{check.frames} of {written} samples reached {dst}")
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise OSError(errno.EIO, f"writing {dst}: {e}") from e
     if written < logged:
         s.cut(f"{logged - written} logged audio samples missing from the live audio (crash); dropped")
     # Silence also covers pauses (so that sample index and time stay in step); only the part of a gap
@@ -224,6 +230,25 @@ def _write_table(path: Path, table: Any) -> None:
 
 
 def seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
+    """Seal `live` into `out_dir/<session_id>/` and return that path.
+
+    The live directory is only read; if sealing fails (a full disk), the partial bundle is removed and
+    the error says how to retry.
+    """
+    sid = str(_load_session(live)["session_id"])
+    try:
+        return _seal(live, out_dir, recover=recover)
+    except BaseException as e:
+        shutil.rmtree(out_dir / f".{sid}.partial", ignore_errors=True)
+        if isinstance(e, OSError):
+            raise SealError(
+                f"sealing {sid} failed: {e.strerror or e}; the recording is intact in {live}: "
+                f"free some disk space, then run `trajrec repair {live}`"
+            ) from e
+        raise
+
+
+def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
     """Seal `live` into `out_dir/<session_id>/` and return that path.
 
     A live directory without a clean stop is refused unless `recover` is set, in which case whatever

@@ -445,12 +445,18 @@ class _Checker:
             )
 
     def _decode_pts(self, container: Any, vs: Any) -> list[tuple[int, bool]]:
-        out = []
-        for frame in container.decode(vs):
+        """Decode every frame; return each packet's (pts, keyframe flag), the flags seeking relies on."""
+        packets: list[tuple[int, bool]] = []
+        decoded = 0
+        for packet in container.demux(vs):
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled("cancelled")
-            out.append((int(frame.pts), bool(frame.key_frame)))
-        return out
+            if packet.pts is not None and packet.size:
+                packets.append((int(packet.pts), bool(packet.is_keyframe)))
+            decoded += len(packet.decode())  # the flush packet at the end returns the delayed frames
+        if decoded != len(packets):
+            raise RecorderError(f"{decoded} of {len(packets)} frames decoded")
+        return packets
 
     # --- input ----------------------------------------------------------------------------------
     def events(self, start: int, end: int, paused: list[tuple[int, int]]) -> None:

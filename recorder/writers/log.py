@@ -8,6 +8,7 @@ a second of records; `read_live_log` reads whatever survived, up to a torn tail.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ TOPICS = (TOPIC_ANCHOR, TOPIC_FRAME, TOPIC_DROPPED, TOPIC_EVENT, TOPIC_WINDOW, T
 
 
 class LiveLog:
-    """Append-only MCAP writer. Not thread-safe: one writer thread owns it."""
+    """Append-only MCAP writer; safe to call from the session's writer threads (one lock)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,29 +49,35 @@ class LiveLog:
         self._seq = 0
         self._last_flush = time.monotonic_ns()
         self._closed = False
+        self._lock = threading.Lock()
 
     def write(self, topic: str, t_ns: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        self._seq += 1
-        self._writer.add_message(
-            channel_id=self._channels[topic], log_time=t_ns, publish_time=t_ns, data=data, sequence=self._seq
-        )
-        now = time.monotonic_ns()
-        if now - self._last_flush >= FLUSH_INTERVAL_NS:
-            self.flush()
+        with self._lock:
+            self._seq += 1
+            self._writer.add_message(
+                channel_id=self._channels[topic], log_time=t_ns, publish_time=t_ns, data=data, sequence=self._seq
+            )
+            if time.monotonic_ns() - self._last_flush >= FLUSH_INTERVAL_NS:
+                self._flush()
 
     def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
         self._writer.flush()  # type: ignore[no-untyped-call]
         self._last_flush = time.monotonic_ns()
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._writer.finish()  # type: ignore[no-untyped-call]
-        finally:
-            self._file.close()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._writer.finish()  # type: ignore[no-untyped-call]
+            finally:
+                self._file.close()
 
 
 @dataclass

@@ -1,0 +1,154 @@
+"""`trajrec record`: record a session headless (screen, input, window context, voiceover) and seal it.
+
+Control while recording: Ctrl+C or SIGTERM stops and seals; SIGUSR1 toggles pause; SIGUSR2 adds a step
+marker. The bundle's path is printed on stdout when it is sealed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import locale
+import os
+import platform
+import re
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from recorder.errors import UsageError
+from recorder.exitcodes import ExitCode
+
+MIN_FREE_BYTES = 500 * 1024 * 1024  # refuse to start below this; a 1080p hour is ~300 MB
+
+
+def default_out_dir() -> Path:
+    return Path(platformdirs.user_data_dir("trajrec", appauthor=False)) / "bundles"
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "record",
+        help="record a session headless and seal it into a bundle",
+        description="Record the screen, every mouse and keyboard event, the focused window and the voiceover on "
+        "one clock, then seal them into a bundle. Ctrl+C (or SIGTERM) stops and seals; SIGUSR1 toggles pause "
+        "(nothing at all is captured while paused); SIGUSR2 adds a step marker.",
+    )
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl+C)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--monitor", type=int, default=1, metavar="N",
+                       help="monitor to record, 1 = first (default); 0 = all monitors together")
+    where.add_argument("--region", metavar="WxH+X+Y", help="record this area of the desktop instead")
+    p.add_argument("--fps", type=float, default=30.0, help="screen grabs per second (default 30)")
+    p.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
+    p.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
+    p.add_argument("--no-audio", action="store_true", help="record without a microphone")
+    p.add_argument("--audio-device", metavar="NAME|INDEX", help="microphone (default: the system default)")
+    p.add_argument("--out", metavar="DIR", help=f"where bundles go (default {default_out_dir()})")
+    p.add_argument("--task-id", default="adhoc", help="the task's id (default adhoc)")
+    p.add_argument("--title", default="", help="the task's title")
+    p.add_argument("--instruction", default="", help="the task's instructions")
+    p.add_argument("--expert", default="anonymous", help="the expert's pseudonym")
+    p.add_argument("--consent", action="store_true", help="the expert consents to this recording (required)")
+    p.set_defaults(run=run)
+
+
+def parse_region(text: str) -> tuple[int, int, int, int]:
+    m = re.fullmatch(r"(\d+)x(\d+)\+(-?\d+)\+(-?\d+)", text.strip())
+    if not m:
+        raise UsageError(f"--region {text!r}: expected WxH+X+Y, e.g. 1280x720+0+0")
+    w, h, x, y = (int(v) for v in m.groups())
+    if w < 16 or h < 16:
+        raise UsageError(f"--region {text!r}: at least 16x16 pixels")
+    return w, h, x, y
+
+
+def environment(displays: list[Any]) -> dict[str, Any]:
+    loc = locale.getlocale()
+    return {
+        "os": f"{platform.system()} {platform.release()}",
+        "arch": platform.machine(),
+        "locale": ".".join(p for p in loc if p) or os.environ.get("LANG", ""),
+        "keyboard_layout": os.environ.get("XKB_DEFAULT_LAYOUT", ""),
+        "coordinate_space": "virtual-desktop-physical-px",
+        "displays": [d.to_json() for d in displays],
+    }
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    from recorder.bundle.format import Display
+    from recorder.capture.base import CaptureError
+    from recorder.capture.screen import Region, monitors
+    from recorder.session import Session, SessionConfig, State
+
+    if not args.consent:
+        raise UsageError("the expert's consent is required: pass --consent once they have agreed")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError("--duration must be positive")
+    if not os.environ.get("DISPLAY"):
+        raise UsageError("no X display: set DISPLAY (e.g. DISPLAY=:0), or run inside an X11 session")
+    out = Path(args.out) if args.out else default_out_dir()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot create it ({e.strerror})") from e
+    free = shutil.disk_usage(out).free
+    if free < MIN_FREE_BYTES:
+        raise UsageError(f"only {free // 2**20} MiB free in {out}: free at least {MIN_FREE_BYTES // 2**20} MiB first")
+
+    layout = monitors()
+    displays = [Display(id=i, origin=(m.left, m.top), size_px=(m.width, m.height), primary=i == 0)
+                for i, m in enumerate(layout[1:])]
+    if args.region:
+        w, h, x, y = parse_region(args.region)
+        region, display_id = Region(x, y, w, h), -1
+    else:
+        if not 0 <= args.monitor < len(layout):
+            raise UsageError(f"--monitor {args.monitor}: this desktop has monitors 1..{len(layout) - 1} (0 = all)")
+        region, display_id = layout[args.monitor], (args.monitor - 1 if args.monitor else -1)
+    if not args.no_audio:
+        from recorder.capture.audio import resolve_device
+
+        resolve_device(args.audio_device)  # a bad or missing microphone is one line, before anything starts
+
+    config = SessionConfig(
+        out_dir=out, region=region, display_id=display_id, fps=args.fps, crf=args.crf, preset=args.preset,
+        audio=not args.no_audio, audio_device=args.audio_device,
+        task={"id": args.task_id, "title": args.title, "instruction": args.instruction, "expert": args.expert,
+              "consent": True},
+        environment=environment(displays),
+    )
+    session = Session(config)
+    stop = threading.Event()
+    handlers = {
+        signal.SIGINT: lambda *_: stop.set(),
+        signal.SIGTERM: lambda *_: stop.set(),
+        signal.SIGUSR1: lambda *_: session.resume() if session.state == State.PAUSED else session.pause(),
+        signal.SIGUSR2: lambda *_: session.marker(),
+    }
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+    try:
+        try:
+            session.start()
+        except CaptureError as e:  # a source could not start: nothing was recorded
+            raise UsageError(str(e)) from e
+        print(f"recording {session.session_id} ({region.width}x{region.height} at {args.fps:g} fps"
+              f"{', no audio' if args.no_audio else ''}); Ctrl+C stops", file=sys.stderr)
+        t0 = time.monotonic()
+        while not stop.wait(0.1):
+            if args.duration is not None and time.monotonic() - t0 >= args.duration:
+                break
+            if session.failed:
+                print("trajrec record: a writer failed; stopping and keeping what was recorded", file=sys.stderr)
+                break
+        bundle = session.stop()
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+    print(bundle)
+    return ExitCode.OK

@@ -1,0 +1,236 @@
+"""X11 backends: the focused window with python-xlib, the monitor layout with python-mss (+ RandR refresh rates).
+
+Which window is focused: ``_NET_ACTIVE_WINDOW`` on the root when an EWMH window manager publishes it;
+otherwise the X input focus, walked up to its top-level client (the first ancestor carrying WM_CLASS, or
+the child of the root). Without a window manager the focus may also be PointerRoot (the server's
+default: keys go to the window under the pointer), which is resolved through the pointer, or None.
+
+A python-xlib connection is not thread-safe: use one backend object from one thread at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from Xlib import X, Xatom  # type: ignore[import-untyped]
+from Xlib import display as xdisplay
+from Xlib import error as xerror
+from Xlib.ext import randr  # type: ignore[import-untyped]
+
+from recorder.bundle.format import Display
+from recorder.capture.base import CaptureError
+from recorder.platform import DisplayBackend, WindowBackend, WindowInfo
+
+_MAX_PROP_LONGS = 1 << 16  # read at most 256 KiB of a property (titles, WM_CLASS) in one round trip
+_CLIENT_SEARCH_DEPTH = 2  # how deep under a frame (child of root) to look for the WM_CLASS client
+
+
+def _open(name: str | None) -> Any:
+    try:
+        return xdisplay.Display(name)
+    except Exception as e:  # DisplayNameError, DisplayConnectionError, XauthError, OSError
+        shown = name or "$DISPLAY"
+        raise CaptureError(f"cannot open X display {shown} ({e}): check DISPLAY and that the X server runs") from e
+
+
+def _text(raw: bytes, utf8: bool) -> str:
+    """Decode a text property. STRING is Latin-1 by the spec, but many clients put UTF-8 there."""
+    if utf8:
+        return raw.decode("utf-8", "replace")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+class X11WindowBackend(WindowBackend):
+    """The focused top-level window on an X11 display (``display_name`` None: $DISPLAY)."""
+
+    def __init__(self, display_name: str | None = None) -> None:
+        self._d = _open(display_name)
+        self._root = self._d.screen().root
+        atom = self._d.intern_atom
+        self._utf8 = atom("UTF8_STRING")
+        self._net_active = atom("_NET_ACTIVE_WINDOW")
+        self._net_name = atom("_NET_WM_NAME")
+        self._net_pid = atom("_NET_WM_PID")
+
+    def focused(self) -> WindowInfo | None:
+        return self._guard(lambda: self._describe(self._focused_window()))
+
+    def info(self, window_id: int) -> WindowInfo | None:
+        """Describe one window by X id (None if it does not exist or vanished meanwhile)."""
+        return self._guard(lambda: self._describe(self._window(window_id)))
+
+    def close(self) -> None:
+        self._d.close()
+
+    # --- internals ---------------------------------------------------------------------------------------
+    def _guard(self, query: Any) -> WindowInfo | None:
+        try:
+            result: WindowInfo | None = query()
+            return result
+        except xerror.XError:  # BadWindow & co: the window went away between two requests
+            return None
+        except xerror.ConnectionClosedError as e:
+            raise CaptureError(f"lost the X display connection ({e}): check that the X server still runs") from e
+
+    def _window(self, wid: int) -> Any:
+        return self._d.create_resource_object("window", wid)
+
+    def _prop(self, win: Any, atom: int, type_: int) -> Any:
+        """A property's reply, or None when absent or of another type than asked."""
+        prop = win.get_property(atom, type_, 0, _MAX_PROP_LONGS)
+        if prop is None or (type_ != X.AnyPropertyType and prop.property_type != type_):
+            return None
+        return prop
+
+    def _has_wm_class(self, win: Any) -> bool:
+        return self._prop(win, Xatom.WM_CLASS, Xatom.STRING) is not None
+
+    def _focused_window(self) -> Any:
+        active = self._prop(self._root, self._net_active, Xatom.WINDOW)
+        if active is not None and active.format == 32 and len(active.value) > 0:
+            return self._window(int(active.value[0])) if active.value[0] else None  # 0: the desktop is active
+        focus = self._d.get_input_focus().focus
+        if isinstance(focus, int):  # X.NONE (keys are discarded) or X.PointerRoot (keys go under the pointer)
+            if focus != X.PointerRoot:
+                return None
+            child = self._root.query_pointer().child  # the child of root under the pointer, or 0
+            return self._client(child) if child else None
+        win = focus
+        while True:
+            if win.id == self._root.id:
+                return None
+            if self._has_wm_class(win):
+                return win
+            parent = win.query_tree().parent
+            if isinstance(parent, int) or parent.id == self._root.id:  # int: X.NONE
+                return self._client(win)
+            win = parent
+
+    def _client(self, top: Any) -> Any:
+        """The window carrying WM_CLASS in or under a child of root (a frame when a WM reparents), else top."""
+        level = [top]
+        for _ in range(_CLIENT_SEARCH_DEPTH + 1):
+            for win in level:
+                if self._has_wm_class(win):
+                    return win
+            level = [c for win in level for c in win.query_tree().children]
+        return top
+
+    def _describe(self, win: Any) -> WindowInfo | None:
+        if win is None:
+            return None
+        app = ""
+        wm_class = self._prop(win, Xatom.WM_CLASS, Xatom.STRING)
+        if wm_class is not None:
+            parts = bytes(wm_class.value).split(b"\0")
+            instance = parts[0] if parts else b""
+            klass = parts[1] if len(parts) > 1 else b""
+            app = _text(klass or instance, utf8=False)
+        title = ""
+        name = self._prop(win, self._net_name, self._utf8)
+        if name is not None:
+            title = _text(bytes(name.value), utf8=True)
+        else:
+            name = self._prop(win, Xatom.WM_NAME, X.AnyPropertyType)
+            if name is not None and name.format == 8:
+                title = _text(bytes(name.value), utf8=name.property_type == self._utf8)
+        pid: int | None = None
+        prop = self._prop(win, self._net_pid, Xatom.CARDINAL)
+        if prop is not None and prop.format == 32 and len(prop.value) > 0:
+            pid = int(prop.value[0])
+        geom = win.get_geometry()
+        origin = self._root.translate_coords(win, 0, 0)  # absolute position of the client area
+        return WindowInfo(
+            app=app,
+            title=title,
+            x=int(origin.x),
+            y=int(origin.y),
+            w=int(geom.width),
+            h=int(geom.height),
+            pid=pid,
+            window_id=int(win.id),
+        )
+
+
+class X11DisplayBackend(DisplayBackend):
+    """Monitors from python-mss (ids 0..n-1 in mss order); refresh rates from RandR when it knows them."""
+
+    def __init__(self, display_name: str | None = None) -> None:
+        self._name = display_name
+
+    def displays(self) -> list[Display]:
+        import mss
+
+        kwargs: dict[str, Any] = {} if self._name is None else {"display": self._name}
+        try:
+            with mss.MSS(**kwargs) as sct:
+                monitors = list(sct.monitors[1:])  # [0] is the union of all monitors
+        except Exception as e:  # mss.ScreenShotError, or an X error without a display
+            shown = self._name or "$DISPLAY"
+            raise CaptureError(f"cannot read the monitor layout of X display {shown} ({e}): check DISPLAY") from e
+        rates = self._refresh_rates()
+        primary = next((i for i, m in enumerate(monitors) if m.get("is_primary")), None)
+        if primary is None:
+            primary = next((i for i, m in enumerate(monitors) if (m["left"], m["top"]) == (0, 0)), 0)
+        out = []
+        for i, m in enumerate(monitors):
+            geometry = (int(m["left"]), int(m["top"]), int(m["width"]), int(m["height"]))
+            out.append(
+                Display(
+                    id=i,
+                    origin=geometry[:2],
+                    size_px=geometry[2:],
+                    scale=1.0,  # X11 has no per-monitor scale: applications scale themselves
+                    refresh_hz=rates.get(geometry),
+                    primary=i == primary,
+                    name=str(m.get("output", "")),
+                )
+            )
+        return out
+
+    def _refresh_rates(self) -> dict[tuple[int, int, int, int], float]:
+        """(x, y, w, h) of each active CRTC -> its mode's refresh rate; {} when RandR cannot tell."""
+        try:
+            d = xdisplay.Display(self._name)
+        except Exception:  # displays() already opened this display through mss; rates are optional
+            return {}
+        try:
+            if not d.has_extension("RANDR"):
+                return {}
+            root = d.screen().root
+            version = d.xrandr_query_version()
+            if (version.major_version, version.minor_version) >= (1, 3):
+                res = randr.get_screen_resources_current(root)
+            else:
+                res = randr.get_screen_resources(root)
+            modes = {m.id: m for m in res.modes}
+            rates: dict[tuple[int, int, int, int], float] = {}
+            for crtc in res.crtcs:
+                info = randr.get_crtc_info(d, crtc, res.config_timestamp)
+                mode = modes.get(info.mode)
+                if mode is None or not info.outputs:
+                    continue
+                hz = _mode_hz(int(mode.dot_clock), int(mode.h_total), int(mode.v_total), int(mode.flags))
+                key = (int(info.x), int(info.y), int(info.width), int(info.height))
+                if hz is not None and key not in rates:
+                    rates[key] = hz
+            return rates
+        except xerror.XError:
+            return {}
+        finally:
+            d.close()
+
+
+def _mode_hz(dot_clock: int, h_total: int, v_total: int, flags: int) -> float | None:
+    """A video mode's refresh rate; None when the mode has no timings (Xvfb, some virtual GPUs)."""
+    if dot_clock <= 0 or h_total <= 0 or v_total <= 0:
+        return None
+    lines = float(v_total)
+    if flags & randr.DoubleScan:
+        lines *= 2
+    if flags & randr.Interlace:
+        lines /= 2
+    return round(dot_clock / (h_total * lines), 3)

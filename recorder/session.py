@@ -1,0 +1,281 @@
+"""Session: start / pause / resume / marker / stop. Owns the capture sources and the live writer.
+
+Sources stamp, copy and hand records over through two bounded queues: frames to the encoder thread,
+everything else (input, window context, audio, markers, anchors) to the log thread. A full queue drops
+the newest item and counts it; drops are written to the log and reported in the manifest. A worker's
+exception is never lost: it stops the session and is re-raised by stop(), after the recording has been
+sealed (as `recovered` when the session could not finish cleanly).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import queue
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recorder.bundle import format as fmt
+from recorder.bundle.seal import seal
+from recorder.capture.base import AudioChunk, CaptureError, ScreenFrame, Source, WorkerThread
+from recorder.capture.screen import Region, ScreenSource
+from recorder.clock import SessionClock
+from recorder.errors import RecorderError
+from recorder.writers.live import LiveWriter
+from recorder.writers.video import VideoSettings
+
+log = logging.getLogger(__name__)
+
+FRAME_QUEUE = 16  # ~0.5 s at 30 fps; 1080p BGRA frames are 8 MB each
+RECORD_QUEUE = 20_000
+IDLE_FLUSH_S = 0.5  # with nothing to write for this long, the log is flushed anyway
+
+
+class State(enum.StrEnum):
+    IDLE = "idle"
+    RECORDING = "recording"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+@dataclass
+class SessionConfig:
+    out_dir: Path
+    region: Region
+    display_id: int = -1
+    fps: float = 30.0
+    crf: int = 23
+    preset: str = "veryfast"
+    audio: bool = True
+    audio_device: str | int | None = None
+    samplerate: int = 48_000
+    task: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    session_id: str | None = None
+    input: bool = True
+    windows: bool = True
+    # Input the recorder itself causes (its hotkeys) must never enter the trajectory.
+    exclude_input: Callable[[fmt.InputEvent], bool] | None = None
+
+
+@dataclass
+class SessionStats:
+    frames_dropped: int = 0
+    records_dropped: int = 0
+    audio_overflows: int = 0
+
+
+class Session:
+    def __init__(self, config: SessionConfig, clock: SessionClock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SessionClock()
+        self.session_id = config.session_id or fmt.new_session_id()
+        self.live_dir = config.out_dir / f".{self.session_id}.live"
+        self.state = State.IDLE
+        self.stats = SessionStats()
+        self.sources: list[Source] = []
+        self._frames: queue.Queue[ScreenFrame | None] = queue.Queue(FRAME_QUEUE)
+        self._records: queue.Queue[object | None] = queue.Queue(RECORD_QUEUE)
+        self._writer: LiveWriter | None = None
+        self._workers: list[WorkerThread] = []
+        self._failed = threading.Event()
+        self._lock = threading.Lock()
+
+    # --- what sources call (any thread; never blocks) -------------------------------------------
+    def paused(self) -> bool:
+        return self.state != State.RECORDING
+
+    def offer_frame(self, frame: object) -> None:
+        try:
+            self._frames.put_nowait(frame)  # type: ignore[arg-type]
+        except queue.Full:
+            assert isinstance(frame, ScreenFrame)
+            self.stats.frames_dropped += 1
+            self.offer_record(("dropped", frame.t_ns, 1))
+
+    def offer_record(self, record: object) -> None:
+        try:
+            self._records.put_nowait(record)
+        except queue.Full:
+            self.stats.records_dropped += 1
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        c = self.config
+        video = VideoSettings(c.region.even().width, c.region.even().height, crf=c.crf, preset=c.preset)
+        sources = self._build_sources()
+        self._writer = LiveWriter(
+            self.live_dir,
+            session_id=self.session_id,
+            task=c.task,
+            environment=c.environment,
+            video=video,
+            screen={
+                "fps_target": c.fps,
+                "display_ids": [c.display_id] if c.display_id >= 0 else [],
+                "region": {"origin": [c.region.left, c.region.top], "size_px": [video.width, video.height]},
+            },
+            audio_rate=c.samplerate if c.audio else None,
+            audio_device=str(c.audio_device or "default"),
+            audio_absent_reason="recorded without a microphone (--no-audio)",
+        )
+        self._workers = [WorkerThread(self._encode, "encoder"), WorkerThread(self._write, "log-writer")]
+        for w in self._workers:
+            w.start()
+        self._writer.anchor(self.clock.anchor(fmt.AnchorEvent.START))
+        self.state = State.RECORDING
+        started: list[Source] = []
+        try:
+            for source in sources:
+                source.start()
+                started.append(source)
+        except BaseException:
+            for source in reversed(started):
+                _quietly(source.stop)
+            self.state = State.STOPPED
+            self._finish_writers(stop=None)
+            shutil.rmtree(self.live_dir, ignore_errors=True)  # nothing was recorded yet
+            raise
+        self.sources = started
+        log.info("session %s recording into %s", self.session_id, self.live_dir)
+
+    def _build_sources(self) -> list[Source]:
+        c = self.config
+        sources: list[Source] = [
+            ScreenSource(self.clock.now_ns, self.offer_frame, c.region, fps=c.fps, display_id=c.display_id,
+                         paused=self.paused)
+        ]
+        if c.input:
+            from recorder.capture.input import InputSource
+
+            sources.append(InputSource(self.clock.now_ns, self.offer_record, paused=self.paused,
+                                       exclude=c.exclude_input))
+        if c.windows:
+            from recorder.capture.window import WindowSource
+
+            sources.append(WindowSource(self.clock.now_ns, self.offer_record, paused=self.paused))
+        if c.audio:
+            from recorder.capture.audio import AudioSource
+
+            sources.append(AudioSource(self.clock.now_ns, self.offer_record, device=c.audio_device,
+                                       samplerate=c.samplerate, paused=self.paused))
+        return sources
+
+    def pause(self) -> None:
+        with self._lock:
+            if self.state != State.RECORDING:
+                return
+            self.state = State.PAUSED  # sources see it at once: nothing more is captured
+            anchor = self.clock.anchor(fmt.AnchorEvent.PAUSE)
+            self.offer_record(anchor)
+            self.offer_record(fmt.Marker(anchor.mono_ns, fmt.MarkerKind.PAUSE))
+
+    def resume(self) -> None:
+        with self._lock:
+            if self.state != State.PAUSED:
+                return
+            anchor = self.clock.anchor(fmt.AnchorEvent.RESUME)
+            self.offer_record(anchor)
+            self.offer_record(fmt.Marker(anchor.mono_ns, fmt.MarkerKind.RESUME))
+            self.state = State.RECORDING
+
+    def marker(self, text: str | None = None, kind: fmt.MarkerKind = fmt.MarkerKind.STEP) -> None:
+        if self.state in (State.RECORDING, State.PAUSED):
+            self.offer_record(fmt.Marker(self.clock.now_ns(), kind, text))
+
+    @property
+    def failed(self) -> bool:
+        """A writer failed (disk full, encoder error): the caller should stop()."""
+        return self._failed.is_set()
+
+    def stop(self) -> Path:
+        """Stop capturing, finish the live files, seal the bundle, and return its path."""
+        if self.state == State.STOPPED:
+            raise RecorderError("the session is already stopped")
+        errors: list[BaseException] = []
+        for source in reversed(self.sources):
+            try:
+                source.stop()
+            except BaseException as e:
+                errors.append(e)
+        self.state = State.STOPPED
+        stop_anchor = self.clock.anchor(fmt.AnchorEvent.STOP)
+        errors.extend(self._finish_writers(stop=stop_anchor))
+        if errors:
+            log.error("session %s ended with errors: %s", self.session_id, "; ".join(map(str, errors)))
+        bundle = seal(self.live_dir, self.config.out_dir, recover=bool(errors))  # keeps live_dir if it fails
+        shutil.rmtree(self.live_dir, ignore_errors=True)  # everything is in the bundle now (raw/session.mcap)
+        if errors:
+            first = errors[0]
+            raise CaptureError(f"recording stopped with an error ({first}); what was recorded is in {bundle}") \
+                from first
+        return bundle
+
+    def _finish_writers(self, stop: fmt.Anchor | None) -> list[BaseException]:
+        errors: list[BaseException] = []
+        self._frames.put(None)
+        self._records.put(None)
+        for w in self._workers:
+            try:
+                w.join(30)
+            except BaseException as e:
+                errors.append(e)
+        assert self._writer is not None
+        try:
+            self._writer.close(stop=stop if not errors else None)
+        except BaseException as e:
+            errors.append(e)
+        return errors
+
+    # --- writer threads -------------------------------------------------------------------------
+    def _encode(self) -> None:
+        assert self._writer is not None
+        try:
+            while (frame := self._frames.get()) is not None:
+                self._writer.frame(frame.t_ns, frame.image, frame.display_id)
+        except BaseException:
+            self._failed.set()
+            raise
+
+    def _write(self) -> None:
+        w = self._writer
+        assert w is not None
+        try:
+            while True:
+                try:
+                    item = self._records.get(timeout=IDLE_FLUSH_S)
+                except queue.Empty:  # a quiet moment: put what is buffered on disk (bounds crash loss)
+                    w.log.flush()
+                    continue
+                if item is None:
+                    break
+                if isinstance(item, fmt.InputEvent):
+                    w.event(item)
+                elif isinstance(item, AudioChunk):
+                    if item.overflow:
+                        self.stats.audio_overflows += 1
+                    w.audio(item.t_ns, item.samples)
+                elif isinstance(item, fmt.WindowRecord):
+                    w.window(item)
+                elif isinstance(item, fmt.Marker):
+                    w.marker(item)
+                elif isinstance(item, fmt.Anchor):
+                    w.anchor(item)
+                elif isinstance(item, tuple) and item[0] == "dropped":
+                    w.dropped_frames(item[1], item[2])
+                else:
+                    raise RecorderError(f"unknown record {type(item).__name__} from a capture source")
+        except BaseException:
+            self._failed.set()
+            raise
+
+
+def _quietly(fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except BaseException as e:  # already failing: keep the first error, log the rest
+        log.warning("while stopping: %s", e)
