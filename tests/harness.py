@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,7 @@ class HarnessError(RuntimeError):
     pass
 
 
-def _wait(check: callable, timeout: float, what: str) -> None:  # type: ignore[valid-type]
+def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -42,13 +42,24 @@ def xvfb(width: int = 1280, height: int = 720, number: int | None = None) -> Ite
     """A fresh Xvfb server (MIT-SHM, XTEST, RECORD) on a free display number."""
     if shutil.which("Xvfb") is None:
         raise HarnessError("Xvfb is not installed: run scripts/setup.sh as root")
-    n = number or next(i for i in range(90, 200) if not Path(f"/tmp/.X11-unix/X{i}").exists()
-                       and not Path(f"/tmp/.X{i}-lock").exists())
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    n = number or next(
+        i for i in range(90, 200) if not Path(f"/tmp/.X11-unix/X{i}").exists() and not Path(f"/tmp/.X{i}-lock").exists()
+    )
+    # -noreset: without it Xvfb resets (drops properties and focus) whenever its last client disconnects
+    proc = subprocess.Popen(
+        ["Xvfb", f":{n}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp", "-noreset"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        _wait(lambda: Path(f"/tmp/.X11-unix/X{n}").exists() and subprocess.run(
-            ["xdpyinfo", "-display", f":{n}"], capture_output=True).returncode == 0, 10, "Xvfb")
+        _wait(
+            lambda: (
+                Path(f"/tmp/.X11-unix/X{n}").exists()
+                and subprocess.run(["xdpyinfo", "-display", f":{n}"], capture_output=True).returncode == 0
+            ),
+            10,
+            "Xvfb",
+        )
         yield Display(f":{n}", width, height)
     finally:
         proc.terminate()
@@ -82,14 +93,27 @@ def virtual_mic(root: Path) -> Iterator[Microphone]:
     server = f"unix:{run_dir}/pulse/native"
     env = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir), "HOME": str(home), "PULSE_SERVER": server}
     daemon = subprocess.Popen(
-        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
-         f"--log-target=file:{root}/pulse.log", "-L", "module-native-protocol-unix",
-         "-L", "module-null-sink sink_name=vsink sink_properties=device.description=VirtualSpeaker",
-         "-L", "module-remap-source master=vsink.monitor source_name=vmic "
-               "source_properties=device.description=VirtualMic"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "pulseaudio",
+            "-n",
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--use-pid-file=no",
+            f"--log-target=file:{root}/pulse.log",
+            "-L",
+            "module-native-protocol-unix",
+            "-L",
+            "module-null-sink sink_name=vsink sink_properties=device.description=VirtualSpeaker",
+            "-L",
+            "module-remap-source master=vsink.monitor source_name=vmic source_properties=device.description=VirtualMic",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     keepalive = None
     try:
+
         def pactl(*args: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(["pactl", *args], env=env, capture_output=True, text=True)
 
@@ -97,8 +121,22 @@ def virtual_mic(root: Path) -> Iterator[Microphone]:
         pactl("set-default-sink", "vsink")
         pactl("set-default-source", "vmic")
         keepalive = subprocess.Popen(
-            ["pacat", "-p", "-d", "vsink", "--latency-msec=20", "--raw", "--format=s16le", "--rate=44100",
-             "--channels=2", "/dev/zero"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "pacat",
+                "-p",
+                "-d",
+                "vsink",
+                "--latency-msec=20",
+                "--raw",
+                "--format=s16le",
+                "--rate=44100",
+                "--channels=2",
+                "/dev/zero",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _wait(lambda: bool(pactl("list", "short", "sink-inputs").stdout.strip()), 5, "keepalive stream")
         pactl("suspend-sink", "vsink", "1")
         pactl("suspend-sink", "vsink", "0")

@@ -118,3 +118,14 @@ def test_session_ids_sort_by_time_and_match_the_schema() -> None:
     assert a < b and a != fmt.new_session_id(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     assert re.match(fmt.SESSION_ID_PATTERN, a)
     assert schemas.load("manifest.schema.json")["properties"]["session_id"]["pattern"] == fmt.SESSION_ID_PATTERN
+
+
+def test_every_package_ships_in_the_wheel() -> None:
+    """pyproject lists packages explicitly (schemas/ is mapped to recorder.schemas): none may be missing."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in root.glob("recorder/**/__init__.py")}
+    found |= {"uploader", "recorder.schemas"}
+    assert found == listed

@@ -8,12 +8,15 @@ from __future__ import annotations
 import gc
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from Xlib import X, Xatom
+from Xlib import X, Xatom  # type: ignore[import-untyped]
 from Xlib import display as xdisplay
+from Xlib import error as xerror
 
 from recorder.capture.base import CaptureError
 from recorder.platform import (
@@ -25,6 +28,36 @@ from recorder.platform import (
 )
 from recorder.platform.x11 import X11DisplayBackend, X11WindowBackend, _mode_hz
 from tests.harness import Display
+
+
+@contextmanager
+def x_keepalive(name: str) -> Iterator[None]:
+    """Hold one X connection open. Xvfb (started without -noreset) resets itself, dropping every client,
+    whenever its last client disconnects, so a test's connection can be reset by the close of the test
+    before it; with this connection held there is no last client to leave."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            d = xdisplay.Display(name)
+            d.get_input_focus()  # a round trip: the connection survived any reset in progress
+            time.sleep(0.05)
+            d.get_input_focus()
+            break
+        except (xerror.DisplayError, xerror.ConnectionClosedError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    try:
+        yield
+    finally:
+        d.close()
+
+
+@pytest.fixture(scope="module")
+def x_server(x_display: Display) -> Iterator[Display]:
+    """The session's Xvfb, kept from resetting while this module's tests run."""
+    with x_keepalive(x_display.name):
+        yield x_display
 
 
 class XClient:
@@ -41,11 +74,30 @@ class XClient:
         self.net_active = self.d.intern_atom("_NET_ACTIVE_WINDOW")
         self.focus_none()
 
-    def window(self, app: str | None, title: str | None, x: int, y: int, w: int, h: int, *,
-               pid: int | None = None, parent: Any = None, net_name: bool = True) -> Any:
+    def window(
+        self,
+        app: str | None,
+        title: str | None,
+        x: int,
+        y: int,
+        w: int,
+        h: int,
+        *,
+        pid: int | None = None,
+        parent: Any = None,
+        net_name: bool = True,
+    ) -> Any:
         win = (parent or self.root).create_window(
-            x, y, w, h, 0, self.screen.root_depth, X.InputOutput, X.CopyFromParent,
-            background_pixel=self.screen.white_pixel)
+            x,
+            y,
+            w,
+            h,
+            0,
+            self.screen.root_depth,
+            X.InputOutput,
+            X.CopyFromParent,
+            background_pixel=self.screen.white_pixel,
+        )
         if app is not None:
             win.set_wm_class(app.lower(), app)
         if title is not None:
@@ -90,8 +142,8 @@ class XClient:
 
 
 @pytest.fixture
-def xclient(x_display: Display) -> Iterator[XClient]:
-    c = XClient(x_display.name)
+def xclient(x_server: Display) -> Iterator[XClient]:
+    c = XClient(x_server.name)
     try:
         yield c
     finally:
@@ -99,7 +151,7 @@ def xclient(x_display: Display) -> Iterator[XClient]:
 
 
 @pytest.fixture
-def backend(x_display: Display) -> Iterator[X11WindowBackend]:
+def backend(x_server: Display) -> Iterator[X11WindowBackend]:
     b = X11WindowBackend()
     try:
         yield b
@@ -161,9 +213,7 @@ def test_pointer_root_focus_follows_the_pointer(xclient: XClient, backend: X11Wi
     assert backend.focused() is None
 
 
-def test_net_active_window_wins_when_a_window_manager_publishes_it(
-    xclient: XClient, backend: X11WindowBackend
-) -> None:
+def test_net_active_window_wins_when_a_window_manager_publishes_it(xclient: XClient, backend: X11WindowBackend) -> None:
     a = xclient.window("Alpha", "A", 100, 50, 400, 300)
     b = xclient.window("Beta", "B", 600, 200, 320, 240)
     xclient.focus(a)
@@ -191,7 +241,7 @@ def test_vanished_windows_give_none(xclient: XClient, backend: X11WindowBackend)
     assert backend.focused() is None
 
 
-def test_displays_report_the_xvfb_screen(x_display: Display) -> None:
+def test_displays_report_the_xvfb_screen(x_server: Display) -> None:
     (d,) = X11DisplayBackend().displays()
     assert (d.id, d.origin, d.size_px, d.scale, d.primary) == (0, (0, 0), (1280, 720), 1.0, True)
     assert d.refresh_hz is None  # Xvfb's RandR mode carries no timings
@@ -203,8 +253,8 @@ def test_refresh_rate_from_mode_timings() -> None:
     assert _mode_hz(0, 0, 0, 0) is None
 
 
-def test_factories_choose_x11_when_display_is_set(x_display: Display, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DISPLAY", x_display.name)
+def test_factories_choose_x11_when_display_is_set(x_server: Display, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", x_server.name)
     w = window_backend()
     try:
         assert isinstance(w, X11WindowBackend)

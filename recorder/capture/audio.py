@@ -13,12 +13,16 @@ times (zero, negative or at least 1 s apart) the block is stamped ``clock() - fr
 
 What we measured here (Debian 12, PortAudio V19.6.0 ALSA host API -> ALSA ``pulse`` plugin -> PulseAudio
 null-sink monitor, 48 kHz mono, blocksize 480, latency "low"): ADC times are present on every block and
-usable. currentTime - inputBufferAdcTime is 8-17 ms, a sawtooth that follows how full the buffer is;
-callbacks arrive with about 1.1 ms of jitter (a few blocks back to back), while the ADC-mapped stamps step
-10.000 ms on average with 0.2 ms spread (steps 8-12 ms: the pulse plugin reports its delay coarsely).
-The onset of a tone played into the sink with pacat lands 20-30 ms after the session-clock time at which
-pacat was launched, which is pacat's start-up plus PulseAudio's playback path, not a recording error (see
-tests/test_capture_audio.py, which prints the offsets it measures). No fallback stamp occurred.
+usable; no fallback stamp occurred. currentTime - inputBufferAdcTime is 8-17 ms, a sawtooth that follows
+how full the buffer is. Callbacks arrive with about 1.1 ms of jitter (0.03-13 ms apart), while the
+ADC-mapped stamps step 10.00 ms on average with 0.2-0.7 ms spread; single steps occasionally range 2-18 ms
+(the pulse plugin reports its delay in coarse steps), and over 20 s the stamps wander up to about 9 ms
+from "first stamp + samples counted", without drift: below the writer's 20 ms gap threshold.
+A 1 kHz burst played into the sink with pacat was stamped 5-15 ms (median 8 ms, 30 bursts) after the
+session-clock time at which pacat was launched: pacat's start-up plus PulseAudio's playback path. Stamping
+the same bursts by arrival time instead gave 7-15 ms (8 bursts): the callback thread's jitter. With two
+CPU-bound processes on the 2 cores the ADC-mapped offset was 10-27 ms (median 12, 9 bursts).
+tests/test_capture_audio.py prints the offsets it measures.
 
 PortAudio enumerates devices once, when sounddevice is first imported; a device plugged in later is seen
 only by a new process.
@@ -35,9 +39,14 @@ from typing import Any
 import numpy as np
 
 from recorder.capture.base import AudioChunk, CaptureError, Clock, Emit, Source
+from recorder.errors import UsageError
 
 # ADC times further than this behind the callback's current time are not trusted.
 MAX_ADC_LAG_S = 1.0
+
+
+class AudioDeviceError(CaptureError, UsageError):
+    """The audio device asked for does not exist, is ambiguous or cannot record as asked (a usage error)."""
 
 
 def _sounddevice() -> ModuleType:
@@ -106,8 +115,10 @@ def resolve_device(spec: str | int | None) -> int:
         try:
             name = str(sd.query_devices(spec)["name"])
         except (sd.PortAudioError, ValueError):
-            raise CaptureError(f"no audio device {spec}: choose an input from: {_describe(inputs)}") from None
-        raise CaptureError(f"audio device {spec} '{name}' has no input channels: choose one of: {_describe(inputs)}")
+            raise AudioDeviceError(f"no audio device {spec}: choose an input from: {_describe(inputs)}") from None
+        raise AudioDeviceError(
+            f"audio device {spec} '{name}' has no input channels: choose one of: {_describe(inputs)}"
+        )
     wanted = spec.strip().casefold()
     exact = [d for d in inputs if d["name"].casefold() == wanted]
     if len(exact) == 1:
@@ -116,15 +127,15 @@ def resolve_device(spec: str | int | None) -> int:
     if len(partial) == 1:
         return int(partial[0]["index"])
     if len(partial) > 1:
-        raise CaptureError(
+        raise AudioDeviceError(
             f"audio device '{spec}' is ambiguous, it matches {_describe(partial)}: give more of the name or the index"
         )
     outputs_only = [str(d["name"]) for d in sd.query_devices() if wanted in str(d["name"]).casefold()]
     if outputs_only:
-        raise CaptureError(
+        raise AudioDeviceError(
             f"audio device '{outputs_only[0]}' has no input channels: choose one of: {_describe(inputs)}"
         )
-    raise CaptureError(f"no audio input device matches '{spec}': choose one of: {_describe(inputs)}")
+    raise AudioDeviceError(f"no audio input device matches '{spec}': choose one of: {_describe(inputs)}")
 
 
 class AudioSource(Source):
@@ -144,7 +155,7 @@ class AudioSource(Source):
         paused: Callable[[], bool] = lambda: False,
     ) -> None:
         if samplerate <= 0 or channels <= 0 or blocksize <= 0:
-            raise CaptureError(
+            raise AudioDeviceError(
                 f"audio samplerate {samplerate}, channels {channels}, blocksize {blocksize}: all must be positive"
             )
         self.clock = clock
@@ -200,7 +211,7 @@ class AudioSource(Source):
         index = resolve_device(self.device)
         info = next(d for d in list_input_devices() if d["index"] == index)
         if self.channels > info["channels"]:
-            raise CaptureError(
+            raise AudioDeviceError(
                 f"audio device {index} '{info['name']}' has {info['channels']} input channel(s), "
                 f"{self.channels} asked: ask for at most {info['channels']}"
             )

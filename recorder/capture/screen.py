@@ -38,7 +38,7 @@ def monitors() -> list[Region]:
     import mss
 
     try:
-        with mss.mss() as sct:
+        with mss.MSS() as sct:
             return [Region(m["left"], m["top"], m["width"], m["height"]) for m in sct.monitors]
     except Exception as e:  # mss raises its own ScreenShotError, or XError without a display
         raise CaptureError(f"cannot read the screen layout ({e}); is DISPLAY set to a running X server?") from e
@@ -86,7 +86,7 @@ class ScreenSource(Source):
         import mss
 
         try:
-            sct = mss.mss()
+            sct = mss.MSS()
         except Exception as e:
             self._ready.append(e)
             raise CaptureError(f"cannot open the screen for capture ({e}); is DISPLAY set?") from e

@@ -1,7 +1,7 @@
 """X11 input backend: pynput's RECORD-extension listeners, extended through private pynput hooks.
 
-pynput's public X11 callbacks carry neither the X keycode nor the modifier state, and its listeners have
-two flaws that matter to a recorder. So both listeners are subclasses that override PRIVATE pynput
+pynput's public X11 callbacks carry neither the X keycode nor the modifier state, and its listeners start,
+stop and fail in ways a recorder cannot live with. So both listeners are subclasses that override PRIVATE pynput
 methods (``pynput._util.xorg.ListenerMixin``, tested against pynput 1.8.2; tests/test_capture_input.py
 pins every hook so an upgrade that moves one fails loudly instead of recording wrong data):
 
@@ -16,8 +16,9 @@ pins every hook so an upgrade that moves one fails loudly instead of recording w
 - ``_stop_platform()``: pynput disables the RECORD context on the recording connection, which the X
   server does not read while the context is enabled, so ``stop()`` would wait for the next input event.
   We also disable it on pynput's control connection, which stops the listener at once.
-- ``_run()``: pynput's thread dies without marking itself ready when it cannot open the display or
-  create the context, and ``wait()`` then blocks forever; we keep the error and mark it ready.
+- ``_run()``: when pynput's thread cannot open the display or create the context, it dies without marking
+  itself ready (``wait()`` then blocks forever) and leaks its connections; we keep the error, close them,
+  and mark it ready.
 - ``_on_fake_event``: key events sent by an in-process pynput Controller are echoed to listeners without
   a keycode; they are ignored (the recorder never injects input itself).
 
@@ -28,6 +29,7 @@ and None otherwise: "not known", never a false "not injected".
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import os
@@ -115,6 +117,11 @@ def _listener_classes() -> tuple[Any, Any]:
                 super()._run()
             except Exception as e:  # cannot open the display / create the RECORD context / connection lost
                 self.failure = e
+                for name in ("_display_record", "_display_stop"):  # pynput leaks them when setup fails
+                    connection = getattr(self, name, None)
+                    if connection is not None:
+                        with contextlib.suppress(Exception):
+                            connection.close()
             finally:
                 self._mark_ready()  # pynput's wait() would block forever otherwise
                 self.started.set()
@@ -150,12 +157,13 @@ def _listener_classes() -> tuple[Any, Any]:
 
 
 def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or "no details"
-    return f"{type(e).__name__}: {text}"
+    first = next((line for line in str(e).splitlines() if line.strip()), "no details")
+    return f"{type(e).__name__}: {' '.join(first.split())}"
 
 
-def check_display(name: str | None = None) -> None:
-    """Raise CaptureError unless the X display opens and has the RECORD extension."""
+def check_display(name: str | None = None) -> Any:
+    """Open the X display and check it has the RECORD extension; return the connection (the caller closes
+    it), or raise CaptureError."""
     name = name or os.environ.get("DISPLAY")
     if not name:
         raise CaptureError("DISPLAY is not set: run the recorder inside an X11 session, or set DISPLAY (e.g. :0)")
@@ -167,14 +175,13 @@ def check_display(name: str | None = None) -> None:
         raise CaptureError(
             f"cannot open X display {name} ({_one_line(e)}): check DISPLAY, XAUTHORITY and that the X server runs"
         ) from e
-    try:
-        if not d.has_extension("RECORD"):
-            raise CaptureError(
-                f"X display {name} lacks the RECORD extension that input capture needs: enable it "
-                '(Xorg: Load "record" in the Module section; Xvfb: +extension RECORD)'
-            )
-    finally:
+    if not d.has_extension("RECORD"):
         d.close()
+        raise CaptureError(
+            f"X display {name} lacks the RECORD extension that input capture needs: enable it "
+            '(Xorg: Load "record" in the Module section; Xvfb: +extension RECORD)'
+        )
+    return d
 
 
 class X11Input(InputBackend):
@@ -194,7 +201,16 @@ class X11Input(InputBackend):
     def start(self) -> None:
         if self._listeners:
             raise CaptureError("input capture is already running: stop() it before starting again")
-        check_display()
+        # Held open until the listeners record: were it the server's only client, closing it would make a
+        # server started without -noreset (Xvfb's default) reset and drop the listeners' connections.
+        probe = check_display()
+        try:
+            self._start_listeners()
+        finally:
+            with contextlib.suppress(Exception):
+                probe.close()
+
+    def _start_listeners(self) -> None:
         try:
             keyboard_cls, mouse_cls = _listener_classes()
         except Exception as e:  # pynput opens the display on import
@@ -221,10 +237,8 @@ class X11Input(InputBackend):
                         "check DISPLAY and that the X server has the RECORD extension"
                     ) from listener.failure
         except BaseException:
-            try:
+            with contextlib.suppress(CaptureError):  # the start error is the one to report
                 self.stop()
-            except CaptureError:
-                pass  # the start error is the one to report
             raise
 
     def stop(self) -> None:
@@ -232,15 +246,18 @@ class X11Input(InputBackend):
         for listener in listeners:
             listener.stop()
         problems: list[tuple[str, BaseException]] = []
+        stuck: list[str] = []
         for listener in listeners:
             try:
                 listener.join(STOP_TIMEOUT_S)  # re-raises an exception pynput caught in its own code
             except Exception as e:
                 problems.append((f"{listener.name} failed", e))
             if listener.is_alive():
-                raise CaptureError(f"{listener.name} did not stop within {STOP_TIMEOUT_S:g} s: the X server hangs")
-            if listener.failure is not None:
+                stuck.append(listener.name)
+            elif listener.failure is not None:
                 problems.append((f"{listener.name} stopped unexpectedly", listener.failure))
+        if stuck:
+            raise CaptureError(f"{' and '.join(stuck)} did not stop within {STOP_TIMEOUT_S:g} s: the X server hangs")
         with self._lock:
             error, count, self._error, self._errors = self._error, self._errors, None, 0
         if error is not None:
@@ -249,8 +266,8 @@ class X11Input(InputBackend):
                 "fix the emit/exclude callback"
             ) from error
         if problems:
-            what, e = problems[0]
-            raise CaptureError(f"{what} ({_one_line(e)}): check that the X server still runs") from e
+            what, cause = problems[0]
+            raise CaptureError(f"{what} ({_one_line(cause)}): check that the X server still runs") from cause
 
     # --- pynput callbacks (listener threads): build the event, hand it on, never raise --------------------
     def _send(self, build: Callable[[], InputEvent]) -> None:
