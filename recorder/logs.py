@@ -22,7 +22,7 @@ def setup_logging(debug: bool = False) -> Path | None:
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     console = logging.StreamHandler()
-    console.setLevel(logging.DEBUG if debug else logging.WARNING)
+    console.setLevel(logging.DEBUG if debug else logging.ERROR)  # commands print their own one-line messages
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     if not debug:  # the CLI prints its own one-line error; tracebacks go to the log file only
         console.addFilter(lambda record: not record.exc_info)

@@ -146,14 +146,16 @@ class Session:
     def _build_sources(self) -> list[Source]:
         c = self.config
         sources: list[Source] = [
-            ScreenSource(self.clock.now_ns, self.offer_frame, c.region, fps=c.fps, display_id=c.display_id,
-                         paused=self.paused)
+            ScreenSource(
+                self.clock.now_ns, self.offer_frame, c.region, fps=c.fps, display_id=c.display_id, paused=self.paused
+            )
         ]
         if c.input:
             from recorder.capture.input import InputSource
 
-            sources.append(InputSource(self.clock.now_ns, self.offer_record, paused=self.paused,
-                                       exclude=c.exclude_input))
+            sources.append(
+                InputSource(self.clock.now_ns, self.offer_record, paused=self.paused, exclude=c.exclude_input)
+            )
         if c.windows:
             from recorder.capture.window import WindowSource
 
@@ -161,8 +163,15 @@ class Session:
         if c.audio:
             from recorder.capture.audio import AudioSource
 
-            sources.append(AudioSource(self.clock.now_ns, self.offer_record, device=c.audio_device,
-                                       samplerate=c.samplerate, paused=self.paused))
+            sources.append(
+                AudioSource(
+                    self.clock.now_ns,
+                    self.offer_record,
+                    device=c.audio_device,
+                    samplerate=c.samplerate,
+                    paused=self.paused,
+                )
+            )
         return sources
 
     def pause(self) -> None:
@@ -206,13 +215,14 @@ class Session:
         stop_anchor = self.clock.anchor(fmt.AnchorEvent.STOP)
         errors.extend(self._finish_writers(stop=stop_anchor))
         if errors:
-            log.error("session %s ended with errors: %s", self.session_id, "; ".join(map(str, errors)))
+            log.warning("session %s ended with errors: %s", self.session_id, "; ".join(map(str, errors)))
         bundle = seal(self.live_dir, self.config.out_dir, recover=bool(errors))  # keeps live_dir if it fails
         shutil.rmtree(self.live_dir, ignore_errors=True)  # everything is in the bundle now (raw/session.mcap)
         if errors:
             first = errors[0]
-            raise CaptureError(f"recording stopped with an error ({first}); what was recorded is in {bundle}") \
-                from first
+            raise CaptureError(
+                f"recording stopped with an error ({first}); what was recorded is in {bundle}"
+            ) from first
         return bundle
 
     def _finish_writers(self, stop: fmt.Anchor | None) -> list[BaseException]:

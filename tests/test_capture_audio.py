@@ -44,9 +44,21 @@ def silence(seconds: float) -> np.ndarray:
 def play(mic: Microphone, raw: Path) -> None:
     """Play a raw file into the virtual speaker and wait until it has been played (pacat drains)."""
     subprocess.run(
-        ["pacat", "-p", "-d", mic.sink, "--latency-msec=10", "--raw", "--format=s16le", f"--rate={SR}",
-         "--channels=1", str(raw)],
-        env={**os.environ, **mic.env}, check=True, timeout=10,
+        [
+            "pacat",
+            "-p",
+            "-d",
+            mic.sink,
+            "--latency-msec=10",
+            "--raw",
+            "--format=s16le",
+            f"--rate={SR}",
+            "--channels=1",
+            str(raw),
+        ],
+        env={**os.environ, **mic.env},
+        check=True,
+        timeout=10,
     )
 
 
@@ -63,8 +75,7 @@ def collector() -> tuple[list[AudioChunk], Callable[[object], None]]:
 def timeline(chunks: list[AudioChunk]) -> tuple[np.ndarray, np.ndarray]:
     """Every captured sample (float, first channel) with its session-clock time."""
     values = np.concatenate([c.samples[:, 0] for c in chunks]).astype(np.float64) / 32768
-    times = np.concatenate([c.t_ns + np.arange(len(c.samples), dtype=np.int64) * 1_000_000_000 // SR
-                            for c in chunks])
+    times = np.concatenate([c.t_ns + np.arange(len(c.samples), dtype=np.int64) * 1_000_000_000 // SR for c in chunks])
     return values, times
 
 
@@ -134,8 +145,10 @@ def test_burst_onset_lands_at_the_playback_time(
         assert len(hits), f"burst {k} was not heard"
         offsets_ms.append((int(hits[0]) - (start + round(lead * 1e9))) / 1e6)
     with capsys.disabled():
-        print(f"\naudio onset - playback time (ms): {', '.join(f'{o:.1f}' for o in offsets_ms)}; "
-              f"median {statistics.median(offsets_ms):.1f}, max {max(offsets_ms):.1f}")
+        print(
+            f"\naudio onset - playback time (ms): {', '.join(f'{o:.1f}' for o in offsets_ms)}; "
+            f"median {statistics.median(offsets_ms):.1f}, max {max(offsets_ms):.1f}"
+        )
 
     # The offset is pacat's start-up plus PulseAudio's playback path. Measured here with ADC-mapped stamps:
     # 5-15 ms, median 8 ms (arrival-time stamps gave 7-15 ms; with both cores kept busy, 10-27 ms). It cannot

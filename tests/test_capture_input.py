@@ -48,8 +48,9 @@ class Sink:
     def wait_for(self, n: int, timeout: float = 3.0) -> list[InputEvent]:
         with self._cond:
             if not self._cond.wait_for(lambda: len(self.events) >= n, timeout):
-                raise AssertionError(f"captured {len(self.events)} events within {timeout} s, expected {n}: "
-                                     f"{self.events}")
+                raise AssertionError(
+                    f"captured {len(self.events)} events within {timeout} s, expected {n}: {self.events}"
+                )
             return list(self.events)
 
 
@@ -187,8 +188,10 @@ def test_injected_script_is_captured_exactly_in_order_within_5_ms(
         return lambda: inject.button(number, down)
 
     for number, name in ((1, "left"), (3, "right"), (2, "middle"), (8, "x1"), (9, "x2")):
-        steps += [(press(number, True), mouse(down, x, y, button=name)),
-                  (press(number, False), mouse(up, x, y, button=name))]
+        steps += [
+            (press(number, True), mouse(down, x, y, button=name)),
+            (press(number, False), mouse(up, x, y, button=name)),
+        ]
     for number, dx, dy in ((4, 0, -1), (5, 0, 1), (6, -1, 0), (7, 1, 0)):  # up, down, left, right
         steps += [(press(number, True), mouse(EventKind.SCROLL, x, y, dx=dx, dy=dy)), (press(number, False), None)]
     steps += [
@@ -250,8 +253,9 @@ def test_input_from_xdotool_is_captured(inject: Injector, running: Callable[...,
     source = running(sink)
     before = time.monotonic_ns()
     # one xdotool process; it inherits DISPLAY from x_display (mousedown/up rather than click: no 100 ms delay)
-    subprocess.run(["xdotool", "mousemove", "300", "400", "mousedown", "1", "mouseup", "1", "key", "a"],
-                   check=True, timeout=10)
+    subprocess.run(
+        ["xdotool", "mousemove", "300", "400", "mousedown", "1", "mouseup", "1", "key", "a"], check=True, timeout=10
+    )
     a = inject.keycode("a")
     expected = [
         mouse(EventKind.MOVE, 300, 400),
@@ -393,13 +397,22 @@ def test_unreachable_display_is_a_one_line_capture_error(x_display: Display, mon
 @contextlib.contextmanager
 def own_xvfb(*extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A private small Xvfb (-noreset) with extra arguments; yields its name and process."""
-    n = next(i for i in range(200, 300) if not Path(f"/tmp/.X11-unix/X{i}").exists()
-             and not Path(f"/tmp/.X{i}-lock").exists())
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "320x240x24", "-nolisten", "tcp", "-noreset", *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    n = next(
+        i
+        for i in range(200, 300)
+        if not Path(f"/tmp/.X11-unix/X{i}").exists() and not Path(f"/tmp/.X{i}-lock").exists()
+    )
+    proc = subprocess.Popen(
+        ["Xvfb", f":{n}", "-screen", "0", "320x240x24", "-nolisten", "tcp", "-noreset", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        wait_until(lambda: subprocess.run(["xdpyinfo", "-display", f":{n}"], capture_output=True).returncode == 0,
-                   f"Xvfb {' '.join(extra)}", timeout=10)
+        wait_until(
+            lambda: subprocess.run(["xdpyinfo", "-display", f":{n}"], capture_output=True).returncode == 0,
+            f"Xvfb {' '.join(extra)}",
+            timeout=10,
+        )
         yield f":{n}", proc
     finally:
         if proc.poll() is None:

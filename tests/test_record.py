@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,8 +31,9 @@ def _env(x_display: Display, microphone: Microphone | None = None) -> dict[str, 
 
 
 def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([*TRAJREC, "record", "--consent", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [*TRAJREC, "record", "--consent", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     assert proc.stderr is not None
     line = proc.stderr.readline()  # "recording <id> ...": capture is running from here on
     assert line.startswith("recording "), line + proc.stderr.read()
@@ -46,8 +48,11 @@ def _tone(env: dict[str, str], mic: Microphone, seconds: float, freq: float = 44
     rate = 48_000
     k = np.arange(int(rate * seconds))
     pcm = (0.5 * np.sin(2 * np.pi * freq * k / rate) * 32767).astype("<i2").tobytes()
-    player = subprocess.Popen(["pacat", "-p", "-d", mic.sink, "--raw", "--format=s16le", f"--rate={rate}",
-                               "--channels=1"], stdin=subprocess.PIPE, env=env)
+    player = subprocess.Popen(
+        ["pacat", "-p", "-d", mic.sink, "--raw", "--format=s16le", f"--rate={rate}", "--channels=1"],
+        stdin=subprocess.PIPE,
+        env=env,
+    )
     assert player.stdin is not None
     player.stdin.write(pcm)
     player.stdin.close()
@@ -129,11 +134,22 @@ def test_pause_resume_marker_and_ctrl_c(x_display: Display, tmp_path: Path) -> N
         (["--consent", "--no-audio", "--monitor", "7"], {}, "monitors 1..1"),
     ],
 )
-def test_preflight_errors_are_one_line(x_display: Display, microphone: Microphone, tmp_path: Path,
-                                       args: list[str], env_change: dict[str, str], message: str) -> None:
+def test_preflight_errors_are_one_line(
+    x_display: Display,
+    microphone: Microphone,
+    tmp_path: Path,
+    args: list[str],
+    env_change: dict[str, str],
+    message: str,
+) -> None:
     env = {**_env(x_display, microphone), **env_change}
-    r = subprocess.run([*TRAJREC, "record", "--out", str(tmp_path), "--duration", "1", *args],
-                       capture_output=True, text=True, env=env, timeout=60)
+    r = subprocess.run(
+        [*TRAJREC, "record", "--out", str(tmp_path), "--duration", "1", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and message in r.stderr and "Traceback" not in r.stderr
     assert not any(tmp_path.iterdir())  # nothing started, nothing left behind
@@ -160,3 +176,44 @@ def test_kill_9_then_repair(x_display: Display, tmp_path: Path) -> None:
         assert len(moves) >= 15  # all but the last moments
         assert t_kill - b.end_ns < 2_000_000_000
         assert json.loads((bundle / fmt.MANIFEST).read_text())["status"] == "recovered"
+
+
+def test_disk_full_mid_session_stops_and_keeps_the_recording(x_display: Display, tmp_path: Path) -> None:
+    """A 3 MiB tmpfs fills up while the screen keeps changing: the recorder stops by itself, says where the
+    recording is and how to seal it, and the live directory repairs into a valid bundle elsewhere."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    assert r.returncode == 0, f"cannot mount a tmpfs ({r.stderr.strip()}); these tests run as root"
+    try:
+        env = {**_env(x_display), "TRAJREC_MIN_FREE_MB": "1"}
+        proc = _start(["--no-audio", "--out", str(mnt), "--duration", "60"], env)
+        from Xlib import display as xdisplay
+
+        dpy = xdisplay.Display(x_display.name)
+        root = dpy.screen().root
+        rng = np.random.default_rng(0)
+        deadline = time.monotonic() + 45
+        while proc.poll() is None and time.monotonic() < deadline:  # noisy pictures fill the disk fast
+            gc = root.create_gc(foreground=int(rng.integers(0, 0xFFFFFF)))
+            for _ in range(40):
+                x, y = (int(v) for v in rng.integers(0, 1200, 2))
+                root.fill_rectangle(gc, x % x_display.width, y % x_display.height, 37, 23)
+            dpy.sync()
+            time.sleep(0.02)
+        dpy.close()
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 3, err
+        assert "trajrec repair" in err and "Traceback" not in err
+        live = next(mnt.glob(".*.live"))
+        assert not list(mnt.glob(".*.partial"))  # no half bundle
+        roomy = tmp_path / "roomy"
+        shutil.copytree(live, roomy / live.name)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    r = subprocess.run([*TRAJREC, "repair", str(roomy / live.name)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    report = validate_bundle(r.stdout.strip(), deep=True)
+    assert [f.code for f in report.findings] == ["status-recovered"], report.findings
+    with BundleReader(r.stdout.strip()) as b:
+        assert len(b.frame_times()) > 5

@@ -111,8 +111,13 @@ def _remux_video(s: _Sealing, frame_records: list[dict[str, Any]]) -> tuple[list
                 s.cut(f"live video torn after {copied} frames ({e})")
     finally:
         inp.close()
-    # Read back the pts the MP4 muxer actually stored (it picks its own time base).
-    with av.open(str(dst), "r") as check:
+    # Read back the pts the MP4 muxer actually stored (it picks its own time base). A file that does not
+    # read back was not written whole (a full disk can surface only here).
+    try:
+        check = av.open(str(dst), "r")
+    except av.FFmpegError as e:
+        raise OSError(errno.EIO, f"the remuxed video does not read back ({e}); is the disk full?") from e
+    with check:
         vs = check.streams.video[0]
         tb = vs.time_base
         assert tb is not None
@@ -157,8 +162,10 @@ def _finish_audio(
         return {"present": False, "reason": "audio lost in a crash"}, 0, 0
     # Reading may stop at a torn tail (kept up to there); writing must never fail silently.
     try:
-        with src, sf.SoundFile(str(dst), "w", samplerate=rate, channels=channels, format="FLAC",
-                               subtype="PCM_16") as out:
+        with (
+            src,
+            sf.SoundFile(str(dst), "w", samplerate=rate, channels=channels, format="FLAC", subtype="PCM_16") as out,
+        ):
             while written < logged:
                 try:
                     block = src.read(min(AUDIO_READ_BLOCK, logged - written), dtype="int16", always_2d=True)

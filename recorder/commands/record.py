@@ -24,7 +24,8 @@ import platformdirs
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 
-MIN_FREE_BYTES = 500 * 1024 * 1024  # refuse to start below this; a 1080p hour is ~300 MB
+# Refuse to start with less free space than this (a 1080p hour is ~300 MB); TRAJREC_MIN_FREE_MB overrides.
+MIN_FREE_MB = 500
 
 
 def default_out_dir() -> Path:
@@ -41,8 +42,13 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl+C)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--monitor", type=int, default=1, metavar="N",
-                       help="monitor to record, 1 = first (default); 0 = all monitors together")
+    where.add_argument(
+        "--monitor",
+        type=int,
+        default=1,
+        metavar="N",
+        help="monitor to record, 1 = first (default); 0 = all monitors together",
+    )
     where.add_argument("--region", metavar="WxH+X+Y", help="record this area of the desktop instead")
     p.add_argument("--fps", type=float, default=30.0, help="screen grabs per second (default 30)")
     p.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
@@ -97,13 +103,15 @@ def run(args: argparse.Namespace) -> ExitCode:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"--out {out}: cannot create it ({e.strerror})") from e
-    free = shutil.disk_usage(out).free
-    if free < MIN_FREE_BYTES:
-        raise UsageError(f"only {free // 2**20} MiB free in {out}: free at least {MIN_FREE_BYTES // 2**20} MiB first")
+    free, need = shutil.disk_usage(out).free, int(os.environ.get("TRAJREC_MIN_FREE_MB", MIN_FREE_MB)) * 2**20
+    if free < need:
+        raise UsageError(f"only {free // 2**20} MiB free in {out}: free at least {need // 2**20} MiB first")
 
     layout = monitors()
-    displays = [Display(id=i, origin=(m.left, m.top), size_px=(m.width, m.height), primary=i == 0)
-                for i, m in enumerate(layout[1:])]
+    displays = [
+        Display(id=i, origin=(m.left, m.top), size_px=(m.width, m.height), primary=i == 0)
+        for i, m in enumerate(layout[1:])
+    ]
     if args.region:
         w, h, x, y = parse_region(args.region)
         region, display_id = Region(x, y, w, h), -1
@@ -117,10 +125,21 @@ def run(args: argparse.Namespace) -> ExitCode:
         resolve_device(args.audio_device)  # a bad or missing microphone is one line, before anything starts
 
     config = SessionConfig(
-        out_dir=out, region=region, display_id=display_id, fps=args.fps, crf=args.crf, preset=args.preset,
-        audio=not args.no_audio, audio_device=args.audio_device,
-        task={"id": args.task_id, "title": args.title, "instruction": args.instruction, "expert": args.expert,
-              "consent": True},
+        out_dir=out,
+        region=region,
+        display_id=display_id,
+        fps=args.fps,
+        crf=args.crf,
+        preset=args.preset,
+        audio=not args.no_audio,
+        audio_device=args.audio_device,
+        task={
+            "id": args.task_id,
+            "title": args.title,
+            "instruction": args.instruction,
+            "expert": args.expert,
+            "consent": True,
+        },
         environment=environment(displays),
     )
     session = Session(config)
@@ -137,8 +156,11 @@ def run(args: argparse.Namespace) -> ExitCode:
             session.start()
         except CaptureError as e:  # a source could not start: nothing was recorded
             raise UsageError(str(e)) from e
-        print(f"recording {session.session_id} ({region.width}x{region.height} at {args.fps:g} fps"
-              f"{', no audio' if args.no_audio else ''}); Ctrl+C stops", file=sys.stderr)
+        print(
+            f"recording {session.session_id} ({region.width}x{region.height} at {args.fps:g} fps"
+            f"{', no audio' if args.no_audio else ''}); Ctrl+C stops",
+            file=sys.stderr,
+        )
         t0 = time.monotonic()
         while not stop.wait(0.1):
             if args.duration is not None and time.monotonic() - t0 >= args.duration:

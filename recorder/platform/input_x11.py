@@ -25,6 +25,11 @@ pins every hook so an upgrade that moves one fails loudly instead of recording w
 X cannot tell software-injected input (XTEST, xdotool) from a device's: RECORD sees both as device
 events. ``injected`` is therefore True only for events the server marks as sent (never seen in practice)
 and None otherwise: "not known", never a false "not injected".
+
+Limits: keyboard and mouse come through two listener threads (one RECORD context each), so events of one
+device keep the server's order, but a key and a pointer event well under a millisecond apart may be
+stamped in either order. pynput derives ``char`` from Shift and AltGr only: with Caps Lock on, 'a' still
+reads "a" (``modifiers`` does say caps_lock). Pointer events carry modifiers too (ctrl+click).
 """
 
 from __future__ import annotations
