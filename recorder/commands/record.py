@@ -87,9 +87,9 @@ def environment(displays: list[Any]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    from recorder.bundle.format import Display
     from recorder.capture.base import CaptureError
     from recorder.capture.screen import Region, monitors
+    from recorder.platform import display_backend
     from recorder.session import Session, SessionConfig, State
 
     if not args.consent:
@@ -108,10 +108,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         raise UsageError(f"only {free // 2**20} MiB free in {out}: free at least {need // 2**20} MiB first")
 
     layout = monitors()
-    displays = [
-        Display(id=i, origin=(m.left, m.top), size_px=(m.width, m.height), primary=i == 0)
-        for i, m in enumerate(layout[1:])
-    ]
+    displays = display_backend().displays()  # ids follow mss's monitor order: display i is monitor i + 1
     if args.region:
         w, h, x, y = parse_region(args.region)
         region, display_id = Region(x, y, w, h), -1
