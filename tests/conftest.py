@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,31 +84,29 @@ def codes(path: Path | str, deep: bool = False) -> set[str]:
 
 
 # --- real display and microphone (capture tests) ------------------------------------------------------
+@contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable for in-process clients, restoring it afterwards."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
 @pytest.fixture(scope="session")
 def x_display() -> Iterator[Display]:
     """A real Xvfb display for the whole test session; DISPLAY is set for in-process clients."""
-    with xvfb(1280, 720) as d:
-        old = os.environ.get("DISPLAY")
-        os.environ["DISPLAY"] = d.name
-        try:
-            yield d
-        finally:
-            if old is None:
-                os.environ.pop("DISPLAY", None)
-            else:
-                os.environ["DISPLAY"] = old
+    with xvfb(1280, 720) as d, _environ("DISPLAY", d.name):
+        yield d
 
 
 @pytest.fixture(scope="session")
 def microphone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Microphone]:
     """A real PulseAudio virtual microphone; PULSE_SERVER is set so PortAudio (sounddevice) finds it."""
-    with virtual_mic(tmp_path_factory.mktemp("pulse")) as mic:
-        old = os.environ.get("PULSE_SERVER")
-        os.environ["PULSE_SERVER"] = mic.server
-        try:
-            yield mic
-        finally:
-            if old is None:
-                os.environ.pop("PULSE_SERVER", None)
-            else:
-                os.environ["PULSE_SERVER"] = old
+    with virtual_mic(tmp_path_factory.mktemp("pulse")) as mic, _environ("PULSE_SERVER", mic.server):
+        yield mic

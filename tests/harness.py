@@ -13,17 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-class HarnessError(RuntimeError):
+class HarnessError(AssertionError):
     pass
 
 
-def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Poll `check` until it holds; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
-        time.sleep(0.02)
-    raise HarnessError(f"{what} did not come up within {timeout} s")
+        time.sleep(0.002)
+    raise HarnessError(f"{what} did not happen within {timeout} s")
 
 
 @dataclass
@@ -52,13 +53,13 @@ def xvfb(width: int = 1280, height: int = 720, number: int | None = None) -> Ite
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait(
+        wait_until(
             lambda: (
                 Path(f"/tmp/.X11-unix/X{n}").exists()
                 and subprocess.run(["xdpyinfo", "-display", f":{n}"], capture_output=True).returncode == 0
             ),
-            10,
             "Xvfb",
+            10,
         )
         yield Display(f":{n}", width, height)
     finally:
@@ -117,7 +118,7 @@ def virtual_mic(root: Path) -> Iterator[Microphone]:
         def pactl(*args: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(["pactl", *args], env=env, capture_output=True, text=True)
 
-        _wait(lambda: pactl("info").returncode == 0, 10, "PulseAudio")
+        wait_until(lambda: pactl("info").returncode == 0, "PulseAudio", 10)
         pactl("set-default-sink", "vsink")
         pactl("set-default-source", "vmic")
         keepalive = subprocess.Popen(
@@ -137,7 +138,7 @@ def virtual_mic(root: Path) -> Iterator[Microphone]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait(lambda: bool(pactl("list", "short", "sink-inputs").stdout.strip()), 5, "keepalive stream")
+        wait_until(lambda: bool(pactl("list", "short", "sink-inputs").stdout.strip()), "keepalive stream", 5)
         pactl("suspend-sink", "vsink", "1")
         pactl("suspend-sink", "vsink", "0")
         yield Microphone(server=server, sink="vsink", source="vmic")

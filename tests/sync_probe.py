@@ -180,8 +180,16 @@ class Screen:
         self.width, self.height = int(s.width_in_pixels), int(s.height_in_pixels)
         self.black, self.white = int(s.black_pixel), int(s.white_pixel)
         self.win = s.root.create_window(
-            0, 0, self.width, self.height, 0, s.root_depth, X.InputOutput, X.CopyFromParent,
-            background_pixel=self.black, override_redirect=True,
+            0,
+            0,
+            self.width,
+            self.height,
+            0,
+            s.root_depth,
+            X.InputOutput,
+            X.CopyFromParent,
+            background_pixel=self.black,
+            override_redirect=True,
             event_mask=X.ButtonPressMask | X.ButtonReleaseMask,
         )
         self.win.map()
@@ -217,8 +225,15 @@ def tone(ms: float, freq: float, amplitude: float) -> np.ndarray:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     scheduler = BeepScheduler(tone(args.beep_ms, args.freq, args.amplitude))
     screen = Screen()
-    stream = sd.OutputStream(device=args.device, samplerate=SR, channels=1, dtype="float32", blocksize=BLOCK,
-                             latency="low", callback=scheduler)
+    stream = sd.OutputStream(
+        device=args.device,
+        samplerate=SR,
+        channels=1,
+        dtype="float32",
+        blocksize=BLOCK,
+        latency="low",
+        callback=scheduler,
+    )
     try:
         scheduler.offset_ns, _ = stream_offset_ns(stream)
         stream.start()
@@ -248,9 +263,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             up = screen.button(False)
             wait_until(target + round(args.flash_ms * 1e6))
             black = screen.paint(False)
-            flashes.append({"t_ns": target, "reached_ns": reached, "flash": asdict(flash) | {"t_ns": flash.t_ns},
-                            "click": asdict(down) | {"t_ns": down.t_ns}, "release": asdict(up),
-                            "black": asdict(black)})
+            flashes.append(
+                {
+                    "t_ns": target,
+                    "reached_ns": reached,
+                    "flash": asdict(flash) | {"t_ns": flash.t_ns},
+                    "click": asdict(down) | {"t_ns": down.t_ns},
+                    "release": asdict(up),
+                    "black": asdict(black),
+                }
+            )
         wait_until(targets[-1] + round((args.beep_ms + 200) * 1e6))  # the last beep has been played
         if scheduler.error is not None:
             raise SystemExit(f"sync_probe: the audio callback failed: {scheduler.error!r}")
@@ -264,16 +286,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         plan = scheduler.plans.get(f["t_ns"])
         if plan is None:
             raise SystemExit(f"sync_probe: the beep for T={f['t_ns']} was never scheduled")
-        f["beep"] = asdict(plan) | {"residual_ns": plan.dac_ns - f["t_ns"],
-                                    "arrival_mapping_diff_ns": plan.arrival_dac_ns - plan.dac_ns}
+        f["beep"] = asdict(plan) | {
+            "residual_ns": plan.dac_ns - f["t_ns"],
+            "arrival_mapping_diff_ns": plan.arrival_dac_ns - plan.dac_ns,
+        }
     wander = log.wander[10:] or log.wander  # the first blocks prime the buffer
     return {
         "clock": "CLOCK_MONOTONIC ns (time.monotonic_ns)",
         "screen": {"width": screen.width, "height": screen.height, "click_at": list(screen.point)},
         "audio": {
-            "device": args.device, "samplerate": SR, "blocksize": BLOCK, "latency_s": latency,
+            "device": args.device,
+            "samplerate": SR,
+            "blocksize": BLOCK,
+            "latency_s": latency,
             "beep": {"ms": args.beep_ms, "freq_hz": args.freq, "amplitude": args.amplitude},
-            "blocks": log.blocks, "underflows": log.underflows,
+            "blocks": log.blocks,
+            "underflows": log.underflows,
             "stream_minus_monotonic_ns": [o for o, _ in offsets],
             "offset_bracket_ns": max(w for _, w in offsets),
             "dac_wander_ns": {"min": min(wander), "median": int(statistics.median(wander)), "max": max(wander)},
@@ -300,9 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(report, indent=2))
     for f in report["flashes"]:
         t = f["t_ns"]
-        print(f"T={t}: flash +{(f['flash']['t_ns'] - t) / 1e6:.2f} ms, click +{(f['click']['t_ns'] - t) / 1e6:.2f} "
-              f"ms, beep residual {f['beep']['residual_ns'] / 1e3:.1f} us (late {f['beep']['late_ns'] / 1e6:.1f} ms)",
-              file=sys.stderr)
+        print(
+            f"T={t}: flash +{(f['flash']['t_ns'] - t) / 1e6:.2f} ms, click +{(f['click']['t_ns'] - t) / 1e6:.2f} "
+            f"ms, beep residual {f['beep']['residual_ns'] / 1e3:.1f} us (late {f['beep']['late_ns'] / 1e6:.1f} ms)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -27,7 +27,7 @@ from recorder.bundle.format import MODIFIERS, EventKind, InputEvent
 from recorder.capture.base import CaptureError
 from recorder.capture.input import InputSource
 from recorder.platform import BackendUnavailable
-from tests.harness import Display
+from tests.harness import Display, wait_until
 
 MAX_DELAY_NS = 5_000_000  # the requirement: each timestamp within 5 ms of its injection
 
@@ -52,15 +52,6 @@ class Sink:
                     f"captured {len(self.events)} events within {timeout} s, expected {n}: {self.events}"
                 )
             return list(self.events)
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.002)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
 def open_display(timeout: float = 5.0) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -14,7 +14,7 @@ from recorder.capture.base import CaptureError
 from recorder.capture.window import WindowSource
 from recorder.clock import SessionClock
 from recorder.platform import DummyWindowBackend, WindowInfo
-from tests.harness import Display
+from tests.harness import Display, wait_until
 from tests.test_platform_x11 import XClient, x_keepalive
 
 A = WindowInfo("Alpha", "doc.txt", 100, 50, 400, 300, pid=11, window_id=0xA)
@@ -38,15 +38,6 @@ def record(info: WindowInfo, t_ns: int = 0) -> WindowRecord:
 
 def untimed(records: list[object]) -> list[object]:
     return [replace(r, t_ns=0) if isinstance(r, WindowRecord) else r for r in records]
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.005)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
 # --- pure logic ---------------------------------------------------------------------------------------
