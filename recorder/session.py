@@ -160,6 +160,10 @@ class Session:
             from recorder.capture.window import WindowSource
 
             sources.append(WindowSource(self.clock.now_ns, self.offer_record, paused=self.paused))
+        if c.windows:
+            from recorder.capture.displays import DisplayLayoutSource
+
+            sources.append(DisplayLayoutSource(self.clock.now_ns, self.offer_record, paused=self.paused))
         if c.audio:
             from recorder.capture.audio import AudioSource
 
@@ -273,6 +277,8 @@ class Session:
                     w.window(item)
                 elif isinstance(item, fmt.Marker):
                     w.marker(item)
+                elif isinstance(item, fmt.DisplayLayout):
+                    w.layout(item)
                 elif isinstance(item, fmt.Anchor):
                     w.anchor(item)
                 elif isinstance(item, tuple) and item[0] == "dropped":

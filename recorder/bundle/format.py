@@ -189,6 +189,17 @@ class AudioBlock:
     gap_samples: int = 0  # silence inserted before this block to cover lost audio
 
 
+@dataclass(frozen=True, slots=True)
+class DisplayLayout:
+    """The monitors as they were from `t_ns` on (recorded when the layout changes mid-session)."""
+
+    t_ns: int
+    displays: tuple[Display, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t_ns": self.t_ns, "displays": [d.to_json() for d in self.displays]}
+
+
 @dataclass(slots=True)
 class StreamSetup:
     """What the live session declares about its streams at start (copied into the manifest)."""

@@ -32,6 +32,7 @@ from recorder.writers.log import (
     TOPIC_DROPPED,
     TOPIC_EVENT,
     TOPIC_FRAME,
+    TOPIC_LAYOUT,
     TOPIC_MARKER,
     TOPIC_WINDOW,
     read_live_log,
@@ -231,6 +232,14 @@ def max_frame_gap(t_ns: list[int], paused: list[tuple[int, int]]) -> int:
     return best
 
 
+def _environment(env: dict[str, Any], layouts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The environment at start, plus every display layout change that happened while recording."""
+    if not layouts:
+        return env
+    changes = sorted(layouts, key=lambda c: int(c["t_ns"]))
+    return {**env, "display_changes": [{"t_ns": int(c["t_ns"]), "displays": c["displays"]} for c in changes]}
+
+
 def _write_table(path: Path, table: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, str(path), compression="zstd")
@@ -386,7 +395,7 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
         },
         "recorder": session.get("recorder") or {"name": "trajectory-recorder", "version": __version__},
         "task": session["task"],
-        "environment": session["environment"],
+        "environment": _environment(session["environment"], recs.get(TOPIC_LAYOUT, [])),
         "streams": {
             "screen": screen_meta,
             "input": {"path": fmt.EVENTS, "events": len(events)},

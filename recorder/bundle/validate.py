@@ -593,7 +593,9 @@ class _Checker:
             return
         xs, ys = x[has].astype(np.int64), y[has].astype(np.int64)
         inside = np.zeros(len(xs), bool)
-        for d in self.m["environment"]["displays"]:
+        env = self.m["environment"]
+        layouts = [env["displays"], *(c["displays"] for c in env.get("display_changes", []))]
+        for d in (d for layout in layouts for d in layout):  # any layout of the session
             (ox, oy), (w, h) = d["origin"], d["size_px"]
             inside |= (xs >= ox) & (xs < ox + w) & (ys >= oy) & (ys < oy + h)
         bad = np.flatnonzero(~inside)

@@ -7,6 +7,7 @@ video has a frame (a keyframe) at least that often. Frames go to `emit`, the enc
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ import numpy as np
 
 from recorder.bundle.format import KEYFRAME_INTERVAL_NS
 from recorder.capture.base import CaptureError, Clock, Emit, ScreenFrame, Source, WorkerThread
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class ScreenSource(Source):
         self.grabs = 0  # frames grabbed
         self.sent = 0  # frames that changed (or were due as keyframes) and went on to the encoder
         self.late = 0  # ticks skipped because a grab overran its period
+        self.grab_errors = 0  # grabs that failed (region off screen); the session goes on
         self._stop = False
         self._worker = WorkerThread(self._run, "screen-capture")
         self._started = time.monotonic()
@@ -110,7 +114,13 @@ class ScreenSource(Source):
                     prev = None  # after a pause the first frame is always sent
                     continue
                 t0 = self.clock()
-                shot = sct.grab(area)
+                try:
+                    shot = sct.grab(area)
+                except Exception as e:  # the region left the screen (a monitor unplugged or resized): not fatal
+                    self.grab_errors += 1
+                    if self.grab_errors == 1:
+                        log.warning("screen grab failed (%s); retrying every frame, the video shows a gap", e)
+                    continue
                 t1 = self.clock()
                 self.grabs += 1
                 raw = bytes(shot.raw) if not isinstance(shot.raw, bytes) else shot.raw

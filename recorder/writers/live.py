@@ -25,6 +25,7 @@ from recorder.bundle.format import (
     LIVE_VIDEO,
     Anchor,
     AudioBlock,
+    DisplayLayout,
     Frame,
     InputEvent,
     Marker,
@@ -38,6 +39,7 @@ from recorder.writers.log import (
     TOPIC_DROPPED,
     TOPIC_EVENT,
     TOPIC_FRAME,
+    TOPIC_LAYOUT,
     TOPIC_MARKER,
     TOPIC_WINDOW,
     LiveLog,
@@ -146,6 +148,9 @@ class LiveWriter:
 
     def window(self, record: WindowRecord) -> None:
         self.log.write(TOPIC_WINDOW, record.t_ns, _row(record))
+
+    def layout(self, layout: DisplayLayout) -> None:
+        self.log.write(TOPIC_LAYOUT, layout.t_ns, layout.to_json())
 
     def marker(self, marker: Marker) -> None:
         self.log.write(TOPIC_MARKER, marker.t_ns, marker.to_json())
