@@ -6,12 +6,15 @@ same instant T, several times, and write what was done (and when) to JSON.
 Every time is CLOCK_MONOTONIC in integer ns (``time.monotonic_ns``), the clock `trajrec record` stamps
 with; it is system-wide, so the probe's times and a bundle's times compare directly.
 
-- Screen: a full-screen override-redirect X window (no window manager is needed), black; at T its
-  background turns white (ChangeWindowAttributes + ClearArea + a round trip), back to black later.
-  Xvfb paints during request processing, so the screen is white somewhere in the bracket
-  [sent_ns, synced_ns] of that round trip.
-- Click: XTEST ButtonPress (+ round trip) right after the flash, ButtonRelease after the next round trip;
-  bracketed the same way.
+- Screen and click: a full-screen override-redirect X window (no window manager is needed), black. At T
+  the probe sends, as one batch, ChangeWindowAttributes (background white) + ClearArea + an XTEST
+  ButtonPress of the left button at the screen's centre, then waits for a round trip. The server carries
+  out the batch back to back (Xvfb paints while it processes the request), so screen and button change
+  within microseconds of each other, somewhere in the bracket [sent_ns, synced_ns]. The ButtonPress event
+  our window receives carries the X server time, which on Xvfb is CLOCK_MONOTONIC in whole ms: that narrows
+  the bracket to at most 1 ms (``server_ns``; ``t_ns`` is the middle of what is left), which matters on a
+  loaded machine where the round trip also holds the X server's and our own scheduling delays.
+  ButtonRelease follows at once, black 300 ms later.
 - Beep: a sounddevice OutputStream on the PulseAudio-backed PortAudio device. Its callback knows, from
   ``time_info.outputBufferDacTime``, when the block it fills will be played; PortAudio's time base here is
   the wall clock (the ALSA status time stamp), so it is mapped to CLOCK_MONOTONIC by an offset measured
@@ -24,6 +27,25 @@ with; it is system-wide, so the probe's times and a bundle's times compare direc
   far the DAC times reported block by block stray from "first DAC time + samples written", and
   ``arrival_mapping_diff_ns``: the DAC time mapped the other way (callback arrival + DAC - currentTime,
   as the recorder maps its ADC times) minus the offset mapping.
+- Grabs (``--align-fps 30``): a second X connection records other clients' GetImage / ShmGetImage requests
+  (X RECORD), i.e. the recorder's screen grabs, stamped on arrival. The grabber ticks on a fixed grid, so
+  the probe can put every T half-way between two grabs (then the first white frame is due ~half a frame
+  interval after T rather than anywhere in 0..1 interval), and it reports the grabs just before and after
+  each flash.
+
+A flash is "valid" when the probe kept time: flash and click done (the latest they can have been carried
+out) within --on-time-ms of T, and the beep's block filled before T. Late flashes are kept in the report,
+and the probe adds flashes (up to --retries) until --flashes valid ones were made; exit status 1 if it
+could not.
+
+Measured here (Debian 12, Xvfb, PulseAudio null sink at 44.1 kHz fed at 48 kHz, 2 cores): flash+click
+done 0.3-1.5 ms after T when idle (round trips up to ~15 ms with other load: the X server's scheduling);
+planned beep residual within +-10 us; the DAC times fall behind "first + samples written" by ~0.28 ms per
+second (this path's 48 kHz runs ~280 ppm fast against CLOCK_MONOTONIC, on capture too), so each beep is
+placed by its own block's DAC time; the arrival mapping agrees with the offset mapping to 0.1 ms (median)
+but moves by the full length of any stall of the callback thread (GIL held elsewhere), which the offset
+mapping does not. Captured by the recorder's AudioSource and timed by each block's own stamp, the beep's
+first sample lands 0-5 ms after T (20 beeps over 30 s).
 
 The probe does not know the recorder exists: the test (tests/test_sync_probe.py) compares these times
 with what the recorder put in the bundle.
@@ -32,6 +54,8 @@ with what the recorder put in the bundle.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import statistics
 import sys
@@ -42,10 +66,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sounddevice as sd
-from Xlib import X
+import sounddevice as sd  # type: ignore[import-untyped]
+from Xlib import X  # type: ignore[import-untyped]
 from Xlib import display as xdisplay
-from Xlib.ext import xtest
+from Xlib.ext import record, xtest  # type: ignore[import-untyped]
 
 SR = 48_000
 BLOCK = 480
@@ -56,7 +80,8 @@ def now_ns() -> int:
 
 
 def wait_until(t_ns: int) -> int:
-    """Sleep until 2 ms before `t_ns`, then spin: returns the first clock reading at or after it."""
+    """Sleep until 2 ms before `t_ns`, then spin (a deadline, not a fixed sleep: a late wake-up is not added
+    to the next wait); returns the first clock reading at or after it."""
     while True:
         left = t_ns - now_ns()
         if left <= 2_000_000:
@@ -70,14 +95,36 @@ def wait_until(t_ns: int) -> int:
 @dataclass
 class Bracket:
     """An X action: requests sent at `sent_ns`, the server's reply to the following round trip read at
-    `synced_ns`; the server carried the action out in between."""
+    `synced_ns`; the server carried the action out in between. For a button press, `server_ns` narrows it
+    down: the X server time of the ButtonPress event our window got (Xvfb's server time is CLOCK_MONOTONIC
+    in whole ms), i.e. the start of the ms in which the server processed it."""
 
     sent_ns: int
     synced_ns: int
+    server_ns: int | None = None
+
+    def span(self) -> tuple[int, int]:
+        """When the server carried the action out: the bracket, narrowed to the server's ms if that fits it."""
+        if self.server_ns is not None:
+            lo, hi = max(self.sent_ns, self.server_ns), min(self.synced_ns, self.server_ns + 1_000_000)
+            if lo <= hi:
+                return lo, hi
+        return self.sent_ns, self.synced_ns
 
     @property
     def t_ns(self) -> int:
-        return (self.sent_ns + self.synced_ns) // 2
+        """Best estimate of when the server carried the action out."""
+        lo, hi = self.span()
+        return (lo + hi) // 2
+
+
+def server_time_ns(server_ms: int, near_ns: int) -> int:
+    """An X server timestamp (32-bit ms of CLOCK_MONOTONIC) as monotonic ns, unwrapped near `near_ns`."""
+    here_ms = near_ns // 1_000_000
+    diff = (server_ms - here_ms) % (1 << 32)
+    if diff >= 1 << 31:
+        diff -= 1 << 32
+    return (here_ms + diff) * 1_000_000
 
 
 @dataclass
@@ -99,6 +146,7 @@ class StreamLog:
     first_dac_ns: int | None = None
     samples: int = 0
     wander: list[int] = field(default_factory=list)  # DAC time - (first DAC time + samples written / rate)
+    arrival_diff: list[int] = field(default_factory=list)  # DAC time mapped from arrival - offset-mapped DAC time
 
 
 class BeepScheduler:
@@ -136,6 +184,7 @@ class BeepScheduler:
             if log.first_dac_ns is None:
                 log.first_dac_ns = dac_ns
             log.wander.append(dac_ns - (log.first_dac_ns + base * 1_000_000_000 // SR))
+            log.arrival_diff.append(arrival_dac_ns - dac_ns)
         with self.lock:
             for target in self.targets:
                 if target in self.plans or dac_pa <= 0:
@@ -169,6 +218,84 @@ def stream_offset_ns(stream: sd.OutputStream, tries: int = 5) -> tuple[int, int]
     return best
 
 
+class GrabWatcher:
+    """Watch other clients' screen grabs (core GetImage and MIT-SHM ShmGetImage requests) through the X RECORD
+    extension, each stamped when its record reaches us (just after the server read the request)."""
+
+    GET_IMAGE = 73  # X_GetImage
+    SHM_GET_IMAGE = 4  # X_ShmGetImage (MIT-SHM minor opcode)
+
+    def __init__(self) -> None:
+        self.times: list[int] = []
+        self._record = xdisplay.Display()
+        self._control = xdisplay.Display()
+        if not self._record.has_extension("RECORD"):
+            raise SystemExit("sync_probe: the X server lacks RECORD (needed by --align-fps)")
+        shm = self._record.query_extension("MIT-SHM")
+        major = shm.major_opcode if shm is not None else 0
+        minor = self.SHM_GET_IMAGE if shm is not None else 0
+        self._context = self._record.record_create_context(
+            0,
+            [record.AllClients],
+            [
+                {
+                    "core_requests": (self.GET_IMAGE, self.GET_IMAGE),
+                    "core_replies": (0, 0),
+                    "ext_requests": (major, major, minor, minor),
+                    "ext_replies": (0, 0, 0, 0),
+                    "delivered_events": (0, 0),
+                    "device_events": (0, 0),
+                    "errors": (0, 0),
+                    "client_started": False,
+                    "client_died": False,
+                }
+            ],
+        )
+        self._thread = threading.Thread(target=self._run, name="grab-watcher", daemon=True)
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            self._record.record_enable_context(self._context, self._on_reply)
+        except BaseException as e:  # reported by stop()
+            self.error = e
+
+    def _on_reply(self, reply: Any) -> None:
+        t = now_ns()
+        if reply.category == record.FromClient:
+            self.times.append(t)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._control.record_disable_context(self._context)
+        self._control.sync()
+        self._thread.join(2)
+        with contextlib.suppress(Exception):
+            self._record.record_free_context(self._context)
+        for d in (self._record, self._control):
+            with contextlib.suppress(Exception):
+                d.close()
+
+    def grid(self, period_ns: int) -> int | None:
+        """A time on the grabber's tick grid (ticks every `period_ns`), or None with too few grabs seen.
+        The grabber keeps one fixed grid (skipped ticks do not move it); what we see is each tick plus its
+        wake-up and request latency, so the median of the folded times marks the grid."""
+        times = list(self.times)
+        if len(times) < 8:
+            return None
+        ref = times[-1]
+        folded = [(t - ref + period_ns // 2) % period_ns - period_ns // 2 for t in times]
+        return ref + int(statistics.median(folded))
+
+    def around(self, sent_ns: int, synced_ns: int) -> tuple[int | None, int | None]:
+        """The last grab seen before `sent_ns` and the first seen after `synced_ns`."""
+        before = [t for t in self.times if t < sent_ns]
+        after = [t for t in self.times if t > synced_ns]
+        return (before[-1] if before else None), (after[0] if after else None)
+
+
 class Screen:
     """A full-screen override-redirect window, black or white, and XTEST clicks at one point."""
 
@@ -198,16 +325,34 @@ class Screen:
         xtest.fake_input(self.d, X.MotionNotify, x=self.point[0], y=self.point[1])
         self.d.sync()
 
-    def paint(self, white: bool) -> Bracket:
-        t0 = now_ns()
+    def _paint(self, white: bool) -> None:
         self.win.change_attributes(background_pixel=self.white if white else self.black)
         self.win.clear_area(0, 0, self.width, self.height)
+
+    def flash_and_press(self) -> Bracket:
+        """Screen white and left button down, sent as one batch with one round trip: the server carries out
+        both back to back (microseconds apart), so they are as simultaneous as X allows whatever its load."""
+        t0 = now_ns()
+        self._paint(True)
+        xtest.fake_input(self.d, X.ButtonPress, 1)
+        self.d.sync()
+        t1 = now_ns()
+        server = None
+        while self.d.pending_events():
+            event = self.d.next_event()
+            if event.type == X.ButtonPress:
+                server = server_time_ns(int(event.time), t0)
+        return Bracket(t0, t1, server)
+
+    def release(self) -> Bracket:
+        t0 = now_ns()
+        xtest.fake_input(self.d, X.ButtonRelease, 1)
         self.d.sync()
         return Bracket(t0, now_ns())
 
-    def button(self, press: bool) -> Bracket:
+    def darken(self) -> Bracket:
         t0 = now_ns()
-        xtest.fake_input(self.d, X.ButtonPress if press else X.ButtonRelease, 1)
+        self._paint(False)
         self.d.sync()
         return Bracket(t0, now_ns())
 
@@ -222,64 +367,99 @@ def tone(ms: float, freq: float, amplitude: float) -> np.ndarray:
     return amplitude * np.sin(2 * np.pi * freq * k / SR)
 
 
+def _spread(values: list[int]) -> dict[str, int] | None:
+    return {"min": min(values), "median": int(statistics.median(values)), "max": max(values)} if values else None
+
+
+def _aligned(t_ns: int, grid_ns: int | None, period_ns: int) -> int:
+    """`t_ns` moved to the next instant half-way between two of the grabber's ticks (unchanged without a grid)."""
+    if grid_ns is None:
+        return t_ns
+    k = -((grid_ns + period_ns // 2 - t_ns) // period_ns)  # ceil((t - grid - period/2) / period)
+    return grid_ns + period_ns // 2 + k * period_ns
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     scheduler = BeepScheduler(tone(args.beep_ms, args.freq, args.amplitude))
     screen = Screen()
+    watcher = GrabWatcher() if args.align_fps else None
+    period_ns = round(1e9 / args.align_fps) if args.align_fps else 0
     stream = sd.OutputStream(
         device=args.device,
         samplerate=SR,
         channels=1,
         dtype="float32",
         blocksize=BLOCK,
-        latency="low",
+        latency=args.latency,
         callback=scheduler,
     )
+    flashes: list[dict[str, Any]] = []
+    offsets: list[tuple[int, int]] = []
+    grid: int | None = None
     try:
-        scheduler.offset_ns, _ = stream_offset_ns(stream)
+        if watcher is not None:
+            watcher.start()
+        scheduler.offset_ns, _ = stream_offset_ns(stream)  # PortAudio's ALSA time is the wall clock: valid now
         stream.start()
         deadline = now_ns() + 3_000_000_000
         while scheduler.log.first_dac_ns is None:  # the first block with a DAC time: the stream runs
             if now_ns() > deadline or scheduler.error is not None:
                 raise SystemExit(f"sync_probe: the audio stream did not start ({scheduler.error})")
             time.sleep(0.005)
-        offset, width = stream_offset_ns(stream)
-        scheduler.offset_ns = offset
-        start = now_ns() + round(args.lead * 1e9)
-        targets = tuple(start + round(i * args.interval * 1e9) for i in range(args.flashes))
-        with scheduler.lock:
-            scheduler.targets = targets
-        flashes: list[dict[str, Any]] = []
-        offsets: list[tuple[int, int]] = [(offset, width)]
-        for target in targets:
+        if watcher is not None:  # 12 grabs at the expected rate, or give up on alignment after 1.5 s
+            deadline = now_ns() + 1_500_000_000
+            while len(watcher.times) < 12 and now_ns() < deadline:
+                time.sleep(0.01)
+            grid = watcher.grid(period_ns)
+        offsets.append(stream_offset_ns(stream))
+        scheduler.offset_ns = offsets[-1][0]
+        target = _aligned(now_ns() + round(args.lead * 1e9), grid, period_ns)
+        valid = 0
+        while valid < args.flashes and len(flashes) < args.flashes + args.retries:
+            with scheduler.lock:  # announced >= lead ahead: the callback places the beep when its block comes
+                scheduler.targets = (*scheduler.targets, target)
             # keep the wall-to-monotonic mapping fresh (a wall clock step would move PortAudio's times)
             wait_until(target - 150_000_000)
-            offset, width = stream_offset_ns(stream)
-            offsets.append((offset, width))
-            if abs(offset - scheduler.offset_ns) > 1_000_000:
-                scheduler.offset_ns = offset
+            offsets.append(stream_offset_ns(stream))
+            if abs(offsets[-1][0] - scheduler.offset_ns) > 1_000_000:
+                scheduler.offset_ns = offsets[-1][0]
             reached = wait_until(target)
-            flash = screen.paint(True)
-            down = screen.button(True)
-            up = screen.button(False)
+            action = screen.flash_and_press()
+            up = screen.release()
+            with scheduler.lock:
+                plan = scheduler.plans.get(target)
+            problems = []
+            done_by = action.span()[1]  # the latest the server can have done it
+            if done_by - target > args.on_time_ms * 1e6:
+                problems.append(f"flash and click done {(done_by - target) / 1e6:.1f} ms after T")
+            if plan is None or plan.late_ns > 0:
+                problems.append("beep late" if plan else "beep not placed by T")
+            valid += not problems
             wait_until(target + round(args.flash_ms * 1e6))
-            black = screen.paint(False)
+            black = screen.darken()
+            done = asdict(action) | {"t_ns": action.t_ns, "done_by_ns": done_by}
             flashes.append(
                 {
                     "t_ns": target,
+                    "valid": not problems,
+                    "problems": problems,
                     "reached_ns": reached,
-                    "flash": asdict(flash) | {"t_ns": flash.t_ns},
-                    "click": asdict(down) | {"t_ns": down.t_ns},
+                    "flash": done,
+                    "click": done,
                     "release": asdict(up),
                     "black": asdict(black),
                 }
             )
-        wait_until(targets[-1] + round((args.beep_ms + 200) * 1e6))  # the last beep has been played
+            target = _aligned(target + round(args.interval * 1e9), grid, period_ns)
+        wait_until(flashes[-1]["t_ns"] + round((args.beep_ms + 200) * 1e6))  # the last beep has been played
         if scheduler.error is not None:
             raise SystemExit(f"sync_probe: the audio callback failed: {scheduler.error!r}")
         latency = float(stream.latency)
     finally:
         stream.stop(ignore_errors=True)
         stream.close(ignore_errors=True)
+        if watcher is not None:
+            watcher.stop()
         screen.close()
     log = scheduler.log
     for f in flashes:
@@ -290,10 +470,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "residual_ns": plan.dac_ns - f["t_ns"],
             "arrival_mapping_diff_ns": plan.arrival_dac_ns - plan.dac_ns,
         }
+        if watcher is not None:
+            before, after = watcher.around(f["flash"]["sent_ns"], f["flash"]["synced_ns"])
+            f["grabs"] = {"before_ns": before, "after_ns": after}
     wander = log.wander[10:] or log.wander  # the first blocks prime the buffer
+    grabs: dict[str, Any] = {"watched": watcher is not None}
+    if watcher is not None:
+        seen = watcher.times
+        steps = [b - a for a, b in itertools.pairwise(seen)]
+        grabs |= {
+            "aligned": grid is not None,
+            "period_ns": period_ns,
+            "grid_ns": grid,
+            "seen": len(seen),
+            "step_ns": _spread(steps),
+            "error": None if watcher.error is None else repr(watcher.error),
+        }
     return {
         "clock": "CLOCK_MONOTONIC ns (time.monotonic_ns)",
         "screen": {"width": screen.width, "height": screen.height, "click_at": list(screen.point)},
+        "grabs": grabs,
         "audio": {
             "device": args.device,
             "samplerate": SR,
@@ -304,7 +500,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "underflows": log.underflows,
             "stream_minus_monotonic_ns": [o for o, _ in offsets],
             "offset_bracket_ns": max(w for _, w in offsets),
-            "dac_wander_ns": {"min": min(wander), "median": int(statistics.median(wander)), "max": max(wander)},
+            "dac_wander_ns": _spread(wander),
+            "arrival_mapping_diff_ns": _spread(log.arrival_diff),
         },
         "flashes": flashes,
     }
@@ -312,27 +509,59 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--flashes", type=int, default=5)
+    p.add_argument("--flashes", type=int, default=5, help="on-time flashes wanted (default 5)")
     p.add_argument("--out", type=Path, required=True, help="write the JSON report here")
     p.add_argument("--interval", type=float, default=1.2, help="seconds between flashes (default 1.2)")
-    p.add_argument("--lead", type=float, default=0.8, help="seconds from setup to the first flash (default 0.8)")
+    p.add_argument("--lead", type=float, default=0.5, help="seconds from setup to the first flash (default 0.5)")
     p.add_argument("--flash-ms", type=float, default=300, help="how long the screen stays white (default 300)")
     p.add_argument("--beep-ms", type=float, default=60)
     p.add_argument("--freq", type=float, default=1000)
     p.add_argument("--amplitude", type=float, default=0.5)
+    p.add_argument(
+        "--on-time-ms",
+        type=float,
+        default=5.0,
+        help="a flash counts only if flash and click were done within this of T and the beep was not late (default 5)",
+    )
+    p.add_argument("--retries", type=int, default=5, help="extra flashes allowed to replace late ones (default 5)")
+    p.add_argument(
+        "--latency",
+        type=float,
+        default=0.1,
+        help="output latency asked of PortAudio, s (default 0.1: rides out a loaded machine; the beep is "
+        "placed by DAC time whatever the latency)",
+    )
     p.add_argument("--device", default="pulse", help="PortAudio output device (default: pulse)")
+    p.add_argument(
+        "--align-fps",
+        type=float,
+        default=0,
+        help="watch a screen grabber running at this rate (X RECORD) and put each T half-way between "
+        "two of its grabs (default: off, T at free instants)",
+    )
     args = p.parse_args(argv)
-    if args.flashes < 1 or args.interval * 1000 < args.flash_ms + 200 or args.lead < 0.3:
-        p.error("need --flashes >= 1, --interval at least --flash-ms + 200 ms, --lead >= 0.3 s")
+    if args.flashes < 1 or args.interval * 1000 < args.flash_ms + 200 or args.lead < 0.3 or args.align_fps < 0:
+        p.error("need --flashes >= 1, --interval at least --flash-ms + 200 ms, --lead >= 0.3 s, --align-fps >= 0")
     report = run(args)
     args.out.write_text(json.dumps(report, indent=2))
+    if report["grabs"]["watched"] and not report["grabs"]["aligned"]:
+        print(f"sync_probe: saw {report['grabs']['seen']} screen grabs, too few to align to", file=sys.stderr)
     for f in report["flashes"]:
         t = f["t_ns"]
         print(
             f"T={t}: flash +{(f['flash']['t_ns'] - t) / 1e6:.2f} ms, click +{(f['click']['t_ns'] - t) / 1e6:.2f} "
-            f"ms, beep residual {f['beep']['residual_ns'] / 1e3:.1f} us (late {f['beep']['late_ns'] / 1e6:.1f} ms)",
+            f"ms, beep residual {f['beep']['residual_ns'] / 1e3:.1f} us (late {f['beep']['late_ns'] / 1e6:.1f} ms)"
+            + ("" if f["valid"] else f"; not counted: {', '.join(f['problems'])}"),
             file=sys.stderr,
         )
+    valid = sum(f["valid"] for f in report["flashes"])
+    if valid < args.flashes:
+        print(
+            f"sync_probe: only {valid} of {len(report['flashes'])} flashes were on time (flash, click and beep "
+            f"within {args.on_time_ms:g} ms of T); wanted {args.flashes}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -230,3 +230,15 @@ def test_callback_error_surfaces_from_stop(microphone: Microphone) -> None:
     assert isinstance(e.value.__cause__, ValueError)
     assert src.chunks == 0  # the stream was aborted at the first failure
     src.stop()  # the error was handed over once; stopping again is a no-op
+
+
+def test_running_min_follows_the_least_delay() -> None:
+    from recorder.capture.audio import RunningMin
+
+    m = RunningMin(2_000)
+    assert m.update(0, 50) == 50
+    assert m.update(100, 80) == 50  # a late callback does not move the offset
+    assert m.update(200, 40) == 40
+    assert m.update(1_100, 45) == 40  # new bucket, the previous one still counts
+    assert m.update(2_200, 47) == 45  # the oldest bucket has aged out: a slewing clock is followed
+

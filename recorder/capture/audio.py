@@ -5,9 +5,13 @@ The PortAudio callback runs on a real-time thread, so it only stamps, copies, en
 and counts; anything else happens downstream (recorder.writers.audio fills gaps by timestamp).
 
 Timestamps. Each block is stamped with the session-clock time of its first sample, mapped from the
-device's ADC capture time: ``t_ns = clock() - (time_info.currentTime - time_info.inputBufferAdcTime)``.
-Only the difference of the two PortAudio times is used, so PortAudio's own time base (on ALSA it is
-CLOCK_REALTIME-like, not the session's CLOCK_MONOTONIC) never leaks in. When PortAudio gives no usable
+device's ADC capture time: ``t_ns = inputBufferAdcTime + offset``, where `offset` maps PortAudio's stream
+time (on ALSA it is CLOCK_REALTIME-like) to the session clock. The offset is ``clock() - currentTime``
+taken at the callback that ran with the least delay within the last two seconds (a running minimum):
+the Python callback can run tens of ms after PortAudio read `currentTime` (it waits for the GIL, or for
+the CPU under disk load), and stamping by arrival (``clock() - (currentTime - adc)``) moved single
+blocks by 36-58 ms there, which the writer then took for lost audio. The minimum filter is immune to
+late callbacks and still follows a slewing wall clock. When PortAudio gives no usable
 times (zero, negative or at least 1 s apart) the block is stamped ``clock() - frames / samplerate``
 (the arrival time minus the block's duration) and `fallback_timestamps` counts it.
 
@@ -43,6 +47,24 @@ from recorder.errors import UsageError
 
 # ADC times further than this behind the callback's current time are not trusted.
 MAX_ADC_LAG_S = 1.0
+OFFSET_WINDOW_NS = 2_000_000_000  # the stream-time offset is the least delay seen within this long
+
+
+class RunningMin:
+    """Minimum of the values seen in the last `window_ns` (two buckets; O(1), no allocation per call)."""
+
+    def __init__(self, window_ns: int) -> None:
+        self.half = window_ns // 2
+        self.bucket_start = 0
+        self.current: int | None = None
+        self.previous: int | None = None
+
+    def update(self, now_ns: int, value: int) -> int:
+        if self.current is None or now_ns - self.bucket_start >= self.half:
+            self.previous, self.current, self.bucket_start = self.current, value, now_ns
+        elif value < self.current:
+            self.current = value
+        return self.current if self.previous is None else min(self.current, self.previous)
 
 
 class AudioDeviceError(CaptureError, UsageError):
@@ -175,6 +197,7 @@ class AudioSource(Source):
         self._chunks = 0
         self._overflows = 0
         self._fallbacks = 0
+        self._offset = RunningMin(OFFSET_WINDOW_NS)
         self._paused_blocks = 0
 
     # -- counters (written only by the callback thread) -------------------------------------------------
@@ -255,7 +278,7 @@ class AudioSource(Source):
             current, adc = time_info.currentTime, time_info.inputBufferAdcTime
             lag = current - adc
             if current and adc and 0.0 <= lag < MAX_ADC_LAG_S:
-                t_ns = now - round(lag * 1e9)
+                t_ns = round(adc * 1e9) + self._offset.update(now, now - round(current * 1e9))
             else:
                 t_ns = now - frames * 1_000_000_000 // self.samplerate
                 self._fallbacks += 1
