@@ -122,3 +122,26 @@ def test_full_disk_at_seal_keeps_the_live_directory(tmp_path: Path, tiny_disk: P
     bundle = seal(live, tmp_path / "roomy")  # once there is room, the same live directory seals cleanly
     assert validate_bundle(str(bundle), deep=True).findings == []
     assert bundle.name == truth.session_id
+
+
+@pytest.mark.parametrize("ppm", [-300, 300])
+def test_audio_writer_absorbs_clock_drift_but_not_lost_audio(tmp_path: Path, ppm: int) -> None:
+    """Two minutes from a sound card 300 ppm off: no silence is invented (on the nominal rate a slow card
+    would look 36 ms late by the end), while a real 100 ms loss is still filled."""
+    import random
+
+    from recorder.writers.audio import AudioWriter
+
+    rate, n = 48_000, 480
+    w = AudioWriter(tmp_path / "a.flac", rate)
+    rng = random.Random(1)
+    block = np.zeros((n, 1), np.int16)
+    lost_at = 9_000  # block index of a real loss of 10 blocks, ~90 s in
+    for i in range(12_000):
+        if lost_at <= i < lost_at + 10:
+            continue
+        t = 10**12 + round(i * n * 1e9 / (rate * (1 + ppm / 1e6))) + rng.randint(-3_000_000, 3_000_000)
+        w.write(t, block)
+    w.close()
+    assert w.gaps == 1
+    assert abs(w.gap_samples - 10 * n) <= 0.02 * rate  # within 20 ms of the truth

@@ -149,12 +149,13 @@ class BundleReader:
         """Voiceover samples (int16, shape (n, channels)) covering [t0_ns, t1_ns) of the session clock.
 
         Parts of the range outside the recorded audio are returned as silence, so the result always
-        has round((t1 - t0) * rate) samples when both ends are given.
+        has round((t1 - t0) * clock_rate_hz) samples when both ends are given. Sample i sits at
+        first_sample_t_ns + i / clock_rate_hz (the device's measured rate on the session clock).
         """
         if not self.has_audio:
             raise BundleError(f"{self.source.location}: this bundle has no audio")
         meta = self.manifest["streams"]["audio"]
-        rate, channels, n = int(meta["sample_rate"]), int(meta["channels"]), int(meta["samples"])
+        rate, channels, n = self._audio_rate(), int(meta["channels"]), int(meta["samples"])
         first = int(meta["first_sample_t_ns"])
         s0 = 0 if t0_ns is None else round((t0_ns - first) * rate / 1e9)
         s1 = n if t1_ns is None else round((t1_ns - first) * rate / 1e9)
@@ -168,8 +169,13 @@ class BundleReader:
         return out
 
     def sample_time_ns(self, index: int) -> int:
+        """Session-clock time of voiceover sample `index`."""
+        first = int(self.manifest["streams"]["audio"]["first_sample_t_ns"])
+        return first + round(index * 1e9 / self._audio_rate())
+
+    def _audio_rate(self) -> float:
         meta = self.manifest["streams"]["audio"]
-        return int(meta["first_sample_t_ns"]) + index * 1_000_000_000 // int(meta["sample_rate"])
+        return float(meta.get("clock_rate_hz") or meta["sample_rate"])
 
     # --- plumbing -------------------------------------------------------------------------------
     def _open_media(self, path: str) -> IO[bytes]:

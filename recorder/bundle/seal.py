@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import pyarrow.parquet as pq
 import soundfile as sf
 
@@ -39,6 +40,8 @@ from recorder.writers.log import (
 )
 
 AUDIO_READ_BLOCK = 1 << 16
+AUDIO_FIT_MIN_NS = 5_000_000_000  # shorter voiceovers keep the nominal sample rate
+AUDIO_RATE_MAX_DEVIATION = 0.005  # a fit further off than 0.5 % is not a clock drift: ignore it
 
 
 @dataclass
@@ -196,17 +199,43 @@ def _finish_audio(
         if lost > GAP_THRESHOLD_NS:
             gap_ns += lost
             gaps += 1
+    first_t, clock_rate = fit_audio_clock(blocks, rate, written, s)
     meta = {
         "present": True,
         "path": fmt.AUDIO,
         "codec": "flac",
         "sample_rate": rate,
         "channels": channels,
-        "first_sample_t_ns": int(blocks[0]["t_ns"]),
+        "first_sample_t_ns": first_t,
+        "clock_rate_hz": clock_rate,
         "samples": written,
         "device": str(setup.get("device", "")),
     }
     return meta, gap_ns, gaps
+
+
+def fit_audio_clock(
+    blocks: list[dict[str, Any]], rate: int, written: int, s: _Sealing | None = None
+) -> tuple[int, float]:
+    """Fit the session-clock time of every sample: (time of sample 0, samples per session-clock second).
+
+    A sound card's clock runs a little fast or slow (280 ppm was measured here: 33 ms off after two
+    minutes), and each block's stamp jitters by a few ms; a line through all blocks' (first sample,
+    stamp) pairs corrects both. Sessions shorter than AUDIO_FIT_MIN_NS keep the nominal rate.
+    """
+    kept = [b for b in blocks if int(b["first_sample"]) < written]
+    t0 = int(kept[0]["t_ns"])
+    x = np.array([int(b["first_sample"]) for b in kept], dtype=np.float64)
+    y = np.array([int(b["t_ns"]) - t0 for b in kept], dtype=np.float64)
+    if len(kept) < 50 or y[-1] < AUDIO_FIT_MIN_NS:
+        return t0, float(rate)
+    slope, intercept = np.polyfit(x, y, 1)  # ns per sample, ns
+    clock_rate = 1e9 / slope
+    if abs(clock_rate / rate - 1) > AUDIO_RATE_MAX_DEVIATION:
+        if s is not None:
+            s.notes.append(f"audio clock fit gave {clock_rate:.1f} Hz for a {rate} Hz device; kept the nominal rate")
+        return t0, float(rate)
+    return t0 + round(intercept), round(float(clock_rate), 4)
 
 
 def _paused_spans(anchors: list[fmt.Anchor], end_ns: int) -> list[tuple[int, int]]:

@@ -40,6 +40,7 @@ class SyntheticSpec:
     sample_rate: int = 48_000
     audio_block: int = 480  # 10 ms blocks, as a sound card delivers them
     audio_gap: bool = False  # lose ~100 ms of audio in the middle (filled with silence)
+    audio_clock_ppm: float = 0.0  # the sound card's clock runs this much fast (+) or slow (-)
     pause: bool = False  # pause from 40 % to 55 % of the duration
     stall: tuple[float, float] | None = None  # (start s, length s): no frame grabbed (a frozen machine)
     crf: int = 23
@@ -60,6 +61,7 @@ class SyntheticTruth:
     markers: list[fmt.Marker] = field(default_factory=list)
     audio: np.ndarray | None = None  # gap-filled int16 samples, shape (n, 1)
     first_sample_t_ns: int | None = None
+    audio_blocks: list[tuple[int, int]] = field(default_factory=list)  # (first sample, t_ns) as stamped
 
 
 def draw_barcode(image: np.ndarray, value: int) -> None:
@@ -334,7 +336,8 @@ def synthesize_live(
         pcm = (np.clip(voice, -1, 1) * 32767).astype(np.int16).reshape(-1, 1)
         gap = (total // 4, total // 4 + 10 * n) if spec.audio_gap else None
         for first in range(0, total - n + 1, n):
-            bt = s0 + first * NS // sr + rng.randint(-150_000, 150_000)
+            device_rate = sr * (1 + spec.audio_clock_ppm / 1e6)
+            bt = s0 + round(first * NS / device_rate) + rng.randint(-150_000, 150_000)
             if paused(bt) or (pause and paused(bt + n * NS // sr)):
                 continue
             if gap and gap[0] <= first < gap[1]:
@@ -378,6 +381,7 @@ def synthesize_live(
             if truth.first_sample_t_ns is None:
                 truth.first_sample_t_ns = bt
             audio_parts.append((rec.first_sample, block))
+            truth.audio_blocks.append((rec.first_sample, bt))
     if spec.audio and audio_parts:
         total_out = audio_parts[-1][0] + len(audio_parts[-1][1])
         out = np.zeros((total_out, 1), np.int16)

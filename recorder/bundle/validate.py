@@ -682,7 +682,7 @@ class _Checker:
             self.add("audio-samples", path, f"{frames} samples in the file, manifest says {meta['samples']}")
             return
         a0 = meta["first_sample_t_ns"]
-        a1 = a0 + frames * 1_000_000_000 // meta["sample_rate"]
+        a1 = a0 + round(frames * 1e9 / (meta.get("clock_rate_hz") or meta["sample_rate"]))
         tol = fmt.AUDIO_SPAN_TOLERANCE_NS
         if abs(a0 - start) > tol or abs(end - a1) > tol:
             self.add(
