@@ -10,7 +10,7 @@ APT_PACKAGES=(python3 python3-venv ca-certificates
   xvfb xdotool x11-utils xauth pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins
   libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1)
 if [[ "${1:-}" == "--bench" ]]; then
-  APT_PACKAGES+=(ffmpeg coreutils)
+  APT_PACKAGES+=(ffmpeg coreutils xterm tesseract-ocr)  # references, a real terminal to type into, OCR
 fi
 
 missing=()

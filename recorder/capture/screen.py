@@ -96,7 +96,7 @@ class ScreenSource(Source):
             raise CaptureError(f"cannot open the screen for capture ({e}); is DISPLAY set?") from e
         with sct:
             area = self.region.as_mss()
-            prev: bytes | None = None
+            prev: bytearray | None = None
             last_sent = -(1 << 62)
             self._ready.append(None)
             next_tick = self.clock()
@@ -123,7 +123,7 @@ class ScreenSource(Source):
                     continue
                 t1 = self.clock()
                 self.grabs += 1
-                raw = bytes(shot.raw) if not isinstance(shot.raw, bytes) else shot.raw
+                raw = shot.raw  # mss hands back a new bytearray per grab: it is already our copy
                 t = (t0 + t1) // 2
                 if raw == prev and t - last_sent < KEYFRAME_INTERVAL_NS:
                     continue
