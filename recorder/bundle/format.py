@@ -12,7 +12,7 @@ import datetime as _dt
 import enum
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import pyarrow as pa
@@ -102,11 +102,6 @@ class Display:
     refresh_hz: float | None = None
     primary: bool = False
     name: str = ""
-
-    def contains(self, x: int, y: int) -> bool:
-        ox, oy = self.origin
-        w, h = self.size_px
-        return ox <= x < ox + w and oy <= y < oy + h
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -200,14 +195,6 @@ class DisplayLayout:
         return {"t_ns": self.t_ns, "displays": [d.to_json() for d in self.displays]}
 
 
-@dataclass(slots=True)
-class StreamSetup:
-    """What the live session declares about its streams at start (copied into the manifest)."""
-
-    screen: dict[str, Any] = field(default_factory=dict)
-    audio: dict[str, Any] | None = None
-
-
 # --- tables (Parquet) -------------------------------------------------------------------------------
 FRAMES_SCHEMA = pa.schema(
     [
@@ -285,10 +272,6 @@ def records_to_table(records: Iterable[Any], schema: pa.Schema) -> pa.Table:
     if not rows:
         return schema.empty_table()
     return pa.Table.from_pylist(rows, schema=schema)
-
-
-def frames_from_table(table: pa.Table) -> list[Frame]:
-    return [Frame(**row) for row in table.to_pylist()]
 
 
 def events_from_table(table: pa.Table) -> list[InputEvent]:
