@@ -50,6 +50,7 @@ class SessionConfig:
     fps: float = 30.0
     crf: int = 23
     preset: str = "veryfast"
+    draw_cursor: bool = False  # the pointer is always in the events; this also paints it into the video
     audio: bool = True
     audio_device: str | int | None = None
     samplerate: int = 48_000
@@ -58,7 +59,8 @@ class SessionConfig:
     session_id: str | None = None
     input: bool = True
     windows: bool = True
-    # Input the recorder itself causes (its hotkeys) must never enter the trajectory.
+    # Input the recorder itself causes (its hotkeys, its windows) must never enter the trajectory:
+    # capture.exclusion.OwnInputFilter is the predicate the app passes.
     exclude_input: Callable[[fmt.InputEvent], bool] | None = None
 
 
@@ -116,6 +118,7 @@ class Session:
             video=video,
             screen={
                 "fps_target": c.fps,
+                "cursor_drawn": c.draw_cursor,
                 "display_ids": [c.display_id] if c.display_id >= 0 else [],
                 "region": {"origin": [c.region.left, c.region.top], "size_px": [video.width, video.height]},
             },
@@ -147,7 +150,13 @@ class Session:
         c = self.config
         sources: list[Source] = [
             ScreenSource(
-                self.clock.now_ns, self.offer_frame, c.region, fps=c.fps, display_id=c.display_id, paused=self.paused
+                self.clock.now_ns,
+                self.offer_frame,
+                c.region,
+                fps=c.fps,
+                display_id=c.display_id,
+                paused=self.paused,
+                draw_cursor=c.draw_cursor,
             )
         ]
         if c.input:

@@ -25,6 +25,7 @@ from Xlib.ext import xtest
 
 from recorder.bundle.format import MODIFIERS, EventKind, InputEvent
 from recorder.capture.base import CaptureError
+from recorder.capture.exclusion import Hotkey, OwnInputFilter, OwnWindows, Rect
 from recorder.capture.input import InputSource
 from recorder.platform import BackendUnavailable
 from tests.harness import Display, wait_until
@@ -325,6 +326,81 @@ def test_exclude_drops_what_it_matches(inject: Injector, running: Callable[..., 
         mouse(EventKind.MOVE, 700, 500),
     ]
     assert [e.key for e in seen[:2]] == ["f12", "f12"]
+
+
+def test_own_hotkeys_and_own_window_input_stay_out(inject: Injector, running: Callable[..., InputSource]) -> None:
+    inject.move(3, 3)
+    windows = OwnWindows()
+    windows.publish([Rect(50, 50, 100, 100)], focused=False)
+    own = OwnInputFilter(["ctrl+alt+p", "f9"], windows)
+    sink = Sink()
+    source = running(sink, exclude=own)
+    # the pause hotkey: ctrl and alt stay (they might have begun any shortcut), p goes, down and up
+    for name, down in [("Control_L", True), ("Alt_L", True), ("p", True), ("Control_L", False)]:
+        inject.key(name, down)
+    inject.key("p", False)  # released after ctrl: still the hotkey's own key_up
+    inject.key("Alt_L", False)
+    inject.key("F9", True)
+    inject.key("F9", False)
+    inject.key("p", True)  # p alone is typing, not the hotkey
+    inject.key("p", False)
+    # the app's window: a press inside and its release dragged outside both go; a press outside and its
+    # release inside both stay
+    inject.move(60, 70)
+    inject.button(1, True)
+    inject.move(300, 300)
+    inject.button(1, False)
+    inject.button(1, True)
+    inject.move(70, 80)
+    inject.button(1, False)
+    # keyboard focus in the app: typing goes, and a key held from before keeps its release
+    inject.key("b", True)
+    sink.wait_for(10)  # the filter reads the app's state as each event arrives: let b arrive first
+    windows.publish([Rect(50, 50, 100, 100)], focused=True)
+    inject.key("c", True)
+    inject.key("c", False)
+    inject.key("b", False)
+    wait_until(lambda: own.dropped == 10, "c typed into the app dropped")
+    windows.publish([], focused=False)
+    inject.move(80, 90)  # the window closed: its area records again
+    captured = sink.wait_for(12)
+    source.stop()
+    ctrl, alt, p, b = (inject.keycode(n) for n in ("Control_L", "Alt_L", "p", "b"))
+    assert [(e.kind, e.key, e.scancode) if e.key else (e.kind, e.x, e.y) for e in captured] == [
+        (EventKind.KEY_DOWN, "ctrl", ctrl),
+        (EventKind.KEY_DOWN, "alt", alt),
+        (EventKind.KEY_UP, "ctrl", ctrl),
+        (EventKind.KEY_UP, "alt", alt),
+        (EventKind.KEY_DOWN, "p", p),
+        (EventKind.KEY_UP, "p", p),
+        (EventKind.MOVE, 300, 300),
+        (EventKind.DOWN, 300, 300),
+        (EventKind.UP, 70, 80),
+        (EventKind.KEY_DOWN, "b", b),
+        (EventKind.KEY_UP, "b", b),
+        (EventKind.MOVE, 80, 90),
+    ]
+    assert own.dropped == 10  # p down/up, f9 down/up, move in, down in, up out, move in, c down/up
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("ctrl+alt+p", "ctrl+alt+p"),
+        ("Alt + Control + P", "ctrl+alt+p"),
+        ("F9", "f9"),
+        ("ctrl+", None),
+        ("hyper+p", None),
+        ("ctrl+shift", None),
+        ("", None),
+    ],
+)
+def test_hotkeys_parse_or_say_why(text: str, ok: str | None) -> None:
+    if ok is None:
+        with pytest.raises(CaptureError, match="hotkey"):
+            Hotkey.parse(text)
+    else:
+        assert str(Hotkey.parse(text)) == ok
 
 
 def test_a_callback_that_raises_surfaces_from_stop_and_capture_goes_on(

@@ -70,7 +70,9 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 60) -> Path:
 
 def test_record_screen_input_and_voice(x_display: Display, microphone: Microphone, tmp_path: Path) -> None:
     env = _env(x_display, microphone)
-    proc = _start(["--duration", "4", "--out", str(tmp_path), "--task-id", "t-42", "--title", "Demo"], env)
+    proc = _start(
+        ["--duration", "4", "--out", str(tmp_path), "--task-id", "t-42", "--title", "Demo", "--draw-cursor"], env
+    )
     player = _tone(env, microphone, 1.5)
     clicks = [(100, 120), (640, 360), (1200, 700)]
     for x, y in clicks:
@@ -84,6 +86,7 @@ def test_record_screen_input_and_voice(x_display: Display, microphone: Microphon
         m = b.manifest
         assert m["status"] == "complete" and m["task"]["id"] == "t-42"
         assert m["streams"]["screen"]["width"] == x_display.width
+        assert m["streams"]["screen"]["cursor_drawn"] is True
         assert 3.5e9 < m["stats"]["duration_ns"] < 6e9
         ev = b.event_records()
         downs = [(e.x, e.y) for e in ev if e.kind == fmt.EventKind.DOWN]

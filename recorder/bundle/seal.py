@@ -351,7 +351,7 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
                 "region": screen_setup.get("region")
                 or {"origin": [0, 0], "size_px": [int(screen_setup["width"]), int(screen_setup["height"])]},
             }
-            for key in ("fps_target", "crf", "preset", "display_ids"):
+            for key in ("fps_target", "crf", "preset", "display_ids", "cursor_drawn"):
                 if key in screen_setup:
                     screen_meta[key] = screen_setup[key]
             _write_table(stage / fmt.FRAMES, fmt.records_to_table(frames, fmt.FRAMES_SCHEMA))

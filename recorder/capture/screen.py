@@ -59,6 +59,7 @@ class ScreenSource(Source):
         fps: float = 30.0,
         display_id: int = -1,
         paused: Callable[[], bool] = lambda: False,
+        draw_cursor: bool = False,
     ) -> None:
         if fps <= 0 or fps > 240:
             raise CaptureError(f"--fps {fps}: choose a rate between 1 and 240")
@@ -68,6 +69,7 @@ class ScreenSource(Source):
         self.period_ns = round(1e9 / fps)
         self.display_id = display_id
         self.paused = paused
+        self.draw_cursor = draw_cursor  # mss merges the pointer's image (XFixes) into every grab
         self.grabs = 0  # frames grabbed
         self.sent = 0  # frames that changed (or were due as keyframes) and went on to the encoder
         self.late = 0  # ticks skipped because a grab overran its period
@@ -90,7 +92,7 @@ class ScreenSource(Source):
         import mss
 
         try:
-            sct = mss.MSS()
+            sct = mss.MSS(with_cursor=self.draw_cursor)
         except Exception as e:
             self._ready.append(e)
             raise CaptureError(f"cannot open the screen for capture ({e}); is DISPLAY set?") from e

@@ -53,6 +53,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--fps", type=float, default=30.0, help="screen grabs per second (default 30)")
     p.add_argument("--crf", type=int, default=23, help="H.264 quality, lower is better (default 23)")
     p.add_argument("--preset", default="veryfast", help="x264 speed preset (default veryfast)")
+    p.add_argument(
+        "--draw-cursor",
+        action="store_true",
+        help="paint the pointer into the video (its position is recorded from events either way)",
+    )
     p.add_argument("--no-audio", action="store_true", help="record without a microphone")
     p.add_argument("--audio-device", metavar="NAME|INDEX", help="microphone (default: the system default)")
     p.add_argument("--out", metavar="DIR", help=f"where bundles go (default {default_out_dir()})")
@@ -128,6 +133,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         fps=args.fps,
         crf=args.crf,
         preset=args.preset,
+        draw_cursor=args.draw_cursor,
         audio=not args.no_audio,
         audio_device=args.audio_device,
         task={
