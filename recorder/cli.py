@@ -9,13 +9,14 @@ import sys
 from collections.abc import Sequence
 
 from recorder import __version__
-from recorder.commands import info, record, repair, sample, validate
+from recorder.commands import info, record, repair, sample, upload, validate
 from recorder.errors import RecorderError, UsageError
 from recorder.exitcodes import ExitCode
 from recorder.logs import setup_logging
+from uploader.errors import UploaderError
 
 log = logging.getLogger("trajrec")
-COMMANDS = (record, validate, info, repair, sample)
+COMMANDS = (record, validate, info, repair, sample, upload)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"trajrec {args.command}: {e}", file=sys.stderr)
         return ExitCode.USAGE
-    except RecorderError as e:
+    except (RecorderError, UploaderError) as e:
         if args.debug:
             raise
         log.info("failed: %s", e)

@@ -1,0 +1,327 @@
+"""The uploader against the real local S3 server (rclone serve s3): round trips, kill -9 and resume, a
+server restart, a proxy that cuts connections or corrupts bodies, changed bundles, store errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.harness import wait_until
+from tests.s3harness import (
+    aws_isolated_fixture,  # noqa: F401  (pytest fixture)
+    closed_port,
+    fresh_bucket,
+    s3_server_fixture,  # noqa: F401  (pytest fixture)
+)
+from tests.tcp_proxy import ChaosProxy
+from uploader.errors import BundleModified
+from uploader.ledger import Ledger, States
+from uploader.multipart import MiB
+from uploader.queue import RetryPolicy, UploadQueue
+from uploader.server import EmbeddedServer
+from uploader.store import StoreConfig, make_client, translate
+
+pytestmark = pytest.mark.usefixtures("aws_isolated")
+FAST_RETRY = RetryPolicy(attempts=8, base_s=0.05, cap_s=0.5)
+
+
+def make_bundle(root: Path, session_id: str, sizes: dict[str, int], seed: int = 0) -> Path:
+    """A sealed bundle as the uploader sees it: files, and a manifest listing their sizes and SHA-256."""
+    bundle = root / session_id
+    rng = np.random.default_rng(seed)
+    files = []
+    for rel, size in sizes.items():
+        path = bundle / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        path.write_bytes(data)
+        files.append({"path": rel, "bytes": size, "sha256": hashlib.sha256(data).hexdigest()})
+    manifest = {"schema_version": "1.0", "session_id": session_id, "status": "complete", "files": files}
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return bundle
+
+
+def store_digest(client: Any, bucket: str, key: str) -> str:
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    h = hashlib.sha256()
+    for chunk in iter(lambda: body.read(1 << 20), b""):
+        h.update(chunk)
+    body.close()
+    return h.hexdigest()
+
+
+def assert_on_store(client: Any, config: StoreConfig, bundle: Path) -> None:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    for f in manifest["files"]:
+        assert store_digest(client, config.bucket, config.key(manifest["session_id"], f["path"])) == f["sha256"]
+    mkey = config.key(manifest["session_id"], "manifest.json")
+    assert (
+        store_digest(client, config.bucket, mkey) == hashlib.sha256((bundle / "manifest.json").read_bytes()).hexdigest()
+    )
+
+
+def client_for(server: EmbeddedServer, endpoint: str | None = None, bucket: str = "", attempts: int = 3) -> Any:
+    config = StoreConfig(
+        bucket=bucket or "any-bucket",
+        endpoint_url=endpoint or server.endpoint_url,
+        region="us-east-1",
+        addressing_style="path",
+    )
+    return make_client(config, server.credentials, max_attempts=attempts)
+
+
+def queue_for(ledger: Ledger, client: Any, bucket: str, **options: Any) -> UploadQueue:
+    config = StoreConfig(bucket=bucket, prefix="lab/run1", endpoint_url="http://127.0.0.1", region="us-east-1")
+    return UploadQueue(
+        ledger,
+        client,
+        config,
+        retry=options.pop("retry", FAST_RETRY),
+        translate=lambda e: translate(e, config),
+        **options,
+    )
+
+
+def test_round_trip_of_a_bundle_of_several_hundred_mb(s3_server: EmbeddedServer, tmp_path: Path) -> None:
+    bucket = fresh_bucket(s3_server)
+    bundle = make_bundle(
+        tmp_path,
+        "big-session",
+        {"screen/video.mp4": 300 * MiB + 12345, "input/events.parquet": 70_000, "audio/voiceover.flac": 6 * MiB},
+    )
+    client = client_for(s3_server)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        uq = queue_for(ledger, client, bucket, part_size=16 * MiB)
+        events: list[Any] = []
+        uq.subscribers.append(events.append)
+        row, added = uq.enqueue(bundle)
+        assert added and row.state == States.QUEUED
+        assert uq.enqueue(bundle) == (ledger.bundle(row.id), False)  # never queued twice
+        uq.run()
+        done = ledger.bundle(row.id)
+        assert done.state == States.DONE, done.reason
+        assert done.bytes_done == done.bytes_total == sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
+    assert_on_store(client, uq.dest, bundle)
+    states = [e.state for e in events]
+    assert states.index("uploading") < states.index("verifying") < states.index("done")
+    rates = [e.rate_bps for e in events if e.state == "uploading" and e.rate_bps > 0]
+    assert rates, "subscribers were told the rate"
+    # the manifest went last: a listed manifest means a complete bundle
+    keys = {o["Key"]: o["LastModified"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert max(keys, key=lambda k: (keys[k], k.endswith("manifest.json"))).endswith("manifest.json")
+    client.close()
+
+
+def test_a_bundle_changed_after_sealing_is_refused(s3_server: EmbeddedServer, tmp_path: Path) -> None:
+    bucket = fresh_bucket(s3_server)
+    bundle = make_bundle(tmp_path, "edited", {"screen/video.mp4": 200_000, "input/events.parquet": 1000})
+    client = client_for(s3_server)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        uq = queue_for(ledger, client, bucket)
+        video = bundle / "screen/video.mp4"
+        data = bytearray(video.read_bytes())
+        data[100] ^= 1
+        video.write_bytes(bytes(data))
+        with pytest.raises(BundleModified, match=r"screen/video.mp4 does not match its SHA-256"):
+            uq.enqueue(bundle)
+        data[100] ^= 1
+        video.write_bytes(bytes(data))
+        row, _ = uq.enqueue(bundle)  # sealed state again: queued; then edited while it waits
+        (bundle / "input/events.parquet").write_bytes(b"x" * 1000)
+        uq.run()
+        failed = ledger.bundle(row.id)
+        assert failed.state == States.FAILED
+        assert failed.reason is not None and "events.parquet does not match its SHA-256" in failed.reason
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket), "nothing of a changed bundle is uploaded"
+    client.close()
+
+
+def test_server_restart_mid_upload_completes(s3_server: EmbeddedServer, tmp_path: Path) -> None:
+    """rclone forgets unfinished multipart uploads (and user metadata) when it restarts: the file starts over
+    cleanly and verification falls back to the ETag."""
+    bucket = fresh_bucket(s3_server)
+    bundle = make_bundle(tmp_path, "restart", {"screen/video.mp4": 60 * MiB, "small.bin": 3000}, seed=2)
+    client = client_for(s3_server, attempts=2)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        uq = queue_for(ledger, client, bucket, part_size=5 * MiB, workers=2, bandwidth_bps=40 * MiB)
+        row, _ = uq.enqueue(bundle)
+        worker = threading.Thread(target=uq.run)
+        worker.start()
+        wait_until(lambda: ledger.bundle(row.id).bytes_done > 20 * MiB or not worker.is_alive(), "a third sent", 20)
+        s3_server.restart()
+        worker.join(60)
+        assert not worker.is_alive()
+        done = ledger.bundle(row.id)
+        assert done.state == States.DONE, done.reason
+    assert_on_store(client, uq.dest, bundle)
+    client.close()
+
+
+def test_a_proxy_cutting_connections_at_random_cannot_corrupt_an_upload(
+    s3_server: EmbeddedServer, tmp_path: Path
+) -> None:
+    bucket = fresh_bucket(s3_server)
+    bundle = make_bundle(tmp_path, "flaky", {"screen/video.mp4": 48 * MiB, "a.bin": 2 * MiB}, seed=3)
+    with ChaosProxy(s3_server.port, cut_probability=0.01, seed=7) as proxy:
+        client = client_for(s3_server, proxy.url, attempts=2)
+        with Ledger(tmp_path / "ledger.sqlite") as ledger:
+            uq = queue_for(
+                ledger,
+                client,
+                bucket,
+                part_size=5 * MiB,
+                workers=2,
+                retry=RetryPolicy(attempts=30, base_s=0.02, cap_s=0.2),
+            )
+            row, _ = uq.enqueue(bundle)
+            uq.run()
+            done = ledger.bundle(row.id)
+            assert done.state == States.DONE, done.reason
+        cuts = sum(r.cut for r in proxy.requests)
+        client.close()
+    assert cuts >= 3, f"the proxy cut only {cuts} requests: the test did not test"
+    direct = client_for(s3_server)
+    assert_on_store(direct, uq.dest, bundle)
+    direct.close()
+
+
+def test_a_corrupted_part_is_detected_and_sent_again(s3_server: EmbeddedServer, tmp_path: Path) -> None:
+    bucket = fresh_bucket(s3_server)
+    bundle = make_bundle(tmp_path, "corrupt", {"screen/video.mp4": 20 * MiB, "small.bin": 200 * 1024}, seed=4)
+    with ChaosProxy(s3_server.port, corrupt_next=2, seed=1) as proxy:
+        client = client_for(s3_server, proxy.url)
+        with Ledger(tmp_path / "ledger.sqlite") as ledger:
+            uq = queue_for(ledger, client, bucket, part_size=5 * MiB, workers=1)
+            row, _ = uq.enqueue(bundle)
+            uq.run()
+            done = ledger.bundle(row.id)
+            assert done.state == States.DONE, done.reason
+            assert done.attempts >= 2, "the corrupted part was not noticed"
+        corrupted = [r for r in proxy.requests if r.corrupted]
+        client.close()
+    assert len(corrupted) == 2
+    direct = client_for(s3_server)
+    assert_on_store(direct, uq.dest, bundle)  # what is on the store is what we have, bit for bit
+    direct.close()
+
+
+# --- kill -9 of the uploader -------------------------------------------------------------------------
+def _upload_cli(bundle: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "recorder.cli", "upload", str(bundle), "--progress", "never", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _acknowledged(db: Path) -> set[int]:
+    if not db.exists():
+        return set()
+    con = sqlite3.connect(db, timeout=5)
+    try:
+        return {n for (n,) in con.execute("SELECT number FROM parts")}
+    except sqlite3.OperationalError:
+        return set()
+    finally:
+        con.close()
+
+
+def test_kill_9_mid_upload_resumes_without_resending_acknowledged_parts(
+    s3_server: EmbeddedServer, tmp_path: Path
+) -> None:
+    bucket = fresh_bucket(s3_server)
+    bundle = make_bundle(tmp_path, "killed", {"screen/video.mp4": 80 * MiB + 7, "audio/voiceover.flac": 40_000}, seed=5)
+    data = tmp_path / "trajrec-data"
+    with ChaosProxy(s3_server.port) as proxy:
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": proxy.url,
+            "AWS_ACCESS_KEY_ID": s3_server.access_key,
+            "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "TRAJREC_DATA_DIR": str(data),
+        }
+        args = ("--to", f"s3://{bucket}/lab", "--part-size", "5", "--parallel", "2")
+        first = _upload_cli(bundle, env, *args, "--limit-rate", "25M")
+        db = data / "uploads.sqlite"
+        wait_until(lambda: len(_acknowledged(db)) >= 8 or first.poll() is not None, "half the parts sent", 30)
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=10)
+        acked = _acknowledged(db)
+        assert 8 <= len(acked) < 17, acked
+        before = len(proxy.part_uploads())
+        second = _upload_cli(bundle, env, *args, "--json")
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 0, err
+        assert json.loads(out)["bundles"][0]["state"] == "done"
+        resent = [r.part_number for r in proxy.part_uploads()[before:] if r.part_number in acked]
+        assert resent == [], f"parts acknowledged before the kill were sent again: {resent}"
+        sent_after = {r.part_number for r in proxy.part_uploads()[before:]}
+        assert sent_after | acked == set(range(1, 18))  # 80 MiB + 7 B in 5 MiB parts: 17
+        wasted = sum(r.sent_bytes for r in proxy.part_uploads(whole=False) if r.cut or r.sent_bytes < r.body_bytes)
+    assert wasted <= 2 * 5 * MiB  # at most the parts in flight at the kill
+    direct = client_for(s3_server)
+    assert_on_store(direct, StoreConfig(bucket=bucket, prefix="lab"), bundle)
+    direct.close()
+
+
+# --- store errors: one line each, and the queue keeps the bundle --------------------------------------
+@pytest.mark.parametrize("problem", ["wrong credentials", "missing bucket", "unreachable"])
+def test_store_errors_are_one_line_and_the_queue_keeps_the_bundle(
+    s3_server: EmbeddedServer, tmp_path: Path, problem: str
+) -> None:
+    bucket = fresh_bucket(s3_server)
+    bundle = make_bundle(tmp_path, "kept", {"screen/video.mp4": 100_000})
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": s3_server.endpoint_url,
+        "AWS_ACCESS_KEY_ID": s3_server.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TRAJREC_DATA_DIR": str(tmp_path / "data"),
+    }
+    to = f"s3://{bucket}/p"
+    if problem == "wrong credentials":
+        env["AWS_SECRET_ACCESS_KEY"] = "x" * 40
+    elif problem == "missing bucket":
+        to = "s3://no-such-bucket-here/p"
+    else:
+        env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{closed_port()}"
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "recorder.cli", "upload", str(bundle), "--to", to, "--progress", "never"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert time.monotonic() - started < 30
+    assert proc.returncode == 3
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    expected = {
+        "wrong credentials": "refused the credentials",
+        "missing bucket": "does not exist",
+        "unreachable": "cannot reach the store",
+    }[problem]
+    assert expected in lines[0]
+    assert "x" * 40 not in proc.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "recorder.cli", "queue", "--json"], env=env, capture_output=True, text=True, timeout=30
+    )
+    rows = json.loads(listed.stdout)["bundles"]
+    assert [(r["session_id"], r["state"]) for r in rows] == [("kept", "queued")]

