@@ -26,7 +26,11 @@ SMALL = SyntheticSpec(duration_s=4.0, width=320, height=240, pause=True, audio_g
 
 @pytest.fixture(autouse=True)
 def _log_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRAJREC_LOG_DIR", str(tmp_path_factory.getbasetemp() / "logs"))
+    """Logs, settings, the upload queue and the embedded store of every test live in the test's temp dirs."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("TRAJREC_LOG_DIR", str(base / "logs"))
+    monkeypatch.setenv("TRAJREC_CONFIG_DIR", str(base / "config"))
+    monkeypatch.setenv("TRAJREC_DATA_DIR", str(base / "data"))
 
 
 @pytest.fixture(scope="session")

@@ -98,6 +98,10 @@ def test_record_screen_input_and_voice(x_display: Display, microphone: Microphon
         loud = np.sqrt(np.convolve(voice[:, 0] ** 2, np.ones(4800) / 4800, mode="valid"))
         assert loud.max() == pytest.approx(0.3536, rel=0.15)  # the tone came through at its level
         assert len(b.frame_times()) >= 2
+    # sealed, and queued for upload to the default store (nothing sent until `trajrec upload`)
+    queued = subprocess.run([*TRAJREC, "queue", "--json"], env=env, capture_output=True, text=True, check=True)
+    rows = json.loads(queued.stdout)["bundles"]
+    assert [(r["path"], r["state"]) for r in rows if r["session_id"] == bundle.name] == [(str(bundle), "queued")]
 
 
 def test_pause_resume_marker_and_ctrl_c(x_display: Display, tmp_path: Path) -> None:

@@ -325,3 +325,79 @@ def test_store_errors_are_one_line_and_the_queue_keeps_the_bundle(
     )
     rows = json.loads(listed.stdout)["bundles"]
     assert [(r["session_id"], r["state"]) for r in rows] == [("kept", "queued")]
+
+
+def test_pause_from_another_process_then_resume_sends_each_part_once(s3_server: EmbeddedServer, tmp_path: Path) -> None:
+    bucket = fresh_bucket(s3_server)
+    bundle = make_bundle(tmp_path, "paused", {"screen/video.mp4": 40 * MiB}, seed=6)
+    client = client_for(s3_server)
+    db = tmp_path / "ledger.sqlite"
+    with Ledger(db) as ledger, Ledger(db) as other:  # `other`: what `trajrec queue pause` in another shell opens
+        uq = queue_for(ledger, client, bucket, part_size=5 * MiB, workers=1, bandwidth_bps=20 * MiB)
+        row, _ = uq.enqueue(bundle)
+        worker = threading.Thread(target=uq.run)
+        worker.start()
+        wait_until(lambda: ledger.bundle(row.id).bytes_done >= 10 * MiB, "two parts sent", 20)
+        UploadQueue(other, client, uq.dest).pause()
+        worker.join(20)
+        assert not worker.is_alive(), "pause did not stop the upload"
+        halfway = ledger.bundle(row.id)
+        assert halfway.state == States.QUEUED and 0 < halfway.bytes_done < halfway.bytes_total
+        uq.run()  # still paused: returns at once, nothing sent
+        assert ledger.bundle(row.id).bytes_done == halfway.bytes_done
+        UploadQueue(other, client, uq.dest).resume()
+        uq.run()
+        assert ledger.bundle(row.id).state == States.DONE
+    assert uq.uploader.parts_sent == 8 + 1  # 40 MiB in 5 MiB parts, each once, and the manifest
+    assert_on_store(client, uq.dest, bundle)
+    client.close()
+
+
+def test_bandwidth_limit_and_delete_after_verified_upload(s3_server: EmbeddedServer, tmp_path: Path) -> None:
+    bucket = fresh_bucket(s3_server)
+    bundle = make_bundle(tmp_path, "limited", {"screen/video.mp4": 12 * MiB, "b.bin": 1000}, seed=8)
+    client = client_for(s3_server)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for p in bundle.rglob("*"):
+        if p.is_file():
+            (copy / p.relative_to(bundle)).parent.mkdir(parents=True, exist_ok=True)
+            (copy / p.relative_to(bundle)).write_bytes(p.read_bytes())
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        uq = queue_for(ledger, client, bucket, part_size=5 * MiB, bandwidth_bps=4 * MiB, delete_after=True)
+        uq.enqueue(bundle)
+        started = time.monotonic()
+        uq.run()
+        elapsed = time.monotonic() - started
+        assert [b.state for b in ledger.bundles()] == [States.DONE]
+    assert elapsed >= 0.8 * (12 * MiB) / (4 * MiB), f"12 MiB at 4 MiB/s took {elapsed:.1f} s"
+    assert not bundle.exists(), "the local copy stays after a verified upload with delete_after"
+    assert_on_store(client, uq.dest, copy)
+    client.close()
+
+
+def test_upload_with_no_configuration_uses_the_embedded_store(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path / "bundles", "embedded", {"screen/video.mp4": 30 * MiB, "input/events.parquet": 999})
+    env = {**os.environ, "TRAJREC_DATA_DIR": str(tmp_path / "data"), "TRAJREC_CONFIG_DIR": str(tmp_path / "cfg")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "recorder.cli", "upload", str(tmp_path / "bundles"), "--progress", "never"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "uploaded and verified at s3://trajectories" in proc.stderr
+    stored = tmp_path / "data" / "store" / "trajectories" / "embedded"  # rclone serves a plain directory
+    for p in bundle.rglob("*"):
+        if p.is_file():
+            assert (stored / p.relative_to(bundle)).read_bytes() == p.read_bytes()
+    again = subprocess.run(
+        [sys.executable, "-m", "recorder.cli", "upload", str(bundle), "--json", "--progress", "never"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0 and "already uploaded" in again.stderr, again.stderr
+    assert json.loads(again.stdout)["bundles"][0]["state"] == "done"

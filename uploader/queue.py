@@ -124,6 +124,25 @@ class SealedBundle:
                 raise BundleModified(self.path, f"{rel} does not match its SHA-256 in the manifest")
 
 
+def enqueue_bundle(ledger: Ledger, path: Path, dest: StoreConfig) -> tuple[BundleRow, bool]:
+    """Check a sealed bundle against its manifest and queue it for `dest` (once per destination). Returns the
+    row and whether it was added. Raises BundleModified if the bundle changed after sealing."""
+    bundle = SealedBundle.open(path.resolve())
+    files = [(rel, dest.key(bundle.session_id, rel), size, sha) for rel, size, sha in bundle.files]
+    mbytes = (bundle.path / MANIFEST).stat().st_size
+    files.append((MANIFEST, dest.key(bundle.session_id, MANIFEST), mbytes, bundle.manifest_sha256))
+    row, added = ledger.add_bundle(
+        session_id=bundle.session_id,
+        path=str(bundle.path),
+        dest=dest.url,
+        manifest_sha256=bundle.manifest_sha256,
+        files=files,
+    )
+    if added:
+        log.info("queued %s (%s) for %s", row.session_id, row.path, row.dest)
+    return row, added
+
+
 class _Meter:
     """Bytes done for one bundle, from many threads; rate over the last few seconds."""
 
@@ -182,19 +201,7 @@ class UploadQueue:
     # --- queueing --------------------------------------------------------------------------------
     def enqueue(self, path: Path) -> tuple[BundleRow, bool]:
         """Check a sealed bundle and queue it (once per destination). Raises BundleModified if it changed."""
-        bundle = SealedBundle.open(path.resolve())
-        files = [(rel, self.dest.key(bundle.session_id, rel), size, sha) for rel, size, sha in bundle.files]
-        mbytes = (bundle.path / MANIFEST).stat().st_size
-        files.append((MANIFEST, self.dest.key(bundle.session_id, MANIFEST), mbytes, bundle.manifest_sha256))
-        row, added = self.ledger.add_bundle(
-            session_id=bundle.session_id,
-            path=str(bundle.path),
-            dest=self.dest.url,
-            manifest_sha256=bundle.manifest_sha256,
-            files=files,
-        )
-        if added:
-            log.info("queued %s (%s) for %s", row.session_id, row.path, row.dest)
+        row, added = enqueue_bundle(self.ledger, path, self.dest)
         self._tell(row, row.state)
         return row, added
 
@@ -342,8 +349,13 @@ class UploadQueue:
         )
         bundle.check(manifest_sha256=row.manifest_sha256, check_hashes=True)  # never upload a changed bundle
 
+        saved = [0.0]
+
         def publish(done: int, rate: float, eta: float | None) -> None:
             self._tell(row, States.UPLOADING, done, rate, eta)
+            if time.monotonic() - saved[0] >= 1.0:  # `trajrec queue` in another shell sees the progress too
+                saved[0] = time.monotonic()
+                self.ledger.set_bytes_done(row.id, done)
 
         meter = _Meter(row.bytes_total, publish)
         meter(sum(f.size for f in files if f.done))

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import locale
+import logging
 import os
 import platform
 import re
 import shutil
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -26,6 +28,8 @@ from recorder.exitcodes import ExitCode
 
 # Refuse to start with less free space than this (a 1080p hour is ~300 MB); TRAJREC_MIN_FREE_MB overrides.
 MIN_FREE_MB = 500
+
+log = logging.getLogger(__name__)
 
 
 def default_out_dir() -> Path:
@@ -65,6 +69,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--title", default="", help="the task's title")
     p.add_argument("--instruction", default="", help="the task's instructions")
     p.add_argument("--expert", default="anonymous", help="the expert's pseudonym")
+    p.add_argument("--no-queue", action="store_true", help="do not queue the sealed bundle for upload")
     p.add_argument("--consent", action="store_true", help="the expert consents to this recording (required)")
     p.set_defaults(run=run)
 
@@ -176,4 +181,23 @@ def run(args: argparse.Namespace) -> ExitCode:
         for signum, old in previous.items():
             signal.signal(signum, old)
     print(bundle)
+    if not args.no_queue:
+        _enqueue(bundle)
     return ExitCode.OK
+
+
+def _enqueue(bundle: Path) -> None:
+    """Put the sealed bundle in the upload queue (no network: `trajrec upload` or the app sends it). A failure
+    here never costs the recording: it is sealed on disk and can be queued by hand."""
+    from uploader.errors import UploaderError
+    from uploader.ledger import Ledger, default_path
+    from uploader.queue import enqueue_bundle
+    from uploader.store import load_config
+
+    try:
+        with Ledger(default_path()) as ledger:
+            row, _ = enqueue_bundle(ledger, bundle, load_config())
+        print(f"queued for upload to {row.dest}: `trajrec upload` sends it", file=sys.stderr)
+    except (UploaderError, OSError, sqlite3.Error) as e:
+        log.warning("could not queue %s for upload: %s", bundle, e)
+        print(f"trajrec record: not queued for upload ({e}); later: trajrec upload {bundle}", file=sys.stderr)
