@@ -401,3 +401,40 @@ def test_upload_with_no_configuration_uses_the_embedded_store(tmp_path: Path) ->
     )
     assert again.returncode == 0 and "already uploaded" in again.stderr, again.stderr
     assert json.loads(again.stdout)["bundles"][0]["state"] == "done"
+
+
+def test_one_uploader_at_a_time_and_it_takes_bundles_queued_meanwhile(
+    s3_server: EmbeddedServer, tmp_path: Path
+) -> None:
+    bucket = fresh_bucket(s3_server)
+    first_bundle = make_bundle(tmp_path, "first", {"screen/video.mp4": 12 * MiB}, seed=9)
+    second_bundle = make_bundle(tmp_path, "second", {"screen/video.mp4": 3 * MiB}, seed=10)
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": s3_server.endpoint_url,
+        "AWS_ACCESS_KEY_ID": s3_server.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TRAJREC_DATA_DIR": str(tmp_path / "data"),
+    }
+    to = ("--to", f"s3://{bucket}/lab")
+    first = _upload_cli(first_bundle, env, *to, "--limit-rate", "4M", "--part-size", "5", "--json")
+    db = tmp_path / "data" / "uploads.sqlite"
+    wait_until(lambda: len(_acknowledged(db)) >= 1, "the first uploader under way", 20)
+    second = subprocess.run(
+        [sys.executable, "-m", "recorder.cli", "upload", str(second_bundle), *to, "--progress", "never"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 0, second.stderr
+    assert f"another uploader (pid {first.pid})" in second.stderr
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    with Ledger(db) as ledger:
+        assert sorted((b.session_id, b.state) for b in ledger.bundles()) == [("first", "done"), ("second", "done")]
+    direct = client_for(s3_server)
+    for b in (first_bundle, second_bundle):
+        assert_on_store(direct, StoreConfig(bucket=bucket, prefix="lab"), b)
+    direct.close()

@@ -144,3 +144,14 @@ class BundleModified(UploaderError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}; it was not uploaded")
+
+
+class QueueBusy(UploaderError):
+    """Another live process is sending the upload queue; it picks up newly queued bundles too."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        super().__init__(
+            f"another uploader (pid {pid}) is sending the queue and will send these bundles too: "
+            "`trajrec queue` shows their progress"
+        )

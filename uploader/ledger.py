@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from uploader.platform import process_alive
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -284,6 +286,42 @@ class Ledger:
         with self._tx() as db:
             db.execute("DELETE FROM parts WHERE bundle_id=?", (bundle_id,))
             db.execute("UPDATE files SET done=0, upload_id=NULL, part_size=NULL WHERE bundle_id=?", (bundle_id,))
+
+    # --- the one uploader at a time ---------------------------------------------------------------
+    def claim_runner(self, pid: int, *, stale_s: float = 15.0) -> int | None:
+        """Become the process that sends the queue. Returns None when claimed, else the live holder's pid.
+        A holder whose heartbeat is older than `stale_s` (it crashed or was killed) is replaced."""
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM settings WHERE key='runner'").fetchone()
+            if row is not None:
+                holder, _, beat = str(row[0]).partition("@")
+                fresh = now - float(beat or 0) < stale_s
+                if holder and int(holder) != pid and fresh and process_alive(int(holder)):
+                    return int(holder)
+            db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('runner', ?)", (f"{pid}@{now}",))
+        return None
+
+    def beat_runner(self, pid: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE settings SET value=? WHERE key='runner' AND value LIKE ?", (f"{pid}@{time.time()}", f"{pid}@%")
+            )
+
+    def release_runner(self, pid: int, *, unless_pending: bool = True) -> bool:
+        """Stop being the runner, unless (with `unless_pending`) bundles were queued meanwhile: False then, and
+        the caller carries on, so a bundle queued while we were finishing is never left waiting for nobody."""
+        with self._tx() as db:
+            if unless_pending:
+                pending = db.execute(
+                    "SELECT COUNT(*) FROM bundles WHERE state IN (?, ?, ?)",
+                    (States.QUEUED, States.UPLOADING, States.VERIFYING),
+                ).fetchone()[0]
+                paused = db.execute("SELECT value FROM settings WHERE key='paused'").fetchone()
+                if pending and not (paused and paused[0] == "1"):
+                    return False
+            db.execute("DELETE FROM settings WHERE key='runner' AND value LIKE ?", (f"{pid}@%",))
+        return True
 
     # --- settings --------------------------------------------------------------------------------
     def get_setting(self, key: str, default: str = "") -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
 import shutil
 import threading
@@ -30,7 +31,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from uploader.errors import BundleModified, Cancelled, PartCorrupted, UploaderError
+from uploader.errors import BundleModified, Cancelled, PartCorrupted, QueueBusy, UploaderError
 from uploader.ledger import BundleRow, Ledger, States
 from uploader.multipart import DEFAULT_PART_SIZE, FileUploader, Throttle
 from uploader.store import StoreConfig
@@ -226,15 +227,20 @@ class UploadQueue:
     # --- running ---------------------------------------------------------------------------------
     def run(self, *, until_idle: bool = True, stop: threading.Event | None = None) -> None:
         """Upload due bundles one after another (each with parallel parts). With `until_idle`, return when
-        nothing is left but failed, done or paused bundles; otherwise wait for more until `stop` is set."""
+        nothing is left but failed, done or paused bundles; otherwise wait for more until `stop` is set.
+        One process sends the queue at a time: raises QueueBusy when another live one does."""
         stop = stop or threading.Event()
+        pid = os.getpid()
+        holder = self.ledger.claim_runner(pid)
+        if holder is not None:
+            raise QueueBusy(holder)
         watching = threading.Event()
-        watcher = threading.Thread(target=self._watch_pause, args=(watching,), name="pause-watch", daemon=True)
+        watcher = threading.Thread(target=self._watch, args=(watching, pid), name="queue-watch", daemon=True)
         watcher.start()
         try:
             while not stop.is_set():
                 if self.paused:
-                    if until_idle:
+                    if until_idle and self.ledger.release_runner(pid):
                         return
                     stop.wait(0.5)
                     continue
@@ -242,7 +248,7 @@ class UploadQueue:
                 row = self.ledger.next_due()
                 if row is None:
                     waiting = [b.not_before for b in self.ledger.bundles((States.QUEUED,))]
-                    if not waiting and until_idle:
+                    if not waiting and until_idle and self.ledger.release_runner(pid):
                         return
                     stop.wait(min([max(0.05, t - time.time()) for t in waiting] + [1.0]))
                     continue
@@ -250,9 +256,12 @@ class UploadQueue:
         finally:
             watching.set()
             watcher.join(2)
+            self.ledger.release_runner(pid, unless_pending=False)
 
-    def _watch_pause(self, stop: threading.Event) -> None:
-        while not stop.wait(0.5):
+    def _watch(self, done: threading.Event, pid: int) -> None:
+        """Heartbeat of the runner claim, and pause requests from any process."""
+        while not done.wait(0.5):
+            self.ledger.beat_runner(pid)
             if self.paused:
                 self.cancel.set()
 

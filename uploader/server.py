@@ -13,23 +13,20 @@ server's memory and is lost on restart; so are unfinished multipart uploads (NoS
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib.metadata
 import json
 import os
 import secrets
-import signal
 import socket
 import string
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 import platformdirs
 from botocore.exceptions import BotoCoreError, ClientError
@@ -37,6 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from recorder.logs import APP
 from recorder.logs import log_dir as default_log_dir
 from uploader.errors import ServerStartError, StoreConfigError, UploaderError
+from uploader.platform import child_process_options
 from uploader.store import (
     DEFAULT_BUCKET,
     Credentials,
@@ -143,35 +141,6 @@ def _tcp_open(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _linux_die_with_parent() -> Callable[[], None]:
-    """A preexec_fn asking the kernel to SIGTERM the child when its parent dies (prctl PR_SET_PDEATHSIG).
-
-    Linux ties this to the *thread* that started the child: start the server from a long-lived thread."""
-    libc = ctypes.CDLL(None, use_errno=True)  # looked up before fork: the hook itself only calls into libc
-    prctl = libc.prctl
-    parent = os.getpid()
-    pr_set_pdeathsig = 1
-
-    def hook() -> None:
-        prctl(pr_set_pdeathsig, signal.SIGTERM)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return hook
-
-
-def child_process_options() -> dict[str, Any]:
-    """Popen options that give the server its own process group and, where the OS can, tie its life to ours.
-
-    The only platform-specific code of this module."""
-    if sys.platform == "win32":
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-    options: dict[str, Any] = {"start_new_session": True}
-    if sys.platform.startswith("linux"):
-        options["preexec_fn"] = _linux_die_with_parent()
-    return options
 
 
 def _child_env(credentials: Credentials) -> dict[str, str]:

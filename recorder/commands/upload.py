@@ -100,7 +100,7 @@ def _ledger() -> Any:
 
 
 def run_upload(args: argparse.Namespace) -> ExitCode:
-    from uploader.errors import BundleModified, StoreConfigError
+    from uploader.errors import BundleModified, QueueBusy, StoreConfigError
     from uploader.multipart import MiB
     from uploader.queue import RetryPolicy, UploadQueue
     from uploader.server import open_store
@@ -155,7 +155,11 @@ def run_upload(args: argparse.Namespace) -> ExitCode:
         dest = handle.config.url
         ids = ids or [b.id for b in ledger.bundles() if b.dest == dest and b.state != "done"]
         show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
-        _run_with_progress(uq, err, show)
+        try:
+            _run_with_progress(uq, err, show)
+        except QueueBusy as e:
+            err.print(str(e))
+            return ExitCode.OK
         rows = [ledger.bundle(i) for i in ids]
     failed = [r for r in rows if r.state != "done"]
     if args.json:
@@ -198,12 +202,22 @@ def _run_with_progress(uq: Any, err: Console, show: bool) -> None:
                 bars.update(tasks[e.bundle_id], completed=e.bytes_done, description=label)
 
             uq.subscribers.append(on_event)
-        worker = threading.Thread(target=uq.run, kwargs={"until_idle": True, "stop": stop}, name="uploads")
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                uq.run(until_idle=True, stop=stop)
+            except BaseException as e:  # re-raised on this thread below
+                failure.append(e)
+
+        worker = threading.Thread(target=work, name="uploads")
         worker.start()
         while worker.is_alive():
             worker.join(0.2)
             if stop.is_set():  # Ctrl+C: stop after the parts in flight; everything resumes next time
                 uq.cancel.set()
+        if failure:
+            raise failure[0]
         if stop.is_set():
             raise KeyboardInterrupt
 
