@@ -9,14 +9,14 @@ import sys
 from collections.abc import Sequence
 
 from recorder import __version__
-from recorder.commands import info, record, repair, sample, upload, validate
+from recorder.commands import info, record, repair, sample, store, upload, validate
 from recorder.errors import RecorderError, UsageError
 from recorder.exitcodes import ExitCode
 from recorder.logs import setup_logging
 from uploader.errors import UploaderError
 
 log = logging.getLogger("trajrec")
-COMMANDS = (record, validate, info, repair, sample, upload)
+COMMANDS = (record, validate, info, repair, sample, upload, store)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -438,3 +438,37 @@ def test_one_uploader_at_a_time_and_it_takes_bundles_queued_meanwhile(
     for b in (first_bundle, second_bundle):
         assert_on_store(direct, StoreConfig(bucket=bucket, prefix="lab"), b)
     direct.close()
+
+
+def test_store_command_points_uploads_elsewhere_and_back(
+    s3_server: EmbeddedServer, aws_isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recorder.cli import main
+
+    bucket = fresh_bucket(s3_server)
+    assert main(["store", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["embedded"] is True  # no settings: the embedded store
+    assert main(["store", "set", f"bucket={bucket}", f"endpoint_url={s3_server.endpoint_url}", "prefix=team-a"]) == 0
+    capsys.readouterr()
+    assert main(["store", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["url"], shown["endpoint_url"], shown["embedded"]) == (
+        f"s3://{bucket}/team-a",
+        s3_server.endpoint_url,
+        False,
+    )
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    assert main(["store", "check"]) == 0
+    assert "reachable, credentials accepted, bucket present" in capsys.readouterr().out
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y" * 40)
+    assert main(["store", "check"]) == 3
+    err = capsys.readouterr().err
+    assert "refused the credentials" in err and "y" * 40 not in err and len(err.strip().splitlines()) == 1
+    assert main(["store", "set", "colour=blue"]) == 2
+    assert main(["store", "set", "verify_tls=maybe"]) == 2
+    assert main(["store", "reset"]) == 0
+    capsys.readouterr()
+    assert main(["store", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["embedded"] is True
