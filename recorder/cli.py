@@ -9,14 +9,14 @@ import sys
 from collections.abc import Sequence
 
 from recorder import __version__
-from recorder.commands import info, record, repair, sample, store, upload, validate
+from recorder.commands import download, info, record, repair, sample, store, upload, validate
 from recorder.errors import RecorderError, UsageError
 from recorder.exitcodes import ExitCode
 from recorder.logs import setup_logging
-from uploader.errors import UploaderError
+from uploader.errors import StoreConfigError, UploaderError
 
 log = logging.getLogger("trajrec")
-COMMANDS = (record, validate, info, repair, sample, upload, store)
+COMMANDS = (record, validate, info, repair, sample, upload, store, download)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return ExitCode.FAILURE
-    except UsageError as e:
+    except (UsageError, StoreConfigError) as e:  # a bad URL or store setting: nothing was done
         if args.debug:
             raise
         print(f"trajrec {args.command}: {e}", file=sys.stderr)

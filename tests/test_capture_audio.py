@@ -241,4 +241,3 @@ def test_running_min_follows_the_least_delay() -> None:
     assert m.update(200, 40) == 40
     assert m.update(1_100, 45) == 40  # new bucket, the previous one still counts
     assert m.update(2_200, 47) == 45  # the oldest bucket has aged out: a slewing clock is followed
-

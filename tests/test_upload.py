@@ -26,10 +26,12 @@ from tests.s3harness import (
     s3_server_fixture,  # noqa: F401  (pytest fixture)
 )
 from tests.tcp_proxy import ChaosProxy
+from uploader.download import download_bundle, list_bundles
 from uploader.errors import BundleModified
 from uploader.ledger import Ledger, States
 from uploader.multipart import MiB
-from uploader.queue import RetryPolicy, UploadQueue
+from uploader.queue import UploadQueue
+from uploader.retry import RetryPolicy
 from uploader.server import EmbeddedServer
 from uploader.store import StoreConfig, make_client, translate
 
@@ -114,6 +116,14 @@ def test_round_trip_of_a_bundle_of_several_hundred_mb(s3_server: EmbeddedServer,
         assert done.state == States.DONE, done.reason
         assert done.bytes_done == done.bytes_total == sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
     assert_on_store(client, uq.dest, bundle)
+    # and back: the lab's download is byte-identical
+    (remote,) = list_bundles(client, bucket, uq.dest.prefix)
+    result = download_bundle(client, bucket, remote, tmp_path / "downloaded")
+    assert result.status == "downloaded", result
+    for p in bundle.rglob("*"):
+        if p.is_file():
+            got = tmp_path / "downloaded" / "big-session" / p.relative_to(bundle)
+            assert hashlib.sha256(got.read_bytes()).digest() == hashlib.sha256(p.read_bytes()).digest(), p
     states = [e.state for e in events]
     assert states.index("uploading") < states.index("verifying") < states.index("done")
     rates = [e.rate_bps for e in events if e.state == "uploading" and e.rate_bps > 0]

@@ -38,7 +38,7 @@ class StoreUnreachable(UploaderError):
         self.reason = reason
         super().__init__(
             f"cannot reach the store at {endpoint} ({reason}): check the network and the endpoint URL; "
-            "uploads resume when it is back"
+            "queued uploads resume when it is back"
         )
 
 

@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import shutil
 import threading
 import time
@@ -34,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from uploader.errors import BundleModified, Cancelled, PartCorrupted, QueueBusy, UploaderError
 from uploader.ledger import BundleRow, Ledger, States
 from uploader.multipart import DEFAULT_PART_SIZE, FileUploader, Throttle
+from uploader.retry import RetryPolicy
 from uploader.store import StoreConfig
 
 log = logging.getLogger(__name__)
@@ -41,18 +41,6 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 PAUSED = "paused"
 HASH_BLOCK = 4 << 20
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Full-jitter exponential back-off: attempt i waits uniform(0, min(cap, base * 2**i)) seconds."""
-
-    attempts: int = 8
-    base_s: float = 1.0
-    cap_s: float = 300.0
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        return (rng or random).uniform(0, min(self.cap_s, self.base_s * 2 ** max(0, attempt - 1)))
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,8 @@ class BundleSource(ABC):
         self.close()
 
 
-def _unsafe_name(name: str) -> str | None:
+def unsafe_name(name: str) -> str | None:
+    """Why a member path must not be opened or written (absolute, climbs out, backslash or NUL), or None."""
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         return "absolute path"
     if ".." in PurePosixPath(name).parts:
@@ -74,6 +75,9 @@ def _unsafe_name(name: str) -> str | None:
     if "\\" in name or "\x00" in name:
         return "path has a backslash or NUL"
     return None
+
+
+_unsafe_name = unsafe_name  # the former private name
 
 
 class DirSource(BundleSource):
@@ -127,7 +131,7 @@ class TarSource(BundleSource):
             raw = info.name.removeprefix("./")
             if raw in ("", "."):
                 continue
-            reason = _unsafe_name(info.name)
+            reason = unsafe_name(info.name)
             rel = raw[len(strip) :] if strip and raw.startswith(strip) else raw
             if reason is None:
                 if info.issym() or info.islnk():

@@ -102,7 +102,8 @@ def _ledger() -> Any:
 def run_upload(args: argparse.Namespace) -> ExitCode:
     from uploader.errors import BundleModified, QueueBusy, StoreConfigError
     from uploader.multipart import MiB
-    from uploader.queue import RetryPolicy, UploadQueue
+    from uploader.queue import UploadQueue
+    from uploader.retry import RetryPolicy
     from uploader.server import open_store
     from uploader.store import load_config
 

@@ -1,4 +1,5 @@
-"""`trajrec validate PATH...`: check bundles in parallel; one line per problem, a summary, exit 0/1/2."""
+"""`trajrec validate PATH...`: check bundles in parallel; one line per problem, a summary, exit 0/1/2.
+PATH may be an s3:// URL: its bundles are read straight from the store (uploader.remote)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,6 +21,7 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
     TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
@@ -30,21 +34,33 @@ from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.interrupt import sigint_sets
 
+if TYPE_CHECKING:
+    from uploader.remote import RemoteBundles
+
 TABLE_ROWS_MAX = 50
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2")
+S3 = "s3://"
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "validate",
-        help="check bundles (directories or .tar) against the format",
+        help="check bundles (directories, .tar, or s3:// prefixes) against the format",
         description="Check trajectory bundles: manifest schema, exact file set with sizes and sha256, video "
         "and frame table, input events, window context, markers and audio, all on the session clock. A "
-        "directory holding bundle directories or .tar files is expanded to its bundles.",
+        "directory holding bundle directories or .tar files is expanded to its bundles. An s3://BUCKET/PREFIX stands "
+        "for the bundles under it (PREFIX/<session_id>/manifest.json, or PREFIX itself), read straight from the store "
+        "(endpoint and credentials as for `trajrec download`).",
         epilog="Exit codes: 0 every bundle valid (warnings allowed unless --strict), 1 at least one invalid, "
-        "2 usage error (e.g. a path that does not exist), 130 interrupted.",
+        "2 usage error (e.g. a path that does not exist, an s3:// prefix with no bundle), 3 the store failed, "
+        "130 interrupted.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="bundle directory, bundle .tar, or a folder of them")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="bundle directory, bundle .tar, a folder of them, or s3://BUCKET/PREFIX",
+    )
     p.add_argument("--deep", action="store_true", help="also decode every video frame and audio sample")
     p.add_argument(
         "-j", "--jobs", type=int, default=os.cpu_count() or 1, help="bundles checked at once (default: number of CPUs)"
@@ -52,25 +68,24 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document (reports and summary) on stdout")
     p.add_argument("--strict", action="store_true", help="treat warnings (recovered, capture stalls) as invalid")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-problem lines, only the summary")
-    p.add_argument(
-        "--progress",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="progress bar on stderr (auto: when stderr is a terminal)",
-    )
+    add_progress_option(p)
     p.set_defaults(run=run)
 
 
-def expand(paths: list[str]) -> list[str]:
-    """Bundles named on the command line; a folder that is not itself a bundle stands for its bundles."""
+def expand(paths: list[str], remote: RemoteBundles | None = None) -> list[str]:
+    """Bundles named on the command line; a folder that is not itself a bundle stands for its bundles, and so does
+    an s3:// URL (found through `remote`)."""
     out: list[str] = []
     missing = []
     for raw in paths:
-        if raw.startswith("s3://"):
-            raise UsageError(
-                f"{raw}: validating s3:// prefixes needs the uploader, which this version lacks; "
-                "download the bundles first"
-            )
+        if raw.startswith(S3):
+            if remote is None:
+                raise UsageError(f"{raw}: s3:// URLs need the uploader package")
+            found = remote.expand(raw)
+            if not found:
+                raise UsageError(f"{raw}: no bundles there (no manifest.json at the prefix or one level below)")
+            out.extend(found)
+            continue
         p = Path(raw)
         if not p.exists():
             missing.append(raw)
@@ -91,7 +106,54 @@ def expand(paths: list[str]) -> list[str]:
     return out
 
 
-def _human_bytes(n: float) -> str:
+def _remote_bundles(paths: list[str]) -> AbstractContextManager[RemoteBundles | None]:
+    """The stores behind the s3:// paths (imported only when there are some: boto3 is slow to import)."""
+    if not any(p.startswith(S3) for p in paths):
+        return nullcontext()
+    from uploader.remote import RemoteBundles
+
+    return RemoteBundles()
+
+
+def _checker(bundle: str, remote: RemoteBundles | None) -> Callable[..., Report]:
+    return remote.validate if remote is not None and bundle.startswith(S3) else validate_bundle
+
+
+def _bytes(bundle: str, remote: RemoteBundles | None) -> int:
+    return remote.size(bundle) if remote is not None and bundle.startswith(S3) else bundle_bytes(bundle)
+
+
+def add_progress_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="progress bar on stderr (auto: when stderr is a terminal)",
+    )
+
+
+def progress_wanted(args: argparse.Namespace) -> bool:
+    """--progress: always, never, or auto (when stderr is a terminal)."""
+    return bool(args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty()))
+
+
+def bundle_progress(verb: str, console: Console, enabled: bool, *extra: ProgressColumn) -> Progress:
+    """The bytes-and-bundles progress bar of the batch commands (fields: done, total_bundles)."""
+    return Progress(
+        TextColumn(f"[bold]{verb}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        DownloadColumn(),
+        *extra,
+        TextColumn("{task.fields[done]}/{task.fields[total_bundles]} bundles"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled,
+        transient=True,
+    )
+
+
+def human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if n < 1000 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -117,26 +179,16 @@ def _result(r: Report, strict: bool) -> str:
 def run(args: argparse.Namespace) -> ExitCode:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    bundles = expand(args.paths)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     out = Console(highlight=False, soft_wrap=True)
-    show_progress = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    show_progress = progress_wanted(args)
     cancel = threading.Event()
     reports: dict[str, Report] = {}
     t0 = _now()
 
-    with Progress(
-        TextColumn("[bold]validate"),
-        BarColumn(),
-        TaskProgressColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[done]}/{task.fields[total_bundles]} bundles"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not show_progress,
-        transient=True,
-    ) as progress:
-        total = sum(bundle_bytes(b) for b in bundles) if show_progress else 0
+    with _remote_bundles(args.paths) as remote, bundle_progress("validate", err, show_progress) as progress:
+        bundles = expand(args.paths, remote)
+        total = sum(_bytes(b, remote) for b in bundles) if show_progress else 0
         task = progress.add_task("validate", total=total or None, done=0, total_bundles=len(bundles))
         lock = threading.Lock()
 
@@ -147,24 +199,29 @@ def run(args: argparse.Namespace) -> ExitCode:
         with sigint_sets(cancel), ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="validate") as pool:
             futures: dict[Future[Report], str] = {
                 pool.submit(
-                    validate_bundle, b, deep=args.deep, cancel=cancel, progress=advance if show_progress else None
+                    _checker(b, remote), b, deep=args.deep, cancel=cancel, progress=advance if show_progress else None
                 ): b
                 for b in bundles
             }
             pending = set(futures)
-            while pending and not cancel.is_set():
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    if cancel.is_set():
-                        break
-                    report = fut.result()
-                    reports[futures[fut]] = report
-                    progress.update(task, done=len(reports))
-                    if not args.json and not args.quiet:
-                        for f in report.findings:
-                            _print_finding(progress.console if show_progress else out, report, f)
-            for fut in pending:
-                fut.cancel()  # running ones see `cancel` and stop within a chunk or a frame
+            try:
+                while pending and not cancel.is_set():
+                    done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        if cancel.is_set():
+                            break
+                        report = fut.result()  # raises only when the store failed (s3://)
+                        reports[futures[fut]] = report
+                        progress.update(task, done=len(reports))
+                        if not args.json and not args.quiet:
+                            for f in report.findings:
+                                _print_finding(progress.console if show_progress else out, report, f)
+            except BaseException:
+                cancel.set()
+                raise
+            finally:
+                for fut in pending:
+                    fut.cancel()  # running ones see `cancel` and stop within a chunk or a frame
         if cancel.is_set():
             raise KeyboardInterrupt
 
@@ -235,7 +292,7 @@ def _summary(out: Console, reports: list[Report], elapsed: float, args: argparse
                 str(r.warnings),
                 _duration(r.duration_ns),
                 "-" if r.frames is None else str(r.frames),
-                _human_bytes(r.bytes),
+                human_bytes(r.bytes),
             )
         out.print(table)
         if hidden:
@@ -247,7 +304,7 @@ def _summary(out: Console, reports: list[Report], elapsed: float, args: argparse
     mode = "deep" if args.deep else "quick"
     out.print(
         f"{len(reports)} bundle{'s' if len(reports) != 1 else ''}: {len(reports) - invalid} valid, {invalid} invalid, "
-        f"{warned} with warnings; {_human_bytes(total_bytes)} checked ({mode}) in {elapsed:.1f} s "
-        f"({_human_bytes(rate)}/s)",
+        f"{warned} with warnings; {human_bytes(total_bytes)} checked ({mode}) in {elapsed:.1f} s "
+        f"({human_bytes(rate)}/s)",
         markup=False,
     )
