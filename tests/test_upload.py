@@ -84,6 +84,18 @@ def client_for(server: EmbeddedServer, endpoint: str | None = None, bucket: str 
     return make_client(config, server.credentials, max_attempts=attempts)
 
 
+def cli_env(server: EmbeddedServer, data: Path, endpoint: str | None = None) -> dict[str, str]:
+    """The environment of a `trajrec upload` subprocess: the standard AWS variables, our data dir."""
+    return {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint or server.endpoint_url,
+        "AWS_ACCESS_KEY_ID": server.access_key,
+        "AWS_SECRET_ACCESS_KEY": server.secret_key,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TRAJREC_DATA_DIR": str(data),
+    }
+
+
 def queue_for(ledger: Ledger, client: Any, bucket: str, **options: Any) -> UploadQueue:
     config = StoreConfig(bucket=bucket, prefix="lab/run1", endpoint_url="http://127.0.0.1", region="us-east-1")
     return UploadQueue(
@@ -257,14 +269,7 @@ def test_kill_9_mid_upload_resumes_without_resending_acknowledged_parts(
     bundle = make_bundle(tmp_path, "killed", {"screen/video.mp4": 80 * MiB + 7, "audio/voiceover.flac": 40_000}, seed=5)
     data = tmp_path / "trajrec-data"
     with ChaosProxy(s3_server.port) as proxy:
-        env = {
-            **os.environ,
-            "AWS_ENDPOINT_URL": proxy.url,
-            "AWS_ACCESS_KEY_ID": s3_server.access_key,
-            "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "TRAJREC_DATA_DIR": str(data),
-        }
+        env = cli_env(s3_server, data, proxy.url)
         args = ("--to", f"s3://{bucket}/lab", "--part-size", "5", "--parallel", "2")
         first = _upload_cli(bundle, env, *args, "--limit-rate", "25M")
         db = data / "uploads.sqlite"
@@ -296,14 +301,7 @@ def test_store_errors_are_one_line_and_the_queue_keeps_the_bundle(
 ) -> None:
     bucket = fresh_bucket(s3_server)
     bundle = make_bundle(tmp_path, "kept", {"screen/video.mp4": 100_000})
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": s3_server.endpoint_url,
-        "AWS_ACCESS_KEY_ID": s3_server.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "TRAJREC_DATA_DIR": str(tmp_path / "data"),
-    }
+    env = cli_env(s3_server, tmp_path / "data")
     to = f"s3://{bucket}/p"
     if problem == "wrong credentials":
         env["AWS_SECRET_ACCESS_KEY"] = "x" * 40
@@ -419,14 +417,7 @@ def test_one_uploader_at_a_time_and_it_takes_bundles_queued_meanwhile(
     bucket = fresh_bucket(s3_server)
     first_bundle = make_bundle(tmp_path, "first", {"screen/video.mp4": 12 * MiB}, seed=9)
     second_bundle = make_bundle(tmp_path, "second", {"screen/video.mp4": 3 * MiB}, seed=10)
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": s3_server.endpoint_url,
-        "AWS_ACCESS_KEY_ID": s3_server.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "TRAJREC_DATA_DIR": str(tmp_path / "data"),
-    }
+    env = cli_env(s3_server, tmp_path / "data")
     to = ("--to", f"s3://{bucket}/lab")
     first = _upload_cli(first_bundle, env, *to, "--limit-rate", "4M", "--part-size", "5", "--json")
     db = tmp_path / "data" / "uploads.sqlite"
