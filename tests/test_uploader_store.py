@@ -138,9 +138,17 @@ def test_url_beats_file_and_file_endpoint_is_kept(aws_isolated: Path, monkeypatc
     assert load_config("s3://urlbucket", profile="other").profile == "other"
 
 
-def test_url_or_env_endpoint_means_a_real_store(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_url_or_env_endpoint_means_a_real_store(aws_isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh = load_config("s3://bucket/p")  # nothing configured, no AWS credentials: the embedded store's bucket
+    assert fresh.embedded and (fresh.bucket, fresh.prefix) == ("bucket", "p")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE12")
     aws = load_config("s3://bucket/p")
     assert not aws.embedded and aws.endpoint_url is None  # boto3 finds AWS (or AWS_ENDPOINT_URL) itself
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    credentials = aws_isolated.parent / "aws" / "credentials"  # the AWS_SHARED_CREDENTIALS_FILE of the fixture
+    credentials.parent.mkdir(parents=True, exist_ok=True)
+    credentials.write_text("[default]\naws_access_key_id = AKIAEXAMPLEEXAMPLE12\n")
+    assert not load_config("s3://bucket/p").embedded
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9000")
     with pytest.raises(
         StoreConfigError, match=r"no bucket configured: pass --to s3://BUCKET/PREFIX or set `bucket` in "

@@ -172,6 +172,16 @@ def _env_endpoint() -> str | None:
     return next((os.environ[name] for name in ENDPOINT_ENV if os.environ.get(name)), None)
 
 
+def _aws_credentials_configured() -> bool:
+    """Does this machine name AWS credentials (environment or ~/.aws files)? Cheap: no network, no metadata
+    service probe."""
+    if any(os.environ.get(n) for n in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")):
+        return True
+    files = [os.environ.get("AWS_SHARED_CREDENTIALS_FILE"), os.environ.get("AWS_CONFIG_FILE")]
+    home = Path.home() / ".aws"
+    return any(Path(f).is_file() for f in files if f) or (home / "credentials").is_file() or (home / "config").is_file()
+
+
 def read_settings(path: Path) -> dict[str, Any] | None:
     """The settings file's table, checked for unknown keys and wrong types; None when there is no file."""
     try:
@@ -229,8 +239,14 @@ def load_config(url: str | None = None, *, profile: str | None = None, path: Pat
     """The store to use: `url` (`--to`) > settings file > AWS environment > the embedded default store."""
     path = path or settings_path()
     settings = read_settings(path)
-    if url is None and settings is None and profile is None and _env_endpoint() is None:
-        return StoreConfig(bucket=DEFAULT_BUCKET, addressing_style="path", embedded=True)
+    if settings is None and profile is None and _env_endpoint() is None:
+        if url is None:
+            return StoreConfig(bucket=DEFAULT_BUCKET, addressing_style="path", embedded=True)
+        if not _aws_credentials_configured():
+            # A fresh machine: nothing configured and no AWS credentials, so s3:// names the embedded store's
+            # buckets (record, upload, download and validate then work end to end with no set-up).
+            bucket, prefix = parse_s3_url(url)
+            return StoreConfig(bucket=bucket, prefix=prefix, addressing_style="path", embedded=True)
     settings = settings or {}
     embedded = bool(settings.get("embedded", False))
     if url is not None:

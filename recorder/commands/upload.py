@@ -258,10 +258,17 @@ def run_queue(args: argparse.Namespace) -> ExitCode:
     if not rows:
         out.print("the upload queue is empty")
         return ExitCode.OK
-    table = Table("id", "session", "state", "progress", "attempts", "updated", "destination / reason", box=None)
+    table = Table(box=None)
+    table.add_column("id", justify="right")
+    table.add_column("session", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("done", justify="right", no_wrap=True)
+    table.add_column("tries", justify="right")
+    table.add_column("updated", no_wrap=True)
+    table.add_column("destination / reason", overflow="fold")
     for r in rows:
-        pct = f"{100 * r.bytes_done / r.bytes_total:.0f} %" if r.bytes_total else "-"
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.updated_at))
+        pct = f"{100 * r.bytes_done / r.bytes_total:.0f}%" if r.bytes_total else "-"
+        when = time.strftime("%m-%d %H:%M", time.localtime(r.updated_at))
         table.add_row(str(r.id), r.session_id, r.state, pct, str(r.attempts), when, escape(r.reason or r.dest))
     out.print(table)
     if paused:
