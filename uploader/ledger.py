@@ -1,7 +1,7 @@
 """The upload ledger: one SQLite database that survives crashes, kill -9 and reboots.
 
 It holds the queue (one row per bundle and destination, with its state) and, per file, what the store has
-acknowledged: the multipart upload id, the part size, and each part's number, size, ETag and checksums.
+acknowledged: the multipart upload id, the part size, and each part's number, size, ETag and MD5.
 A part is written here, and committed, before it counts as sent; after a restart the uploader reconciles
 these rows with the store (ListParts) and sends only what is missing.
 
@@ -58,8 +58,7 @@ CREATE TABLE IF NOT EXISTS parts (
     number INTEGER NOT NULL,
     size INTEGER NOT NULL,
     etag TEXT NOT NULL,
-    md5 TEXT NOT NULL,               -- hex MD5 of the part (Content-MD5; the ETag of most stores)
-    sha256 TEXT NOT NULL,            -- hex SHA-256 of the part
+    md5 TEXT NOT NULL,               -- hex MD5 of the part: its checksum (Content-MD5; most stores' ETag)
     PRIMARY KEY (bundle_id, relpath, upload_id, number),
     FOREIGN KEY (bundle_id, relpath) REFERENCES files(bundle_id, relpath) ON DELETE CASCADE
 );
@@ -111,7 +110,6 @@ class PartRow:
     size: int
     etag: str
     md5: str
-    sha256: str
 
 
 class Ledger:
@@ -256,9 +254,9 @@ class Ledger:
     def add_part(self, bundle_id: int, relpath: str, upload_id: str, part: PartRow) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO parts (bundle_id, relpath, upload_id, number, size, etag, md5, sha256)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (bundle_id, relpath, upload_id, part.number, part.size, part.etag, part.md5, part.sha256),
+                "INSERT OR REPLACE INTO parts (bundle_id, relpath, upload_id, number, size, etag, md5)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (bundle_id, relpath, upload_id, part.number, part.size, part.etag, part.md5),
             )
 
     def drop_part(self, bundle_id: int, relpath: str, upload_id: str, number: int) -> None:
@@ -271,10 +269,10 @@ class Ledger:
     def parts(self, bundle_id: int, relpath: str, upload_id: str) -> dict[int, PartRow]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT number, size, etag, md5, sha256 FROM parts WHERE bundle_id=? AND relpath=? AND upload_id=?",
+                "SELECT number, size, etag, md5 FROM parts WHERE bundle_id=? AND relpath=? AND upload_id=?",
                 (bundle_id, relpath, upload_id),
             ).fetchall()
-        return {r["number"]: PartRow(r["number"], r["size"], r["etag"], r["md5"], r["sha256"]) for r in rows}
+        return {r["number"]: PartRow(r["number"], r["size"], r["etag"], r["md5"]) for r in rows}
 
     def file_done(self, bundle_id: int, relpath: str) -> None:
         with self._tx() as db:

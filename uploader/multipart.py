@@ -1,8 +1,8 @@
 """Resumable upload of one file to an S3-compatible store: our own state machine over the S3 API.
 
 Small files go up as one PUT; larger ones as a multipart upload whose state lives in the ledger
-(uploader.ledger): the upload id and part size when it starts, each part's number, size, ETag, MD5 and
-SHA-256 once the store has acknowledged it and before it counts as sent. After a crash or a restart:
+(uploader.ledger): the upload id and part size when it starts, each part's number, size, ETag and MD5
+(its checksum) once the store has acknowledged it and before it counts as sent. After a crash or a restart:
 
 - the ledger's upload id is reconciled with ListParts: parts the store holds with the ETag we recorded
   are kept; parts the store holds that we never recorded (we died between its reply and our commit) are
@@ -125,12 +125,11 @@ class PartBody:
 class Digest:
     md5_hex: str
     md5_b64: str
-    sha256_hex: str
 
     @classmethod
     def of(cls, data: bytes) -> Digest:
         md5 = hashlib.md5(data, usedforsecurity=False).digest()
-        return cls(md5.hex(), base64.b64encode(md5).decode(), hashlib.sha256(data).hexdigest())
+        return cls(md5.hex(), base64.b64encode(md5).decode())
 
 
 def expected_etags(path: Path, part_size: int) -> set[str]:
@@ -389,9 +388,7 @@ class FileUploader:
             progress(-body.counted)
             raise PartCorrupted(f.key, n, f"ETag {etag or 'missing'} is not the MD5 of what we sent ({digest.md5_hex})")
         # Recorded (committed) before it counts as sent.
-        self.ledger.add_part(
-            f.bundle_id, f.relpath, upload_id, PartRow(n, len(data), etag, digest.md5_hex, digest.sha256_hex)
-        )
+        self.ledger.add_part(f.bundle_id, f.relpath, upload_id, PartRow(n, len(data), etag, digest.md5_hex))
 
     def _reconcile(self, f: FileRow, local: Path, upload_id: str, part_size: int) -> dict[int, PartRow]:
         """Parts the store holds for `upload_id` that are ours; the ledger is brought in line with them."""
@@ -425,7 +422,7 @@ class FileUploader:
             if data and len(data) == size:
                 digest = Digest.of(data)
                 if digest.md5_hex == etag:  # acknowledged by the store, lost by our crash: it is ours
-                    row = PartRow(n, size, etag, digest.md5_hex, digest.sha256_hex)
+                    row = PartRow(n, size, etag, digest.md5_hex)
                     self.ledger.add_part(f.bundle_id, f.relpath, upload_id, row)
                     kept[n] = row
                     self.parts_adopted += 1

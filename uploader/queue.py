@@ -132,6 +132,18 @@ def enqueue_bundle(ledger: Ledger, path: Path, dest: StoreConfig) -> tuple[Bundl
     return row, added
 
 
+def _fingerprint(root: Path, relpaths: list[str]) -> list[tuple[str, int, int, int]]:
+    """Size, mtime and inode of each file: what changes when a file is written or replaced."""
+    out = []
+    for rel in relpaths:
+        try:
+            st = (root / rel).stat()
+        except OSError:
+            return []
+        out.append((rel, st.st_size, st.st_mtime_ns, st.st_ino))
+    return out
+
+
 class _Meter:
     """Bytes done for one bundle, from many threads; rate over the last few seconds."""
 
@@ -177,6 +189,7 @@ class UploadQueue:
 
     def __post_init__(self) -> None:
         self.cancel = threading.Event()
+        self._hashed: dict[int, list[tuple[str, int, int, int]]] = {}
         self.uploader = FileUploader(
             self.client,
             self.dest.bucket,
@@ -191,6 +204,9 @@ class UploadQueue:
     def enqueue(self, path: Path) -> tuple[BundleRow, bool]:
         """Check a sealed bundle and queue it (once per destination). Raises BundleModified if it changed."""
         row, added = enqueue_bundle(self.ledger, path, self.dest)
+        # Hashed just now: the first attempt in this process need not read every byte again unless a file's
+        # size, mtime or inode moves in between (later attempts, and other processes, hash again).
+        self._hashed[row.id] = _fingerprint(Path(row.path), [f.relpath for f in self.ledger.files(row.id)])
         self._tell(row, row.state)
         return row, added
 
@@ -344,7 +360,8 @@ class UploadQueue:
             row.manifest_sha256,
             [(f.relpath, f.size, f.sha256) for f in files if f.relpath != MANIFEST],
         )
-        bundle.check(manifest_sha256=row.manifest_sha256, check_hashes=True)  # never upload a changed bundle
+        fresh = self._hashed.pop(row.id, None) == _fingerprint(bundle.path, [f.relpath for f in files])
+        bundle.check(manifest_sha256=row.manifest_sha256, check_hashes=not fresh)  # never upload a changed bundle
 
         saved = [0.0]
 
