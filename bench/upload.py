@@ -77,10 +77,11 @@ SMALL_FILES = {  # the rest of a sealed bundle, roughly the sizes of a 10 min re
     "meta/session.json": 1_200,
 }
 GEN_VERSION = 1  # bump when the generator below changes: cached bundles are keyed by it
-TOOLS = ("ours", "boto3", "rclone")
+TOOLS = ("ours", "boto3", "boto3-defaults", "rclone")
 LABELS = {
     "ours": "trajrec UploadQueue (verified)",
     "boto3": "boto3 upload_file (TransferManager)",
+    "boto3-defaults": "boto3 upload_file, boto3's own client defaults",
     "rclone": "rclone copy",
 }
 
@@ -354,6 +355,27 @@ def make_contenders(store: Store, run_dir: Path, tools: Sequence[str]) -> list[C
         finally:
             client.close()
 
+    def boto3_defaults(prefix: str) -> tuple[float, dict[str, float]]:
+        """What a boto3 user gets out of the box: CRC32 checksums on, payload SHA-256 signed over http."""
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=store.server.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=creds.access_key,
+            aws_secret_access_key=creds.secret_key,
+            config=Config(s3={"addressing_style": "path"}),
+        )
+        try:
+            c0 = time.process_time()
+            for f in bundle.files:  # manifest.json last, as ours
+                client.upload_file(str(bundle.path / f.rel), BUCKET, store.key(prefix, f.rel))
+            return time.process_time() - c0, {}
+        finally:
+            client.close()
+
     def rclone_copy(prefix: str) -> tuple[float, dict[str, float]]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
         env |= {
@@ -381,7 +403,7 @@ def make_contenders(store: Store, run_dir: Path, tools: Sequence[str]) -> list[C
                 raise BenchError(f"rclone copy exited {proc.returncode}: {' | '.join(tail)}")
         return usage.ru_utime + usage.ru_stime, {}
 
-    table = {"ours": ours, "boto3": boto3_upload_file, "rclone": rclone_copy}
+    table = {"ours": ours, "boto3": boto3_upload_file, "boto3-defaults": boto3_defaults, "rclone": rclone_copy}
     return [Contender(t, table[t]) for t in tools]
 
 
@@ -634,8 +656,9 @@ def config_notes() -> dict[str, str]:
         "boto3": f"TransferConfig(): multipart threshold {tc.multipart_threshold // MiB} MiB, chunk "
         f"{tc.multipart_chunksize // MiB} MiB, max_concurrency {tc.max_concurrency}; client pool 16 connections",
         "rclone": "defaults: --transfers 4, --s3-upload-cutoff 200Mi, --s3-chunk-size 5Mi, --s3-upload-concurrency 4",
-        "client": "make_client: SigV4 over http (botocore signs the SHA-256 of every body), "
-        "request_checksum_calculation=when_required (no CRC32)",
+        "client": "ours and boto3: make_client (SigV4, UNSIGNED-PAYLOAD, request_checksum_calculation="
+        "when_required: no CRC32); boto3-defaults: boto3's defaults (payload SHA-256 signed over http, CRC32 "
+        "checksum on every upload)",
     }
 
 
