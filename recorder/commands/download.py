@@ -15,10 +15,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import TransferSpeedColumn
 
-from recorder.commands.validate import add_progress_option, bundle_progress, human_bytes, progress_wanted
+from recorder.commands.validate import add_progress_option, bundle_progress, progress_wanted
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.interrupt import sigint_sets
+from recorder.units import human_bytes
 
 if TYPE_CHECKING:
     from uploader.download import DownloadResult

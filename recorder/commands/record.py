@@ -7,12 +7,8 @@ marker. The bundle's path is printed on stdout when it is sealed.
 from __future__ import annotations
 
 import argparse
-import locale
 import logging
-import os
-import platform
 import re
-import shutil
 import signal
 import sqlite3
 import sys
@@ -21,19 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
-
-# Refuse to start with less free space than this (a 1080p hour is ~300 MB); TRAJREC_MIN_FREE_MB overrides.
-MIN_FREE_MB = 500
+from recorder.plan import Plan, default_out_dir, session_config
 
 log = logging.getLogger(__name__)
-
-
-def default_out_dir() -> Path:
-    return Path(platformdirs.user_data_dir("trajrec", appauthor=False)) / "bundles"
 
 
 def add_parser(sub: Any) -> None:
@@ -84,63 +72,18 @@ def parse_region(text: str) -> tuple[int, int, int, int]:
     return w, h, x, y
 
 
-def environment(displays: list[Any]) -> dict[str, Any]:
-    loc = locale.getlocale()
-    return {
-        "os": f"{platform.system()} {platform.release()}",
-        "arch": platform.machine(),
-        "locale": ".".join(p for p in loc if p) or os.environ.get("LANG", ""),
-        "keyboard_layout": os.environ.get("XKB_DEFAULT_LAYOUT", ""),
-        "coordinate_space": "virtual-desktop-physical-px",
-        "displays": [d.to_json() for d in displays],
-    }
-
-
 def run(args: argparse.Namespace) -> ExitCode:
     from recorder.capture.base import CaptureError
-    from recorder.capture.screen import Region, monitors
-    from recorder.platform import display_backend
-    from recorder.session import Session, SessionConfig, State
+    from recorder.session import Session, State
 
     if not args.consent:
         raise UsageError("the expert's consent is required: pass --consent once they have agreed")
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
-    if not os.environ.get("DISPLAY"):
-        raise UsageError("no X display: set DISPLAY (e.g. DISPLAY=:0), or run inside an X11 session")
     out = Path(args.out) if args.out else default_out_dir()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"--out {out}: cannot create it ({e.strerror})") from e
-    free, need = shutil.disk_usage(out).free, int(os.environ.get("TRAJREC_MIN_FREE_MB", MIN_FREE_MB)) * 2**20
-    if free < need:
-        raise UsageError(f"only {free // 2**20} MiB free in {out}: free at least {need // 2**20} MiB first")
-
-    layout = monitors()
-    displays = display_backend().displays()  # ids follow mss's monitor order: display i is monitor i + 1
-    if args.region:
-        w, h, x, y = parse_region(args.region)
-        region, display_id = Region(x, y, w, h), -1
-    else:
-        if not 0 <= args.monitor < len(layout):
-            raise UsageError(f"--monitor {args.monitor}: this desktop has monitors 1..{len(layout) - 1} (0 = all)")
-        region, display_id = layout[args.monitor], (args.monitor - 1 if args.monitor else -1)
-    if not args.no_audio:
-        from recorder.capture.audio import resolve_device
-
-        resolve_device(args.audio_device)  # a bad or missing microphone is one line, before anything starts
-
-    config = SessionConfig(
-        out_dir=out,
-        region=region,
-        display_id=display_id,
-        fps=args.fps,
-        crf=args.crf,
-        preset=args.preset,
-        draw_cursor=args.draw_cursor,
-        audio=not args.no_audio,
-        audio_device=args.audio_device,
+    region = parse_region(args.region) if args.region else None
+    plan = Plan(
+        out=out,
         task={
             "id": args.task_id,
             "title": args.title,
@@ -148,8 +91,21 @@ def run(args: argparse.Namespace) -> ExitCode:
             "expert": args.expert,
             "consent": True,
         },
-        environment=environment(displays),
+        monitor=args.monitor,
+        region=region,
+        fps=args.fps,
+        crf=args.crf,
+        preset=args.preset,
+        draw_cursor=args.draw_cursor,
+        audio=not args.no_audio,
+        audio_device=args.audio_device,
     )
+    try:
+        config = session_config(plan)
+    except UsageError as e:
+        raise UsageError(
+            str(e).replace("monitor ", "--monitor ", 1) if str(e).startswith("monitor ") else str(e)
+        ) from e
     session = Session(config)
     stop = threading.Event()
     handlers = {
@@ -165,7 +121,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         except CaptureError as e:  # a source could not start: nothing was recorded
             raise UsageError(str(e)) from e
         print(
-            f"recording {session.session_id} ({region.width}x{region.height} at {args.fps:g} fps"
+            f"recording {session.session_id} ({config.region.width}x{config.region.height} at {args.fps:g} fps"
             f"{', no audio' if args.no_audio else ''}); Ctrl+C stops",
             file=sys.stderr,
         )

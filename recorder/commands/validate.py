@@ -33,6 +33,7 @@ from recorder.bundle.validate import Finding, Report, Severity, bundle_bytes, va
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.interrupt import sigint_sets
+from recorder.units import human_bytes
 
 if TYPE_CHECKING:
     from uploader.remote import RemoteBundles
@@ -151,14 +152,6 @@ def bundle_progress(verb: str, console: Console, enabled: bool, *extra: Progress
         disable=not enabled,
         transient=True,
     )
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def _duration(ns: int | None) -> str:
