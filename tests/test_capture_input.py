@@ -588,3 +588,27 @@ def test_key_names_and_modifier_names(x_display: Display) -> None:
     assert set(everything) <= set(MODIFIERS) and len(everything) == len(set(everything)) == 7
     assert modifiers_from_state(X.ShiftMask | X.Mod1Mask | X.Mod4Mask) == ("shift", "alt", "super")
     assert [button_name(n) for n in (1, 2, 3, 8, 9, 10)] == ["left", "middle", "right", "x1", "x2", "button10"]
+
+
+def test_named_hotkeys_fire_even_while_paused_and_are_never_captured(
+    inject: Injector, running: Callable[..., InputSource]
+) -> None:
+    fired: list[str] = []
+    own = OwnInputFilter({"pause": "ctrl+alt+p", "marker": "ctrl+alt+m"}, on_hotkey=fired.append)
+    paused = {"on": True}
+    sink = Sink()
+    source = running(sink, exclude=own, paused=lambda: paused["on"])
+    for name in ("Control_L", "Alt_L"):
+        inject.key(name, True)
+    inject.key("p", True)  # while paused: resume must still work
+    inject.key("p", False)
+    wait_until(lambda: fired == ["pause"], "the pause hotkey noticed while paused")
+    paused["on"] = False
+    inject.key("m", True)
+    inject.key("m", False)
+    for name in ("Alt_L", "Control_L"):
+        inject.key(name, False)
+    wait_until(lambda: fired == ["pause", "marker"], "the marker hotkey noticed")
+    captured = sink.wait_for(2)  # only the modifier releases after resume
+    source.stop()
+    assert [(e.kind, e.key) for e in captured] == [(EventKind.KEY_UP, "alt"), (EventKind.KEY_UP, "ctrl")]

@@ -5,6 +5,9 @@
 - **Hotkeys** ("ctrl+alt+p", "f12"): a key_down of the hotkey's key with exactly its modifiers held is
   dropped, and so is that key's key_up (matched by keycode, whatever is held by then). The modifier
   presses around it stay: when ctrl goes down nobody knows yet whether a hotkey or a ctrl+c follows.
+  Named hotkeys (`{"pause": "ctrl+alt+p"}`) also call `on_hotkey(name)`: the recorder's global hotkeys
+  are noticed here, on the input thread, by the same matcher that keeps them out (the callback must
+  only hand the name over, e.g. emit a Qt signal).
 - **Own windows**: the app publishes the screen rectangles of its visible windows and whether one of them
   has the keyboard focus (`OwnWindows.publish`, from the GUI thread). Pointer events inside a rectangle
   are dropped; key events while an own window has the focus are dropped. Pairs stay whole: the up of a
@@ -18,7 +21,7 @@ happened: publish focus and geometry changes as Qt reports them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from recorder.bundle.format import MODIFIERS, EventKind, InputEvent
@@ -90,8 +93,16 @@ class OwnWindows:
 class OwnInputFilter:
     """``exclude_input`` for a session: True for events that belong to the recorder itself."""
 
-    def __init__(self, hotkeys: Iterable[str | Hotkey] = (), windows: OwnWindows | None = None) -> None:
-        self.hotkeys = tuple(h if isinstance(h, Hotkey) else Hotkey.parse(h) for h in hotkeys)
+    def __init__(
+        self,
+        hotkeys: Iterable[str | Hotkey] | Mapping[str, str] = (),
+        windows: OwnWindows | None = None,
+        on_hotkey: Callable[[str], None] | None = None,
+    ) -> None:
+        named = hotkeys.items() if isinstance(hotkeys, Mapping) else ((str(h), h) for h in hotkeys)
+        self.named = {name: h if isinstance(h, Hotkey) else Hotkey.parse(h) for name, h in named if h}
+        self.hotkeys = tuple(self.named.values())
+        self.on_hotkey = on_hotkey
         self.windows = windows
         self.dropped = 0
         self._dropped_keys: set[int | str] = set()  # keycodes (or names) whose key_down was dropped
@@ -106,7 +117,10 @@ class OwnInputFilter:
         rects, focused = self.windows.snapshot() if self.windows is not None else ((), False)
         if event.kind == EventKind.KEY_DOWN:
             ident = event.scancode if event.scancode is not None else (event.key or "")
-            if focused or any(h.matches(event) for h in self.hotkeys):
+            hit = next((name for name, h in self.named.items() if h.matches(event)), None)
+            if hit is not None and self.on_hotkey is not None:
+                self.on_hotkey(hit)
+            if focused or hit is not None:
                 self._dropped_keys.add(ident)
                 return True
             self._dropped_keys.discard(ident)

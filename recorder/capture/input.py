@@ -80,6 +80,9 @@ class InputSource(Source):
             backend.stop()
 
     def _deliver(self, event: InputEvent) -> None:
-        if self.paused() or (self.exclude is not None and self.exclude(event)):
+        # exclude() sees every event, paused or not: it is also where the recorder's hotkeys are noticed, and
+        # resume must work while paused. Nothing it sees is kept.
+        excluded = self.exclude is not None and self.exclude(event)
+        if excluded or self.paused():
             return
         self.emit(event)
