@@ -9,14 +9,14 @@ import sys
 from collections.abc import Sequence
 
 from recorder import __version__
-from recorder.commands import download, info, record, repair, sample, store, upload, validate
+from recorder.commands import download, gui, info, record, repair, sample, store, upload, validate
 from recorder.errors import RecorderError, UsageError
 from recorder.exitcodes import ExitCode
 from recorder.logs import setup_logging
 from uploader.errors import StoreConfigError, UploaderError
 
 log = logging.getLogger("trajrec")
-COMMANDS = (record, validate, info, repair, sample, upload, store, download)
+COMMANDS = (record, validate, info, repair, sample, upload, store, download, gui)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,196 @@
+"""Settings and the log viewer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices, QFont
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from recorder.app.settings import AppSettings
+from recorder.capture.exclusion import Hotkey
+
+
+class SettingsDialog(QDialog):
+    """Store, video, audio, hotkeys and data folder. The store part is the shared store.toml."""
+
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from uploader.store import load_config, settings_path
+
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(560)
+        self.settings = settings
+        self.error = QLabel("")
+        self.error.setStyleSheet("color: #d92d20;")
+        self.error.setWordWrap(True)
+        tabs = QTabWidget()
+
+        store = QWidget()
+        form = QFormLayout(store)
+        try:
+            current = load_config()
+        except Exception:
+            current = None
+        embedded = current is None or current.embedded
+        self.embedded = QCheckBox("Use the local store on this computer (no set-up needed)")
+        self.embedded.setChecked(embedded)
+        self.endpoint = QLineEdit("" if embedded or current is None else current.endpoint_url or "")
+        self.endpoint.setPlaceholderText("https://s3.example.com (empty: AWS S3)")
+        self.bucket = QLineEdit(current.bucket if current else "trajectories")
+        self.prefix = QLineEdit(current.prefix if current else "")
+        self.profile = QLineEdit((current.profile or "") if current else "")
+        self.profile.setPlaceholderText("AWS profile (empty: the standard credentials)")
+        form.addRow(self.embedded)
+        form.addRow("Endpoint", self.endpoint)
+        form.addRow("Bucket", self.bucket)
+        form.addRow("Prefix", self.prefix)
+        form.addRow("Profile", self.profile)
+        note = QLabel(f"Shared with the trajrec command line: {settings_path()}")
+        note.setObjectName("muted")
+        note.setWordWrap(True)
+        form.addRow(note)
+        self.embedded.toggled.connect(lambda on: self.endpoint.setEnabled(not on))
+        self.endpoint.setEnabled(not embedded)
+        tabs.addTab(store, "Uploads")
+
+        video = QWidget()
+        form = QFormLayout(video)
+        self.fps = QDoubleSpinBox()
+        self.fps.setRange(1, 60)
+        self.fps.setValue(settings.fps)
+        self.crf = QSpinBox()
+        self.crf.setRange(15, 35)
+        self.crf.setValue(settings.crf)
+        self.crf.setToolTip("Lower is sharper and larger; 23 keeps text readable at about 250 MB per hour")
+        self.draw_cursor = QCheckBox("Draw the pointer into the video")
+        self.draw_cursor.setChecked(settings.draw_cursor)
+        form.addRow("Frames per second", self.fps)
+        form.addRow("Quality (CRF)", self.crf)
+        form.addRow(self.draw_cursor)
+        tabs.addTab(video, "Video")
+
+        keys = QWidget()
+        form = QFormLayout(keys)
+        self.hotkeys = {a: QLineEdit(c) for a, c in settings.hotkeys.items()}
+        for action, edit in self.hotkeys.items():
+            form.addRow({"pause": "Pause / resume", "stop": "Stop", "marker": "Step marker"}.get(action, action), edit)
+        tabs.addTab(keys, "Hotkeys")
+
+        data = QWidget()
+        form = QFormLayout(data)
+        row = QHBoxLayout()
+        self.folder = QLineEdit(str(settings.out_dir))
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.folder, 1)
+        row.addWidget(browse)
+        form.addRow("Recordings folder", row)
+        tabs.addTab(data, "Data")
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+
+    def _browse(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Recordings folder", self.folder.text())
+        if path:
+            self.folder.setText(path)
+
+    def save(self) -> None:
+        """Validate everything, then write both files; on a problem, say it and keep the dialog open."""
+        from uploader.store import StoreConfig, save_config
+
+        try:
+            for combo in self.hotkeys.values():
+                Hotkey.parse(combo.text())
+            if self.embedded.isChecked():
+                store = StoreConfig(
+                    bucket=self.bucket.text().strip() or "trajectories",
+                    prefix=self.prefix.text(),
+                    addressing_style="path",
+                    embedded=True,
+                )
+            else:
+                store = StoreConfig(
+                    bucket=self.bucket.text().strip(),
+                    prefix=self.prefix.text(),
+                    endpoint_url=self.endpoint.text().strip() or None,
+                    profile=self.profile.text().strip() or None,
+                )
+        except Exception as e:
+            self.error.setText(str(e))
+            return
+        save_config(store)
+        s = self.settings
+        s.fps, s.crf, s.draw_cursor = self.fps.value(), self.crf.value(), self.draw_cursor.isChecked()
+        s.hotkeys = {a: e.text().strip() for a, e in self.hotkeys.items()}
+        s.data_folder = self.folder.text().strip()
+        s.save()
+        self.accept()
+
+
+class LogDialog(QDialog):
+    """The tail of the app's log file, and a button to open the log folder."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from recorder.logs import log_dir
+
+        self.setWindowTitle("Logs")
+        self.resize(820, 520)
+        path = log_dir() / "trajrec.log"
+        text = QPlainTextEdit()
+        text.setReadOnly(True)
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        text.setFont(mono)
+        text.setPlainText(_tail(path, 400) or f"No log yet ({path}).")
+        text.moveCursor(text.textCursor().MoveOperation.End)
+        open_folder = QPushButton("Open log folder")
+        open_folder.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent))))
+        close = QPushButton("Close")
+        close.clicked.connect(self.accept)
+        row = QHBoxLayout()
+        where = QLabel(str(path))
+        where.setObjectName("muted")
+        row.addWidget(where, 1)
+        row.addWidget(open_folder)
+        row.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addLayout(row)
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 200_000))
+            data: Any = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(str(data).splitlines()[-lines:])

@@ -1,0 +1,74 @@
+"""`trajrec gui` / `trajrec-gui`: start the desktop app. Offers to repair sessions a crash left behind."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from functools import partial
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def crashed_sessions(out_dir: Path) -> list[Path]:
+    """Live directories a crash left in the recordings folder (`.<session_id>.live`)."""
+    if not out_dir.is_dir():
+        return []
+    return sorted(p for p in out_dir.iterdir() if p.is_dir() and p.name.startswith(".") and p.name.endswith(".live"))
+
+
+def offer_repair(window: object, out_dir: Path) -> None:
+    from PySide6.QtWidgets import QMessageBox, QWidget
+
+    from recorder.app.tasks import run_task
+    from recorder.bundle.seal import seal
+
+    found = crashed_sessions(out_dir)
+    if not found:
+        return
+    parent = window if isinstance(window, QWidget) else None
+    answer = QMessageBox.question(
+        parent,
+        "Unfinished recording",
+        f"{len(found)} recording{'s were' if len(found) > 1 else ' was'} interrupted (the app or the computer "
+        "stopped). Recover what was recorded? It is kept either way.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.Yes,
+    )
+    if answer != QMessageBox.StandardButton.Yes:
+        return
+
+    def recover(live: Path) -> Path:
+        return seal(live, live.resolve().parent, recover=True)
+
+    def recovered(bundle: Path) -> None:
+        log.info("recovered %s", bundle)
+
+    def failed(error: BaseException) -> None:
+        QMessageBox.warning(parent, "Recovery", f"Could not recover a recording: {error}. Its files are kept.")
+
+    for live in found:
+        run_task(partial(recover, live), recovered, failed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    from recorder.app import theme
+    from recorder.app.window import MainWindow
+    from recorder.logs import setup_logging
+
+    setup_logging(False)
+    app = QApplication.instance() or QApplication(sys.argv if argv is None else ["trajrec-gui", *argv])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Trajectory Recorder")
+    app.setOrganizationName("trajrec")
+    theme.apply(app)
+    window = MainWindow()
+    window.show()
+    offer_repair(window, window.settings.out_dir)
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

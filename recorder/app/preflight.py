@@ -1,0 +1,74 @@
+"""The checks the setup screen runs before Record is allowed: one clear line per problem, and what to do.
+
+Each check is a plain function returning a Check (they block: the app runs them with run_task)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from recorder.units import human_bytes
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str  # display | input | microphone | disk | store
+    ok: bool | None  # True fine, False blocks recording, None a warning
+    message: str
+
+
+def check_display() -> Check:
+    from recorder.capture.screen import monitors
+    from recorder.plan import check_display as need_display
+
+    try:
+        need_display()
+        count = len(monitors()) - 1
+    except Exception as e:
+        return Check("display", False, f"No screen access: {e}")
+    return Check("display", True, f"Screen access: {count} monitor{'s' if count != 1 else ''}")
+
+
+def check_input() -> Check:
+    from recorder.capture.input import InputSource
+
+    source = InputSource(time.monotonic_ns, lambda _record: None)
+    try:
+        source.start()
+        source.stop()
+    except Exception as e:
+        return Check("input", False, f"Keyboard and mouse capture unavailable: {e}")
+    return Check("input", True, "Keyboard and mouse capture ready")
+
+
+def check_microphone(device: str | None) -> Check:
+    from recorder.capture.audio import resolve_device
+
+    if device == "":
+        device = None
+    try:
+        resolve_device(device)
+    except Exception as e:
+        return Check("microphone", False, f"Microphone: {e}")
+    return Check("microphone", True, "Microphone ready: say something and watch the level")
+
+
+def check_disk(out: Path, expected_minutes: float | None) -> Check:
+    from recorder.plan import check_disk as need_disk
+
+    try:
+        free = need_disk(out, expected_minutes)
+    except Exception as e:
+        return Check("disk", False, f"Disk: {e}")
+    return Check("disk", True, f"{human_bytes(free)} free in {out}")
+
+
+def check_store(probe: Callable[[], str]) -> Check:
+    """`probe` checks the store and returns its URL, or raises with a one-line message."""
+    try:
+        url = probe()
+    except Exception as e:
+        return Check("store", None, f"Store not reachable ({e}); recordings wait in the upload queue")
+    return Check("store", True, f"Uploads go to {url}")

@@ -1,0 +1,84 @@
+"""The app's preferences, kept with QSettings as an INI file in the platform's config dir
+(`~/.config/trajrec/app.ini` on Linux; `TRAJREC_CONFIG_DIR` moves it, as it does `store.toml`).
+
+Where bundles are uploaded is not here: it is the store settings file (`uploader.store`), shared with the
+`trajrec` command line, so the app and the CLI always agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+DEFAULT_HOTKEYS = {"pause": "ctrl+alt+p", "stop": "ctrl+alt+s", "marker": "ctrl+alt+m"}
+
+
+def settings_file() -> Path:
+    from uploader.store import config_dir
+
+    return config_dir() / "app.ini"
+
+
+def default_data_folder() -> Path:
+    from recorder.plan import default_out_dir
+
+    return default_out_dir()
+
+
+@dataclass
+class AppSettings:
+    fps: float = 30.0
+    crf: int = 23
+    audio_device: str = ""  # "" = the system default
+    monitor: int = 1
+    expert: str = ""
+    data_folder: str = ""
+    hotkeys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
+    draw_cursor: bool = False
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.data_folder) if self.data_folder else default_data_folder()
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> AppSettings:
+        qs = QSettings(str(path or settings_file()), QSettings.Format.IniFormat)
+        s = cls()
+        s.fps = _float(qs.value("video/fps"), s.fps)
+        s.crf = int(_float(qs.value("video/crf"), s.crf))
+        s.draw_cursor = str(qs.value("video/draw_cursor", "false")).lower() == "true"
+        s.audio_device = str(qs.value("audio/device", "") or "")
+        s.monitor = int(_float(qs.value("screen/monitor"), s.monitor))
+        s.expert = str(qs.value("session/expert", "") or "")
+        s.data_folder = str(qs.value("session/data_folder", "") or "")
+        for action in DEFAULT_HOTKEYS:
+            value = qs.value(f"hotkeys/{action}")
+            if value:
+                s.hotkeys[action] = str(value)
+        return s
+
+    def save(self, path: Path | None = None) -> None:
+        target = path or settings_file()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        qs = QSettings(str(target), QSettings.Format.IniFormat)
+        qs.setValue("video/fps", self.fps)
+        qs.setValue("video/crf", self.crf)
+        qs.setValue("video/draw_cursor", "true" if self.draw_cursor else "false")
+        qs.setValue("audio/device", self.audio_device)
+        qs.setValue("screen/monitor", self.monitor)
+        qs.setValue("session/expert", self.expert)
+        qs.setValue("session/data_folder", self.data_folder)
+        for action, combo in self.hotkeys.items():
+            qs.setValue(f"hotkeys/{action}", combo)
+        qs.sync()
+
+    def names(self) -> list[str]:
+        return [f.name for f in fields(self)]
+
+
+def _float(value: object, default: float) -> float:
+    try:
+        return float(str(value))
+    except (TypeError, ValueError):
+        return default

@@ -1,0 +1,163 @@
+"""The desktop app's screens and state machine (pytest-qt, offscreen Qt; capture on the real Xvfb display)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+from recorder.app.controller import Phase, RecordingController
+from recorder.app.settings import AppSettings
+from recorder.app.setup import SetupPage
+from recorder.app.taskfile import TaskFileError, load_task
+from recorder.app.tasks import run_task
+from recorder.bundle.reader import BundleReader
+from recorder.bundle.validate import validate_bundle
+from recorder.plan import Plan
+from tests.harness import Display
+
+HOTKEYS = {"pause": "ctrl+alt+p", "stop": "ctrl+alt+s", "marker": "ctrl+alt+m"}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> AppSettings:
+    s = AppSettings()
+    s.data_folder = str(tmp_path / "bundles")
+    return s
+
+
+# --- task files -----------------------------------------------------------------------------------
+def test_task_files_json_and_yaml(tmp_path: Path) -> None:
+    (tmp_path / "t.json").write_text(json.dumps({"id": "stats-017", "title": "Fit", "expected_minutes": 40}))
+    (tmp_path / "t.yaml").write_text("id: stats-018\ntitle: Plot\ninstruction: |\n  Make the plot.\n")
+    assert load_task(tmp_path / "t.json").expected_minutes == 40
+    task = load_task(tmp_path / "t.yaml")
+    assert (task.id, task.title, task.instruction) == ("stats-018", "Plot", "Make the plot.\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("a.json", '{"title": "no id"}', "'id' is a required property"),
+        ("b.json", '{"id": "x y", "title": "t"}', "id: 'x y' does not match"),
+        ("c.yaml", "id: [unclosed", "not valid YAML"),
+        ("d.json", "[1, 2]", "not a list"),
+        ("e.json", '{"id": "a", "title": "t", "colour": "red"}', "Additional properties"),
+    ],
+)
+def test_bad_task_files_say_what_is_wrong(tmp_path: Path, name: str, text: str, expected: str) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(TaskFileError) as e:
+        load_task(tmp_path / name)
+    assert expected in str(e.value) and str(tmp_path / name) in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+# --- settings ---------------------------------------------------------------------------------------
+def test_settings_round_trip_in_the_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRAJREC_CONFIG_DIR", str(tmp_path / "cfg"))
+    s = AppSettings.load()
+    assert s.hotkeys == HOTKEYS and s.fps == 30.0
+    s.fps, s.crf, s.expert, s.hotkeys["marker"] = 15.0, 28, "expert-7", "f9"
+    s.save()
+    assert (tmp_path / "cfg" / "app.ini").is_file()
+    again = AppSettings.load()
+    assert (again.fps, again.crf, again.expert, again.hotkeys["marker"]) == (15.0, 28, "expert-7", "f9")
+
+
+# --- run_task -----------------------------------------------------------------------------------------
+def test_run_task_returns_results_and_errors_on_the_gui_thread(qtbot: Any) -> None:
+    import threading
+
+    seen: list[tuple[str, bool]] = []
+    gui = threading.current_thread()
+
+    def work() -> str:
+        seen.append(("worker", threading.current_thread() is gui))
+        return "done"
+
+    def boom() -> None:
+        raise ValueError("nope")
+
+    results: list[Any] = []
+    run_task(work, lambda r: results.append((r, threading.current_thread() is gui)))
+    run_task(boom, None, lambda e: results.append((str(e), threading.current_thread() is gui)))
+    qtbot.waitUntil(lambda: len(results) == 2, timeout=5000)
+    assert seen == [("worker", False)]
+    assert sorted(results) == [("done", True), ("nope", True)]
+
+
+# --- setup screen ---------------------------------------------------------------------------------
+def test_record_is_enabled_only_with_task_pseudonym_and_consent(
+    qtbot: Any, settings: AppSettings, tmp_path: Path
+) -> None:
+    page = SetupPage(settings)
+    qtbot.addWidget(page)
+    assert not page.record_button.isEnabled()
+    assert "a task ID and title" in page.missing.text() and "your consent" in page.missing.text()
+    (tmp_path / "task.yaml").write_text("id: stats-017\ntitle: Fit a mixed model\ninstruction: Go.\n")
+    assert page.load_task_file(tmp_path / "task.yaml")
+    assert (page.task_id.text(), page.task_title.text()) == ("stats-017", "Fit a mixed model")
+    page.expert.setText("expert-042")
+    assert not page.record_button.isEnabled() and page.problems() == ["your consent"]
+    page.consent.setChecked(True)
+    assert page.record_button.isEnabled()
+    (tmp_path / "bad.json").write_text('{"id": "x"}')
+    assert not page.load_task_file(tmp_path / "bad.json")
+    assert "'title' is a required property" in page.task_error.text()
+    from recorder.app.preflight import Check
+
+    page._show_check(Check("disk", False, "Disk: only 3 MiB free"))
+    assert not page.record_button.isEnabled() and "failed checks (disk)" in page.missing.text()
+    page.deactivate()
+
+
+# --- the recording state machine on real capture ---------------------------------------------------
+def test_controller_records_pauses_marks_and_seals(qtbot: Any, x_display: Display, tmp_path: Path) -> None:
+    controller = RecordingController()
+    phases: list[str] = []
+    controller.phase_changed.connect(phases.append)
+    plan = Plan(
+        out=tmp_path,
+        task={"id": "t-1", "title": "Demo", "instruction": "", "expert": "e-1", "consent": True},
+        audio=False,
+    )
+    controller.start(plan, HOTKEYS)
+    qtbot.waitUntil(lambda: controller.phase == Phase.RECORDING, timeout=10_000)
+    qtbot.wait(600)
+    controller.relay("marker")  # what the input filter calls when the hotkey is pressed anywhere
+    qtbot.waitUntil(lambda: controller.markers == 1, timeout=2000)
+    controller.relay("pause")
+    qtbot.waitUntil(lambda: controller.phase == Phase.PAUSED, timeout=2000)
+    paused_at = controller.recorded_s()
+    qtbot.wait(400)
+    assert controller.recorded_s() == paused_at  # the clock stands still while paused
+    controller.marker("a note")
+    controller.toggle_pause()
+    qtbot.wait(400)
+    assert controller.busy
+    with qtbot.waitSignal(controller.sealed, timeout=30_000) as sealed:
+        controller.stop()
+    bundle = Path(sealed.args[0])
+    assert phases == ["starting", "recording", "paused", "recording", "sealing", "review"]
+    assert validate_bundle(str(bundle), deep=True).findings == []
+    with BundleReader(bundle) as b:
+        markers = [(str(m.kind), m.text) for m in b.markers()]
+        assert b.manifest["task"]["id"] == "t-1"
+    assert ("step", None) in markers and ("step", "a note") in markers, markers
+    controller.reset()
+    assert controller.phase == Phase.IDLE and not controller.busy
+
+
+def test_controller_says_why_it_cannot_start(qtbot: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    controller = RecordingController()
+    with qtbot.waitSignal(controller.failed, timeout=10_000) as failed:
+        controller.start(Plan(out=tmp_path, task={}, audio=False), HOTKEYS)
+    assert "no X display" in failed.args[0]
+    assert controller.phase == Phase.IDLE
