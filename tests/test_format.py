@@ -20,7 +20,7 @@ ARROW_TO_JSON = {pa.int64(): "integer", pa.int32(): "integer", pa.string(): "str
 
 
 def test_every_schema_is_valid_2020_12() -> None:
-    assert set(schemas.names()) == {"manifest.schema.json", *fmt.RECORD_SCHEMA_FILES.values()}
+    assert set(schemas.names()) == {"manifest.schema.json", "task.schema.json", *fmt.RECORD_SCHEMA_FILES.values()}
     for name in schemas.names():
         s = schemas.load(name)
         assert s["$schema"] == "https://json-schema.org/draft/2020-12/schema"

@@ -57,7 +57,7 @@ class _Sealing:
         self.recovered = True
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -65,9 +65,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
+
+
+_fsync_dir = fsync_dir  # the old private names, kept working
+_fsync_file = fsync_file
 
 
 def _load_session(live: Path) -> dict[str, Any]:
@@ -187,18 +191,7 @@ def _finish_audio(
         raise OSError(errno.EIO, f"writing {dst}: {e}") from e
     if written < logged:
         s.cut(f"{logged - written} logged audio samples missing from the live audio (crash); dropped")
-    # Silence also covers pauses (so that sample index and time stay in step); only the part of a gap
-    # outside a pause is audio lost.
-    gap_ns = gaps = 0
-    for blk in blocks:
-        if int(blk.get("gap_samples", 0)) <= 0 or int(blk["first_sample"]) > written:
-            continue
-        g1 = int(blk["t_ns"])
-        g0 = g1 - int(blk["gap_samples"]) * 1_000_000_000 // rate
-        lost = (g1 - g0) - sum(max(0, min(g1, p1) - max(g0, p0)) for p0, p1 in paused)
-        if lost > GAP_THRESHOLD_NS:
-            gap_ns += lost
-            gaps += 1
+    gap_ns, gaps = audio_gap_stats(blocks, rate, written, paused)
     first_t, clock_rate = fit_audio_clock(blocks, rate, written, s)
     meta = {
         "present": True,
@@ -212,6 +205,27 @@ def _finish_audio(
         "device": str(setup.get("device", "")),
     }
     return meta, gap_ns, gaps
+
+
+def audio_gap_stats(
+    blocks: list[dict[str, Any]], rate: int, written: int, paused: list[tuple[int, int]]
+) -> tuple[int, int]:
+    """(stats.audio_gaps_ns, stats.audio_gaps) from the logged audio blocks of a voiceover of `written` samples.
+
+    Silence also covers pauses (so that sample index and time stay in step); only the part of a gap
+    outside a pause, when longer than GAP_THRESHOLD_NS, is audio lost.
+    """
+    gap_ns = gaps = 0
+    for blk in blocks:
+        if int(blk.get("gap_samples", 0)) <= 0 or int(blk["first_sample"]) > written:
+            continue
+        g1 = int(blk["t_ns"])
+        g0 = g1 - int(blk["gap_samples"]) * 1_000_000_000 // rate
+        lost = (g1 - g0) - sum(max(0, min(g1, p1) - max(g0, p0)) for p0, p1 in paused)
+        if lost > GAP_THRESHOLD_NS:
+            gap_ns += lost
+            gaps += 1
+    return gap_ns, gaps
 
 
 def fit_audio_clock(
@@ -238,7 +252,8 @@ def fit_audio_clock(
     return t0 + round(intercept), round(float(clock_rate), 4)
 
 
-def _paused_spans(anchors: list[fmt.Anchor], end_ns: int) -> list[tuple[int, int]]:
+def paused_spans(anchors: list[fmt.Anchor], end_ns: int) -> list[tuple[int, int]]:
+    """The (pause, resume) spans of time-ordered anchors; a pause never resumed lasts until `end_ns`."""
     spans, start = [], None
     for a in anchors:
         if a.event == fmt.AnchorEvent.PAUSE and start is None:
@@ -249,6 +264,9 @@ def _paused_spans(anchors: list[fmt.Anchor], end_ns: int) -> list[tuple[int, int
     if start is not None:
         spans.append((start, end_ns))
     return spans
+
+
+_paused_spans = paused_spans
 
 
 def max_frame_gap(t_ns: list[int], paused: list[tuple[int, int]]) -> int:
@@ -269,9 +287,36 @@ def _environment(env: dict[str, Any], layouts: list[dict[str, Any]]) -> dict[str
     return {**env, "display_changes": [{"t_ns": int(c["t_ns"]), "displays": c["displays"]} for c in changes]}
 
 
-def _write_table(path: Path, table: Any) -> None:
+def write_table(path: Path, table: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, str(path), compression="zstd")
+
+
+_write_table = write_table
+
+
+def checksum_files(stage: Path) -> list[dict[str, Any]]:
+    """fsync every file under `stage` and return the manifest's `files` entries, sorted by path."""
+    files = []
+    for path in sorted(p for p in stage.rglob("*") if p.is_file()):
+        fsync_file(path)
+        with open(path, "rb") as data:
+            digest, size = sha256_stream(data)
+        files.append({"path": path.relative_to(stage).as_posix(), "bytes": size, "sha256": digest})
+    return files
+
+
+def write_manifest_last(stage: Path, manifest: dict[str, Any]) -> None:
+    """The commit point: fsync the directories, then write `manifest.json` (temporary name, fsync, rename)."""
+    for d in sorted({p.parent for p in stage.rglob("*")}, reverse=True):
+        fsync_dir(d)
+    tmp = stage / f".{fmt.MANIFEST}.tmp"
+    with open(tmp, "wb") as out:
+        out.write(dump_manifest(manifest))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, stage / fmt.MANIFEST)
+    fsync_dir(stage)
 
 
 def seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
@@ -354,7 +399,7 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
             for key in ("fps_target", "crf", "preset", "display_ids", "cursor_drawn"):
                 if key in screen_setup:
                     screen_meta[key] = screen_setup[key]
-            _write_table(stage / fmt.FRAMES, fmt.records_to_table(frames, fmt.FRAMES_SCHEMA))
+            write_table(stage / fmt.FRAMES, fmt.records_to_table(frames, fmt.FRAMES_SCHEMA))
         else:
             screen_meta = {"present": False, "reason": "no video frame survived"}
     else:
@@ -365,7 +410,7 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
     audio_meta: dict[str, Any]
     if session.get("audio"):
         audio_meta, audio_gap_ns, audio_gaps = _finish_audio(
-            s, recs.get(TOPIC_AUDIO, []), _paused_spans(anchors, anchors[-1].mono_ns)
+            s, recs.get(TOPIC_AUDIO, []), paused_spans(anchors, anchors[-1].mono_ns)
         )
     else:
         audio_meta = {"present": False, "reason": str(session.get("audio_absent_reason") or "no audio")}
@@ -375,12 +420,12 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
     events = sorted(recs.get(TOPIC_EVENT, []), key=lambda e: (int(e["t_ns"]), int(e["seq"])))
     for i, e in enumerate(events):
         e["seq"] = i
-    _write_table(
+    write_table(
         stage / fmt.EVENTS,
         fmt.records_to_table(events, fmt.EVENTS_SCHEMA) if events else fmt.EVENTS_SCHEMA.empty_table(),
     )
     windows = sorted(recs.get(TOPIC_WINDOW, []), key=lambda w: int(w["t_ns"]))
-    _write_table(
+    write_table(
         stage / fmt.WINDOWS,
         fmt.records_to_table(windows, fmt.WINDOWS_SCHEMA) if windows else fmt.WINDOWS_SCHEMA.empty_table(),
     )
@@ -408,7 +453,7 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
                 audio_meta["first_sample_t_ns"] + audio_meta["samples"] * 1_000_000_000 // audio_meta["sample_rate"]
             )
         end_ns = max(last)
-    paused = _paused_spans(anchors, end_ns)
+    paused = paused_spans(anchors, end_ns)
     manifest: dict[str, Any] = {
         "format": fmt.FORMAT_NAME,
         "format_version": fmt.FORMAT_VERSION,
@@ -448,20 +493,8 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
         manifest["notes"] = [n if len(n) <= 1000 else n[:997] + "..." for n in s.notes][:100]
 
     # checksums, then the manifest last, then one rename publishes the bundle
-    for path in sorted(p for p in stage.rglob("*") if p.is_file()):
-        _fsync_file(path)
-        with open(path, "rb") as data:
-            digest, size = sha256_stream(data)
-        manifest["files"].append({"path": path.relative_to(stage).as_posix(), "bytes": size, "sha256": digest})
-    for d in sorted({p.parent for p in stage.rglob("*")}, reverse=True):
-        _fsync_dir(d)
-    tmp = stage / f".{fmt.MANIFEST}.tmp"
-    with open(tmp, "wb") as out:
-        out.write(dump_manifest(manifest))
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, stage / fmt.MANIFEST)
-    _fsync_dir(stage)
+    manifest["files"] = checksum_files(stage)
+    write_manifest_last(stage, manifest)
     os.replace(stage, final)
-    _fsync_dir(out_dir)
+    fsync_dir(out_dir)
     return final
