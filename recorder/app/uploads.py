@@ -126,7 +126,7 @@ class UploadService(QObject):
         self.changed.emit()
 
     def rows(self) -> list[Any]:
-        return self.ledger.bundles() if self.ledger is not None else []
+        return self.ledger.bundles() if self.ledger is not None and not self._stop.is_set() else []
 
     def retry(self, bundle_id: int) -> None:
         from uploader.ledger import States
@@ -140,11 +140,13 @@ class UploadService(QObject):
 
     @property
     def paused(self) -> bool:
-        return self.ledger is not None and self.ledger.get_setting("paused", "0") == "1"
+        return self.ledger is not None and not self._stop.is_set() and self.ledger.get_setting("paused", "0") == "1"
 
     def close(self) -> None:
         self._poll.stop()
-        self._stop.set()
+        self._stop.set()  # from here on the panel sees no rows: events still in flight change nothing
+        with contextlib.suppress(RuntimeError, TypeError):
+            self.progress.disconnect()
         if self.queue is not None:
             self.queue.cancel.set()  # the part in flight stops; everything resumes next time
         if self._thread is not None:
