@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from recorder.app.theme import clock_text
+from recorder.app.theme import COLORS, clock_text
 from recorder.units import human_bytes
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,10 @@ class UploadsPanel(QWidget):
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(44)
         self.table.setShowGrid(False)
+        self.table.setFrameShape(QFrame.Shape.NoFrame)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
@@ -202,6 +206,24 @@ class UploadsPanel(QWidget):
         service.changed.connect(self.refresh)
         service.store_error.connect(lambda msg: self.summary.setText(f"Store unavailable: {msg}"))
         self.refresh()
+
+    def _bar(self, i: int, bundle_id: int) -> QProgressBar:
+        """The row's progress bar, made once per bundle and kept (a new widget per event would flicker)."""
+        holder = self.table.cellWidget(i, 2)
+        bar = holder.findChild(QProgressBar) if holder is not None else None
+        if bar is not None and holder.property("bundle_id") == bundle_id:
+            return bar
+        bar = QProgressBar()
+        bar.setRange(0, 1000)
+        bar.setTextVisible(False)
+        bar.setFixedSize(160, 8)
+        holder = QWidget()
+        holder.setProperty("bundle_id", bundle_id)
+        cell = QHBoxLayout(holder)
+        cell.setContentsMargins(8, 0, 8, 0)
+        cell.addWidget(bar, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.table.setCellWidget(i, 2, holder)
+        return bar
 
     def _on_progress(self, event: Any) -> None:
         self._live[event.bundle_id] = event
@@ -222,18 +244,20 @@ class UploadsPanel(QWidget):
             if state == "done":
                 done = row.bytes_total
             self.table.setItem(i, 0, QTableWidgetItem(row.session_id))
-            self.table.setItem(i, 1, QTableWidgetItem(STATE_WORDS.get(state, state)))
-            bar = QProgressBar()
-            bar.setRange(0, 1000)
+            word = QTableWidgetItem(STATE_WORDS.get(state, state))
+            colour = {"done": COLORS["ok"], "failed": COLORS["record"]}.get(state, COLORS["text"])
+            word.setForeground(QColor(colour))
+            self.table.setItem(i, 1, word)
+            bar = self._bar(i, row.id)
             bar.setValue(int(1000 * done / row.bytes_total) if row.bytes_total else 0)
-            bar.setTextVisible(False)
-            bar.setFixedWidth(160)
-            self.table.setCellWidget(i, 2, bar)
             rate = live.rate_bps if live is not None and state == "uploading" else 0.0
             eta = live.eta_s if live is not None and state == "uploading" else None
             self.table.setItem(i, 3, QTableWidgetItem(f"{human_bytes(rate)}/s" if rate else ""))
             self.table.setItem(i, 4, QTableWidgetItem(clock_text(eta) if eta is not None else ""))
-            detail = row.reason if state in ("failed", "queued") and row.reason else f"{human_bytes(row.bytes_total)}"
+            size = human_bytes(row.bytes_total)
+            detail = {"done": f"{size}, verified on the store"}.get(state, size)
+            if state in ("failed", "queued") and row.reason:
+                detail = row.reason
             self.table.setItem(i, 5, QTableWidgetItem(detail))
             if row.state == "failed":
                 retry = QPushButton("Retry")
@@ -248,6 +272,10 @@ class UploadsPanel(QWidget):
         elsewhere = (
             f" (sent by another trajrec, pid {self.service.busy_elsewhere})" if self.service.busy_elsewhere else ""
         )
-        self.summary.setText(
-            ("Paused. " if paused else "") + f"{waiting} waiting{where}{elsewhere}" if rows else f"Uploads go{where}"
-        )
+        if not rows:
+            text = f"Uploads go{where}"
+        elif waiting:
+            text = f"{waiting} waiting{where}{elsewhere}"
+        else:
+            text = f"Everything is uploaded{where}"
+        self.summary.setText(("Paused. " if paused else "") + text)

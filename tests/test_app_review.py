@@ -1,0 +1,384 @@
+"""The Review screen on a real (synthetic) bundle: loading off the GUI thread, the timeline, the player and its
+overlays, playback, trim, marker notes, Submit and Discard, and a screenshot of the finished page."""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _immortalize_singletons() -> None:
+    """PySide6 6.12.0's abi3 wheels, on Python < 3.12, return None from every void method (and True from
+    Signal.emit) without taking a reference: each call steals one, and after some ten thousand calls the
+    interpreter aborts with "deallocating None". Python 3.12 made these objects immortal; do the same here.
+    (This belongs in tests/conftest.py and the app's entry point; it is idempotent.)"""
+    if sys.version_info < (3, 12):
+        for obj in (None, True, False):
+            ref = ctypes.c_ssize_t.from_address(id(obj))
+            if ref.value < 1 << 40:
+                ref.value += 1 << 41
+
+
+_immortalize_singletons()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QImage  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from recorder.app import tasks, theme  # noqa: E402
+from recorder.app.review import ReviewData, ReviewPage, load_review  # noqa: E402
+from recorder.bundle import format as fmt  # noqa: E402
+from recorder.bundle.reader import BundleReader  # noqa: E402
+from recorder.bundle.synthetic import SyntheticSpec, synthesize_bundle  # noqa: E402
+from tests.conftest import edit_manifest  # noqa: E402
+
+NS = 1_000_000_000
+WAIT_MS = 8000
+
+
+@pytest.fixture
+def page(qtbot: Any) -> Any:
+    p = ReviewPage()
+    qtbot.addWidget(p)
+    p.resize(1180, 760)
+    p.show()
+    qtbot.waitExposed(p)
+    yield p
+    p.shutdown()
+    qtbot.waitUntil(lambda: not tasks.busy(), timeout=WAIT_MS)
+
+
+def _load(qtbot: Any, page: ReviewPage, path: Path) -> ReviewData:
+    with qtbot.waitSignal(page.loaded, timeout=WAIT_MS):
+        page.load(path)
+    assert page.data is not None
+    return page.data
+
+
+def _shown_at(qtbot: Any, page: ReviewPage, t_ns: int) -> Any:
+    """Wait until the player shows the frame rendered for exactly `t_ns`."""
+    qtbot.waitUntil(lambda: page.player.current is not None and page.player.current.t_ns == t_ns, timeout=WAIT_MS)
+    return page.player.current
+
+
+def _truth(path: Path) -> dict[str, Any]:
+    with BundleReader(path) as r:
+        kinds = r.events().column("kind").to_pylist()
+        return {
+            "frames": len(r.frame_times()),
+            "events": len(kinds),
+            "downs": kinds.count("down"),
+            "key_downs": kinds.count("key_down"),
+            "markers": r.markers(),
+            "start": r.start_ns,
+            "end": r.end_ns,
+            "records": r.event_records(),
+            "region": r.manifest["streams"]["screen"]["region"],
+        }
+
+
+def test_loads_off_the_gui_thread_and_shows_counts(qtbot: Any, page: ReviewPage, sample: Any) -> None:
+    path, _ = sample
+    seen: list[threading.Thread] = []
+    gate = threading.Event()
+
+    def loader(p: Path) -> ReviewData:
+        seen.append(threading.current_thread())
+        gate.wait(5)
+        return load_review(p)
+
+    page.loader = loader
+    page.load(path)
+    qtbot.waitUntil(lambda: bool(seen), timeout=WAIT_MS)
+    assert page.is_loading()  # the GUI thread is free while the bundle opens: the page says so
+    assert page.stack.currentIndex() == 0
+    with qtbot.waitSignal(page.loaded, timeout=WAIT_MS):
+        gate.set()
+    assert seen[0] is not threading.main_thread()
+    truth = _truth(path)
+    flagged = [m for m in truth["markers"] if m.kind in (fmt.MarkerKind.STEP, fmt.MarkerKind.NOTE)]
+    assert flagged and truth["downs"] and truth["key_downs"]
+    assert page.counts() == {"frames": truth["frames"], "events": truth["events"], "markers": len(flagged)}
+    assert page.stat_labels["frames"].text() == f"{truth['frames']:,}"
+    assert page.stat_labels["events"].text() == f"{truth['events']:,}"
+    assert page.stat_labels["markers"].text() == str(len(flagged))
+    assert page.stat_labels["duration"].text() == f"{(truth['end'] - truth['start']) / NS:.1f} s"
+    assert "Synthetic session" in page.task_label.text()
+    assert not page.is_loading() and page.stack.currentIndex() == 1
+    # the timeline: a tick per click and per key press, a flag per step marker, the pause shaded
+    assert len(page.timeline.click_ticks) == truth["downs"]
+    assert len(page.timeline.key_ticks) == truth["key_downs"]
+    assert [f.t_ns for f in page.timeline.flags] == [m.t_ns for m in flagged]
+    assert len(page.timeline.pauses) == 1
+    assert page.timeline.envelope is not None and np.abs(page.timeline.envelope).max() > 0.1
+    assert len(page.markers.rows) == len(flagged)
+
+
+def test_a_bundle_that_cannot_be_opened_says_why(qtbot: Any, page: ReviewPage, tmp_path: Path) -> None:
+    with qtbot.waitSignal(page.load_failed, timeout=WAIT_MS):
+        page.load(tmp_path)
+    assert not page.is_loading()
+    assert "cannot be opened" in page.waiting_title.text()
+    assert str(tmp_path) in page.waiting_text.text()
+
+
+def test_clicking_a_marker_flag_shows_that_exact_frame(qtbot: Any, page: ReviewPage, sample: Any) -> None:
+    path, _ = sample
+    data = _load(qtbot, page, path)
+    flag = page.timeline.flags[1]
+    marker_t = data.markers[flag.index].t_ns
+    qtbot.mouseClick(page.timeline, Qt.MouseButton.LeftButton, pos=page.timeline.flag_rect(flag).center().toPoint())
+    assert page.player.position() == marker_t
+    assert page.timeline.position() == marker_t
+    comp = _shown_at(qtbot, page, marker_t)
+    with BundleReader(path) as r:
+        expected = r.frame_at(marker_t)
+    assert expected is not None and comp.raw is not None
+    assert np.array_equal(comp.raw, expected)
+    assert page.markers.rows[1].property("current") is True
+    # a marker row's time jumps too
+    first = page.markers.rows[0]
+    qtbot.mouseClick(first.time_button, Qt.MouseButton.LeftButton)
+    assert page.player.position() == data.markers[first.index].t_ns
+
+
+def test_pointer_click_and_keys_are_drawn_over_the_frame(qtbot: Any, page: ReviewPage, sample: Any) -> None:
+    path, _ = sample
+    data = _load(qtbot, page, path)
+    truth = _truth(path)
+    pointer = [e for e in truth["records"] if e.kind in fmt.POINTER_KINDS]
+    # a move that is the last pointer event at its time, well inside the frame
+    move = next(
+        e
+        for i, e in enumerate(pointer[:-1])
+        if e.kind == fmt.EventKind.MOVE and pointer[i + 1].t_ns > e.t_ns and 20 < e.x < 280 and 20 < e.y < 180
+    )
+    ox, oy = truth["region"]["origin"]
+    page.player.seek(move.t_ns)
+    comp = _shown_at(qtbot, page, move.t_ns)
+    assert comp.scale > 1  # the 320x240 sample is enlarged to fit the view
+    px, py = comp.to_view(move.x - ox, move.y - oy)
+    h, w = comp.image.shape[:2]
+    assert 0 <= px < w and 0 <= py < h
+    near = (slice(py + 3, py + 14), slice(px + 1, px + 6))  # inside the arrow, just below its tip
+    diff = np.abs(comp.image[near].astype(int) - comp.scaled[near].astype(int)).mean()
+    assert diff > 30, diff
+    assert comp.image[near].mean() > comp.scaled[near].mean()  # a white arrow on a dark desktop
+    far = (slice(0, 20), slice(w - 20, w))
+    if px < w - 60 or py > 40:
+        assert np.array_equal(comp.image[far], comp.scaled[far])
+    # a click: a ring around it for a moment after the press, none later
+    down = next(e for e in truth["records"] if e.kind == fmt.EventKind.DOWN)
+    cx, cy = comp.to_view(down.x - ox, down.y - oy)
+    page.player.seek(down.t_ns + 150_000_000)
+    comp = _shown_at(qtbot, page, down.t_ns + 150_000_000)
+    ring = (slice(max(0, cy - 14), cy + 15), slice(max(0, cx - 14), cx + 15))
+    changed = np.abs(comp.image[ring].astype(int) - comp.scaled[ring].astype(int)).sum(axis=2) > 40
+    assert changed.sum() > 40
+    # keys typed in the last two seconds show as a caption strip at the bottom
+    key = data.overlays.key_t[5]
+    page.player.seek(int(key))
+    comp = _shown_at(qtbot, page, int(key))
+    assert data.overlays.caption_at(int(key))
+    bottom = (slice(h - 40, h - 10), slice(w // 2 - 20, w // 2 + 20))
+    assert not np.array_equal(comp.image[bottom], comp.scaled[bottom])
+
+
+def test_pointer_positions_are_mapped_from_the_desktop_to_the_video(bundle: Path) -> None:
+    def move_region(m: dict[str, Any]) -> None:
+        m["environment"]["displays"][0]["origin"] = [100, 50]
+        m["streams"]["screen"]["region"]["origin"] = [100, 50]
+
+    edit_manifest(bundle, move_region)
+    data = load_review(bundle)
+    try:
+        ev = next(e for e in data.reader.event_records() if e.kind == fmt.EventKind.MOVE)
+        i = int(np.searchsorted(data.overlays.pointer_t, ev.t_ns))
+        assert tuple(data.overlays.pointer_xy[i]) == (ev.x - 100, ev.y - 50)  # type: ignore[operator]
+    finally:
+        data.close()
+
+
+def test_playing_advances_through_the_recording_and_stops_at_the_end(qtbot: Any, page: ReviewPage, sample: Any) -> None:
+    path, _ = sample
+    data = _load(qtbot, page, path)
+    positions: list[int] = []
+    page.player.position_changed.connect(positions.append)
+    rendered = page.player.service.rendered if page.player.service else 0
+    page.player.set_speed(2.0)
+    assert page.player.speed_buttons[2.0].isChecked()
+    qtbot.keyClick(page.player.view, Qt.Key.Key_Space)  # Space plays, wherever focus is not typing
+    assert page.player.is_playing()
+    assert page.player.play_button.accessibleName() == "Pause"
+    qtbot.waitUntil(lambda: not page.player.is_playing(), timeout=WAIT_MS)
+    assert positions[-1] == data.end_ns
+    assert all(a <= b for a, b in itertools.pairwise(positions))
+    assert len(set(positions)) > 10
+    (p0, p1) = data.pauses[0]
+    assert not any(p0 < t < p1 for t in positions)  # nothing was recorded in the pause: skipped
+    assert page.player.service is not None and page.player.service.rendered - rendered > 10
+    assert page.player.play_button.accessibleName() == "Play"
+    assert page.timeline.position() == data.end_ns
+    # playing again starts over; Space pauses
+    page.player.play()
+    qtbot.wait(150)
+    page.player.pause()
+    assert data.start_ns < page.player.position() < data.end_ns
+
+
+def test_trim_with_set_trim_and_keys(qtbot: Any, page: ReviewPage, sample: Any) -> None:
+    path, _ = sample
+    data = _load(qtbot, page, path)
+    assert page.trim_range() == (data.start_ns, data.end_ns)
+    assert not page.reset_trim_button.isEnabled()
+    page.set_trim(data.start_ns + NS // 2, data.end_ns - NS // 2)
+    assert page.trim_range() == (data.start_ns + NS // 2, data.end_ns - NS // 2)
+    assert page.reset_trim_button.isEnabled() and "Keeping 00:00.5" in page.trim_label.text()
+    page.set_trim(data.end_ns + NS, data.start_ns - NS)  # clamped inside the recording, order kept
+    s, e = page.trim_range()
+    assert data.start_ns <= s < e <= data.end_ns
+    page.reset_trim_button.click()
+    assert page.trim_range() == (data.start_ns, data.end_ns)
+    # keys: the playhead steps a second, [ and ] cut at it
+    page.timeline.setFocus()
+    page.player.seek(data.start_ns + NS // 4)
+    qtbot.keyClick(page.timeline, Qt.Key.Key_Right)
+    assert page.player.position() == data.start_ns + NS // 4 + NS
+    qtbot.keyClick(page.timeline, Qt.Key.Key_BracketLeft)
+    qtbot.keyClick(page.timeline, Qt.Key.Key_Right)
+    qtbot.keyClick(page.timeline, Qt.Key.Key_Right)
+    qtbot.keyClick(page.timeline, Qt.Key.Key_BracketRight)
+    assert page.trim_range() == (data.start_ns + NS // 4 + NS, data.start_ns + NS // 4 + 3 * NS)
+    qtbot.keyClick(page.timeline, Qt.Key.Key_Left)
+    assert page.player.position() == data.start_ns + NS // 4 + 2 * NS
+    # dragging a handle moves that end of the trim
+    tl = page.timeline
+    y = tl.height() // 2
+    start_x = round(tl.x_for(page.trim_range()[0]))
+    qtbot.mousePress(tl, Qt.MouseButton.LeftButton, pos=tl.rect().topLeft() + _pt(start_x, y))
+    qtbot.mouseMove(tl, pos=_pt(round(tl.x_for(data.start_ns)), y))
+    qtbot.mouseRelease(tl, Qt.MouseButton.LeftButton, pos=_pt(round(tl.x_for(data.start_ns)), y))
+    assert page.trim_range()[0] == data.start_ns
+
+
+def _pt(x: int, y: int) -> Any:
+    from PySide6.QtCore import QPoint
+
+    return QPoint(x, y)
+
+
+def test_edited_notes_and_submit(qtbot: Any, page: ReviewPage, sample: Any) -> None:
+    path, _ = sample
+    data = _load(qtbot, page, path)
+    assert page.marker_notes() == {}
+    row = page.markers.rows[1]
+    row.note.selectAll()
+    qtbot.keyClicks(row.note, "opened the log")
+    assert page.marker_notes() == {row.index: "opened the log"}
+    assert data.markers[row.index].kind == fmt.MarkerKind.STEP
+    with qtbot.waitSignal(page.submit_requested, timeout=1000) as sig:
+        page.submit_button.click()
+    assert sig.args == [path, None, None, {row.index: "opened the log"}]
+    page.set_trim(end_ns=data.end_ns - NS)
+    with qtbot.waitSignal(page.submit_requested, timeout=1000) as sig:
+        page.submit_button.click()
+    assert sig.args == [path, None, data.end_ns - NS, {row.index: "opened the log"}]
+    row.note.setText(data.markers[row.index].text or "")  # back to what it was: not a change
+    assert page.marker_notes() == {}
+
+
+def test_discard_asks_first(qtbot: Any, page: ReviewPage, sample: Any) -> None:
+    path, _ = sample
+    _load(qtbot, page, path)
+    asked: list[tuple[str, str]] = []
+
+    def refuse(title: str, text: str) -> bool:
+        asked.append((title, text))
+        return False
+
+    page.confirm = refuse
+    with qtbot.assertNotEmitted(page.discard_requested):
+        page.discard_button.click()
+    assert len(asked) == 1
+    title, text = asked[0]
+    assert "Discard" in title
+    assert "Synthetic session" in text and "input events" in text and "voiceover" in text and "cannot be undone" in text
+    page.confirm = lambda title, text: True
+    with qtbot.waitSignal(page.discard_requested, timeout=1000) as sig:
+        page.discard_button.click()
+    assert sig.args == [path]
+
+
+def test_screenshot_looks_finished(qtbot: Any, page: ReviewPage, tmp_path_factory: Any) -> None:
+    theme.apply(QApplication.instance())  # type: ignore[arg-type]
+    bundle, _ = synthesize_bundle(
+        tmp_path_factory.mktemp("shot"),
+        SyntheticSpec(duration_s=8.0, width=1280, height=720, pause=True, audio_gap=True, seed=2),
+    )
+    page.resize(1280, 820)
+    data = _load(qtbot, page, bundle)
+    page.jump_to_marker(page.timeline.flags[1].index)
+    page.set_trim(data.start_ns + 300_000_000, data.end_ns - 700_000_000)
+    t = int(data.overlays.click_t[1]) + 100_000_000
+    page.player.seek(t)
+    _shown_at(qtbot, page, t)
+    out = tmp_path_factory.mktemp("png") / "review.png"
+    assert page.grab().save(str(out))
+    if os.environ.get("TRAJREC_SCREENSHOT_DIR"):  # keep a copy to look at
+        shutil.copy(out, Path(os.environ["TRAJREC_SCREENSHOT_DIR"]) / "review.png")
+    img = QImage(str(out)).convertToFormat(QImage.Format.Format_RGB888)
+    assert img.width() >= 1280 and img.height() >= 820
+    rows = np.frombuffer(img.constBits(), np.uint8, count=img.sizeInBytes()).reshape(img.height(), -1)
+    pixels = rows[:, : img.width() * 3].reshape(img.height(), img.width(), 3)
+    colours = np.unique(pixels[::4, ::4].reshape(-1, 3), axis=0)
+    assert len(colours) > 200  # not a blank or single-colour page
+
+
+def test_closing_the_page_closes_the_bundle_off_the_gui_thread(qtbot: Any, sample: Any) -> None:
+    path, _ = sample
+    page = ReviewPage()
+    qtbot.addWidget(page)
+    page.show()
+    data = _load(qtbot, page, path)
+    qtbot.waitUntil(lambda: page.player.current is not None, timeout=WAIT_MS)
+    closed: list[threading.Thread] = []
+    close = data.reader.close
+
+    def spy() -> None:
+        closed.append(threading.current_thread())
+        close()
+
+    data.reader.close = spy  # type: ignore[method-assign]
+    page.player.play()
+    page.close()
+    assert not page.player.is_playing()
+    qtbot.waitUntil(lambda: bool(closed) and not tasks.busy(), timeout=WAIT_MS)
+    assert closed == [closed[0]] and closed[0] is not threading.main_thread()
+    page.shutdown()  # twice is fine
+    qtbot.waitUntil(lambda: not tasks.busy(), timeout=WAIT_MS)
+
+
+def test_a_recording_without_voiceover_or_markers(qtbot: Any, page: ReviewPage, tmp_path: Path) -> None:
+    bundle, _ = synthesize_bundle(tmp_path, SyntheticSpec(duration_s=1.5, width=160, height=120, audio=False, seed=4))
+    data = _load(qtbot, page, bundle)
+    assert data.envelope is None and page.timeline.envelope is None
+    assert page.counts()["markers"] == 0 and page.markers.empty.isVisibleTo(page)
+    asked: list[str] = []
+
+    def refuse(title: str, text: str) -> bool:
+        asked.append(text)
+        return False
+
+    page.confirm = refuse
+    page.discard()
+    assert asked and "voiceover" not in asked[0] and "marker" not in asked[0]
