@@ -161,3 +161,49 @@ def test_controller_says_why_it_cannot_start(qtbot: Any, monkeypatch: pytest.Mon
         controller.start(Plan(out=tmp_path, task={}, audio=False), HOTKEYS)
     assert "no X display" in failed.args[0]
     assert controller.phase == Phase.IDLE
+
+
+# --- the uploads panel on the real embedded store ------------------------------------------------------
+def test_uploads_panel_shows_progress_failure_retry_and_pause(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recorder.app.uploads import UploadService, UploadsPanel
+    from tests.test_upload import make_bundle
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRAJREC_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("TRAJREC_DATA_DIR", str(tmp_path / "data"))
+    service = UploadService()
+    service.open()  # no settings: the embedded store, started here on the GUI thread
+    panel = UploadsPanel(service)
+    qtbot.addWidget(panel)
+    try:
+        assert service.url == "s3://trajectories" and panel.table.rowCount() == 0 and not panel.empty.isHidden()
+        good = make_bundle(tmp_path / "b", "good-session", {"screen/video.mp4": 3_000_000})
+        bad = make_bundle(tmp_path / "b", "bad-session", {"screen/video.mp4": 2000})
+        service.submit(good)
+        service.submit(bad)
+        (bad / "screen/video.mp4").write_bytes(b"y" * 2000)  # changed after it was queued: refused
+        qtbot.waitUntil(
+            lambda: (
+                {r.session_id: r.state for r in service.rows()} == {"good-session": "done", "bad-session": "failed"}
+            ),
+            timeout=30_000,
+        )
+        panel.refresh()
+        cells = {panel.table.item(i, 0).text(): i for i in range(panel.table.rowCount())}
+        good_row, bad_row = cells["good-session"], cells["bad-session"]
+        assert panel.table.item(good_row, 1).text() == "Uploaded"
+        assert "verified" in panel.table.item(good_row, 5).text()
+        assert panel.table.item(bad_row, 1).text() == "Failed"
+        assert "does not match its SHA-256" in panel.table.item(bad_row, 5).text()
+        retry = panel.table.cellWidget(bad_row, 6)
+        assert retry is not None and retry.text() == "Retry"
+        assert (tmp_path / "data" / "store" / "trajectories" / "good-session" / "manifest.json").is_file()
+        panel.pause_button.click()
+        assert service.paused and panel.pause_button.text() == "Resume uploads"
+        panel.pause_button.click()
+        assert not service.paused
+    finally:
+        service.close()

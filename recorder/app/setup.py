@@ -267,6 +267,9 @@ class SetupPage(QWidget):
         self._meter_timer = QTimer(self)
         self._meter_timer.setInterval(50)
         self._meter_timer.timeout.connect(self._show_level)
+        self._thumb_timer = QTimer(self)  # the thumbnails stay live while the page is shown
+        self._thumb_timer.setInterval(3000)
+        self._thumb_timer.timeout.connect(self.refresh_thumbnails)
         self.update_ready()
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -276,10 +279,12 @@ class SetupPage(QWidget):
         self.refresh_thumbnails()
         self.run_checks()
         self._meter_timer.start()
+        self._thumb_timer.start()
 
     def deactivate(self) -> None:
         """Recording starts (or the app closes): let go of the microphone."""
         self._meter_timer.stop()
+        self._thumb_timer.stop()
         self.meter.close()
 
     # --- task -------------------------------------------------------------------------------------
@@ -318,6 +323,11 @@ class SetupPage(QWidget):
         run_task(grab_thumbnails, self._show_thumbnails, lambda e: log.warning("no thumbnails: %s", e))
 
     def _show_thumbnails(self, thumbs: list[tuple[int, str, np.ndarray]]) -> None:
+        buttons = {self.screen_group.id(b): b for b in self.screen_group.buttons()}
+        if sorted(buttons) == [n for n, _, _ in thumbs]:  # same monitors: refresh the pictures only
+            for number, _size, image in thumbs:
+                buttons[number].setIcon(to_pixmap(image))
+            return
         for b in self.screen_group.buttons():
             self.screen_group.removeButton(b)
             b.deleteLater()
