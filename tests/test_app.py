@@ -207,3 +207,18 @@ def test_uploads_panel_shows_progress_failure_retry_and_pause(
         assert not service.paused
     finally:
         service.close()
+
+
+def test_the_qt_binding_keeps_none_alive(qtbot: Any) -> None:
+    """PySide6 6.12.0 (abi3, Python < 3.12) dropped a reference to None on every void call; the app then
+    aborted after minutes of use. Whatever version is installed must not."""
+    import sys
+
+    from PySide6.QtWidgets import QLabel
+
+    label = QLabel()
+    qtbot.addWidget(label)
+    before = sys.getrefcount(None)
+    for _ in range(2000):
+        label.setText("x")
+    assert sys.getrefcount(None) >= before - 50

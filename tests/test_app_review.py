@@ -3,11 +3,9 @@ overlays, playback, trim, marker notes, Submit and Discard, and a screenshot of 
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import os
 import shutil
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,32 +13,18 @@ from typing import Any
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-def _immortalize_singletons() -> None:
-    """PySide6 6.12.0's abi3 wheels, on Python < 3.12, return None from every void method (and True from
-    Signal.emit) without taking a reference: each call steals one, and after some ten thousand calls the
-    interpreter aborts with "deallocating None". Python 3.12 made these objects immortal; do the same here.
-    (This belongs in tests/conftest.py and the app's entry point; it is idempotent.)"""
-    if sys.version_info < (3, 12):
-        for obj in (None, True, False):
-            ref = ctypes.c_ssize_t.from_address(id(obj))
-            if ref.value < 1 << 40:
-                ref.value += 1 << 41
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
 
-
-_immortalize_singletons()
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtGui import QImage  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from recorder.app import tasks, theme  # noqa: E402
-from recorder.app.review import ReviewData, ReviewPage, load_review  # noqa: E402
-from recorder.bundle import format as fmt  # noqa: E402
-from recorder.bundle.reader import BundleReader  # noqa: E402
-from recorder.bundle.synthetic import SyntheticSpec, synthesize_bundle  # noqa: E402
-from tests.conftest import edit_manifest  # noqa: E402
+from recorder.app import tasks, theme
+from recorder.app.review import ReviewData, ReviewPage, load_review
+from recorder.bundle import format as fmt
+from recorder.bundle.reader import BundleReader
+from recorder.bundle.synthetic import SyntheticSpec, synthesize_bundle
+from tests.conftest import edit_manifest
 
 NS = 1_000_000_000
 WAIT_MS = 8000
