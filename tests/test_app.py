@@ -222,3 +222,88 @@ def test_the_qt_binding_keeps_none_alive(qtbot: Any) -> None:
     for _ in range(2000):
         label.setText("x")
     assert sys.getrefcount(None) >= before - 50
+
+
+# --- crash recovery, closing while recording, settings ---------------------------------------------------
+def test_the_app_offers_to_recover_a_crashed_session(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from recorder.app.main import crashed_sessions, offer_repair
+    from recorder.bundle.synthetic import SyntheticSpec, synthesize_live
+
+    out = tmp_path / "bundles"
+    synthesize_live(
+        out / ".crashed-1.live",
+        SyntheticSpec(duration_s=3, width=160, height=120, seed=2),
+        session_id="crashed-1",
+        stop=False,
+    )  # no stop anchor: what a crash leaves
+    assert crashed_sessions(out) == [out / ".crashed-1.live"]
+    asked: list[str] = []
+
+    def answer(_parent: Any, _title: str, text: str, *_args: Any) -> QMessageBox.StandardButton:
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    offer_repair(None, out)
+    qtbot.waitUntil(lambda: (out / "crashed-1" / "manifest.json").is_file(), timeout=20_000)
+    assert "1 recording was interrupted" in asked[0]
+    report = validate_bundle(str(out / "crashed-1"), deep=True)
+    assert [f.code for f in report.findings] == ["status-recovered"]
+
+
+def test_closing_while_recording_asks_first(qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtGui import QCloseEvent
+    from PySide6.QtWidgets import QMessageBox
+
+    from recorder.app.window import MainWindow
+
+    window = MainWindow(start_uploads=False)
+    qtbot.addWidget(window)
+    window.controller.phase = Phase.RECORDING  # as if recording (no session: the answer is No)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.No)
+    event = QCloseEvent()
+    window.closeEvent(event)
+    assert not event.isAccepted()
+    window.controller.phase = Phase.IDLE
+    event = QCloseEvent()
+    window.closeEvent(event)
+    assert event.isAccepted()
+
+
+def test_settings_dialog_saves_store_and_preferences_or_says_what_is_wrong(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recorder.app.dialogs import SettingsDialog
+    from uploader.store import load_config
+
+    monkeypatch.setenv("TRAJREC_CONFIG_DIR", str(tmp_path / "cfg"))
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_ACCESS_KEY_ID"):
+        monkeypatch.delenv(name, raising=False)
+    settings = AppSettings.load()
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    assert dialog.embedded.isChecked()  # nothing configured: the local store
+    dialog.hotkeys["pause"].setText("hyper+p")
+    dialog.save()
+    assert "hyper" in dialog.error.text() and not (tmp_path / "cfg" / "store.toml").exists()
+    dialog.hotkeys["pause"].setText("f8")
+    dialog.embedded.setChecked(False)
+    dialog.endpoint.setText("https://s3.example.com")
+    dialog.bucket.setText("lab-trajectories")
+    dialog.prefix.setText("team-a")
+    dialog.fps.setValue(15)
+    dialog.save()
+    assert dialog.error.text() == ""
+    store = load_config()
+    assert (store.bucket, store.prefix, store.endpoint_url, store.embedded) == (
+        "lab-trajectories",
+        "team-a",
+        "https://s3.example.com",
+        False,
+    )
+    again = AppSettings.load()
+    assert (again.hotkeys["pause"], again.fps) == ("f8", 15.0)

@@ -123,6 +123,7 @@ class SettingsDialog(QDialog):
         """Validate everything, then write both files; on a problem, say it and keep the dialog open."""
         from uploader.store import StoreConfig, save_config
 
+        self.error.setText("")
         try:
             for combo in self.hotkeys.values():
                 Hotkey.parse(combo.text())

@@ -146,8 +146,6 @@ class UploadService(QObject):
     def close(self) -> None:
         self._poll.stop()
         self._stop.set()  # from here on the panel sees no rows: events still in flight change nothing
-        with contextlib.suppress(RuntimeError, TypeError):
-            self.progress.disconnect()
         if self.queue is not None:
             self.queue.cancel.set()  # the part in flight stops; everything resumes next time
         if self._thread is not None:
