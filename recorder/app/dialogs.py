@@ -9,6 +9,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QFont
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -83,10 +84,21 @@ class SettingsDialog(QDialog):
         self.crf.setToolTip("Lower is sharper and larger; 23 keeps text readable at about 250 MB per hour")
         self.draw_cursor = QCheckBox("Draw the pointer into the video")
         self.draw_cursor.setChecked(settings.draw_cursor)
+        self.microphone = QComboBox()
+        self.microphone.addItem("System default microphone", "")
+        try:
+            from recorder.capture.audio import list_input_devices
+
+            for d in list_input_devices():
+                self.microphone.addItem(str(d["name"]), str(d["index"]))
+        except Exception:  # no audio system: the default entry stays
+            pass
+        self.microphone.setCurrentIndex(max(0, self.microphone.findData(settings.audio_device)))
         form.addRow("Frames per second", self.fps)
         form.addRow("Quality (CRF)", self.crf)
         form.addRow(self.draw_cursor)
-        tabs.addTab(video, "Video")
+        form.addRow("Microphone", self.microphone)
+        tabs.addTab(video, "Recording")
 
         keys = QWidget()
         form = QFormLayout(keys)
@@ -147,6 +159,7 @@ class SettingsDialog(QDialog):
         save_config(store)
         s = self.settings
         s.fps, s.crf, s.draw_cursor = self.fps.value(), self.crf.value(), self.draw_cursor.isChecked()
+        s.audio_device = str(self.microphone.currentData() or "")
         s.hotkeys = {a: e.text().strip() for a, e in self.hotkeys.items()}
         s.data_folder = self.folder.text().strip()
         s.save()
