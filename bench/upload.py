@@ -345,8 +345,7 @@ def make_contenders(store: Store, run_dir: Path, tools: Sequence[str]) -> list[C
         }
         return cpu, phases
 
-    def boto3_upload_file(prefix: str) -> tuple[float, dict[str, float]]:
-        client = store.client()
+    def upload_files(client: Any, prefix: str) -> tuple[float, dict[str, float]]:
         try:
             c0 = time.process_time()
             for f in bundle.files:  # manifest.json last, as ours
@@ -354,6 +353,9 @@ def make_contenders(store: Store, run_dir: Path, tools: Sequence[str]) -> list[C
             return time.process_time() - c0, {}
         finally:
             client.close()
+
+    def boto3_upload_file(prefix: str) -> tuple[float, dict[str, float]]:
+        return upload_files(store.client(), prefix)
 
     def boto3_defaults(prefix: str) -> tuple[float, dict[str, float]]:
         """What a boto3 user gets out of the box: CRC32 checksums on, payload SHA-256 signed over http."""
@@ -368,13 +370,7 @@ def make_contenders(store: Store, run_dir: Path, tools: Sequence[str]) -> list[C
             aws_secret_access_key=creds.secret_key,
             config=Config(s3={"addressing_style": "path"}),
         )
-        try:
-            c0 = time.process_time()
-            for f in bundle.files:  # manifest.json last, as ours
-                client.upload_file(str(bundle.path / f.rel), BUCKET, store.key(prefix, f.rel))
-            return time.process_time() - c0, {}
-        finally:
-            client.close()
+        return upload_files(client, prefix)
 
     def rclone_copy(prefix: str) -> tuple[float, dict[str, float]]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
