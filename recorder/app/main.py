@@ -52,7 +52,13 @@ def offer_repair(window: object, out_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from PySide6.QtWidgets import QApplication
+    try:
+        from PySide6.QtWidgets import QApplication
+    except ImportError:
+        print(
+            "trajrec-gui: the desktop app is not installed: pip install 'trajectory-recorder[desktop]'", file=sys.stderr
+        )
+        return 2
 
     from recorder.app import theme
     from recorder.app.window import MainWindow

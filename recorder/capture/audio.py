@@ -126,7 +126,9 @@ def resolve_device(spec: str | int | None) -> int:
     if spec is None:
         default = _default_input(sd)
         if default is None or all(d["index"] != default for d in inputs):
-            raise CaptureError(f"there is no default audio input: choose one of: {_describe(inputs)}")
+            raise AudioDeviceError(
+                f"there is no default audio input: choose one of: {_describe(inputs)} (or record with --no-audio)"
+            )
         return default
     if isinstance(spec, str) and spec.strip().isdigit():
         spec = int(spec.strip())

@@ -19,10 +19,13 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
+    import importlib.util
     import os
 
     from recorder.errors import UsageError
 
+    if importlib.util.find_spec("PySide6") is None:  # a lab's core install: say so before anything else
+        raise UsageError("the desktop app is not installed (PySide6): pip install 'trajectory-recorder[desktop]'")
     if (
         not os.environ.get("DISPLAY")
         and not os.environ.get("WAYLAND_DISPLAY")

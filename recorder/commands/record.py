@@ -7,6 +7,7 @@ marker. The bundle's path is printed on stdout when it is sealed.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import re
 import signal
@@ -30,7 +31,8 @@ def add_parser(sub: Any) -> None:
         help="record a session headless and seal it into a bundle",
         description="Record the screen, every mouse and keyboard event, the focused window and the voiceover on "
         "one clock, then seal them into a bundle. Ctrl+C (or SIGTERM) stops and seals; SIGUSR1 toggles pause "
-        "(nothing at all is captured while paused); SIGUSR2 adds a step marker.",
+        "(nothing at all is captured while paused); SIGUSR2 adds a step marker. Capture needs the desktop "
+        "install: pip install 'trajectory-recorder[desktop]'.",
     )
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl+C)")
     where = p.add_mutually_exclusive_group()
@@ -72,7 +74,22 @@ def parse_region(text: str) -> tuple[int, int, int, int]:
     return w, h, x, y
 
 
+# What capture imports (the [desktop] extra); a lab install (core) has none of them.
+CAPTURE_MODULES = ("mss", "pynput", "sounddevice", "cv2", *(("Xlib",) if sys.platform.startswith("linux") else ()))
+
+
+def require_capture() -> None:
+    """One-line UsageError when the capture packages are not installed (a lab's core install)."""
+    missing = [name for name in CAPTURE_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(
+            f"recording needs the desktop install ({', '.join(missing)} missing): "
+            "pip install 'trajectory-recorder[desktop]'"
+        )
+
+
 def run(args: argparse.Namespace) -> ExitCode:
+    require_capture()
     from recorder.capture.base import CaptureError
     from recorder.session import Session, State
 
