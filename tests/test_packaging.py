@@ -19,7 +19,7 @@ from recorder.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"
-SCRIPTS = ("build.sh", "smoke.sh", "check_installs.sh", "install.sh")
+SCRIPTS = ("build.sh", "smoke.sh", "clean_machine.sh", "check_installs.sh", "install.sh")
 
 
 def test_spec_builds_both_entry_points() -> None:
@@ -117,7 +117,12 @@ def test_package_script() -> None:
     path = ROOT / "scripts" / "package.sh"
     assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
     text = path.read_text()
-    for step in ("packaging/build.sh", "packaging/smoke.sh", "packaging/check_installs.sh"):
+    for step in (
+        "packaging/build.sh",
+        "packaging/smoke.sh",
+        "packaging/clean_machine.sh",
+        "packaging/check_installs.sh",
+    ):
         assert step in text
 
 
