@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,4 +114,8 @@ def x_display() -> Iterator[Display]:
 def microphone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Microphone]:
     """A real PulseAudio virtual microphone; PULSE_SERVER is set so PortAudio (sounddevice) finds it."""
     with virtual_mic(tmp_path_factory.mktemp("pulse")) as mic, _environ("PULSE_SERVER", mic.server):
+        sd = sys.modules.get("sounddevice")
+        if sd is not None:  # imported by an earlier test: PortAudio listed devices before the mic existed
+            sd._terminate()
+            sd._initialize()
         yield mic
