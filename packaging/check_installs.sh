@@ -33,7 +33,6 @@ fail() {
   failures=$((failures + 1))
   if [[ -n ${3:-} && -f $3 ]]; then sed 's/^/     | /' "$3" | tail -n 15; fi
 }
-note() { printf 'NOTE %-44s %s\n' "$1" "${2:-}"; }
 
 # Each venv's trajrec runs with its own private settings, queue, logs and embedded store, and no AWS settings.
 isolated() {  # isolated NAME COMMAND...: run with the private dirs of venv NAME
@@ -152,13 +151,8 @@ one_line_usage_error "core: trajrec record (display set)" "$T/core-record.log" \
 one_line_usage_error "core: trajrec record (no display)" "$T/core-record2.log" \
   isolated core env -u DISPLAY "$CORE/trajrec" record --consent --duration 1 --out "$T/nope"
 one_line_usage_error "core: trajrec gui" "$T/core-gui.log" isolated core env DISPLAY=:0 "$CORE/trajrec" gui
-isolated core env DISPLAY=:0 timeout 20 "$CORE/trajrec-gui" >"$T/core-gui-script.log" 2>&1
-rc=$?
-if grep -q Traceback "$T/core-gui-script.log"; then
-  note "core: trajrec-gui (gui-script)" "exit $rc with a traceback: $(tail -n 1 "$T/core-gui-script.log" | cut -c1-80)"
-else
-  note "core: trajrec-gui (gui-script)" "exit $rc: $(head -n 1 "$T/core-gui-script.log" | cut -c1-80)"
-fi
+one_line_usage_error "core: trajrec-gui (gui-script)" "$T/core-gui-script.log" \
+  isolated core env DISPLAY=:0 timeout 20 "$CORE/trajrec-gui"
 
 # --- desktop: a real 2 s recording on a virtual display -------------------------------------------------
 if command -v Xvfb >/dev/null && command -v xdpyinfo >/dev/null; then
