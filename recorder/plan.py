@@ -9,7 +9,7 @@ import os
 import platform
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,6 @@ class Plan:
     audio: bool = True
     audio_device: str | int | None = None
     exclude_input: Callable[[fmt.InputEvent], bool] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def session_config(plan: Plan) -> Any:
@@ -112,5 +111,4 @@ def session_config(plan: Plan) -> Any:
         task=plan.task,
         environment=environment(displays),
         exclude_input=plan.exclude_input,
-        **plan.extra,
     )

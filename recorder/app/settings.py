@@ -6,7 +6,7 @@ Where bundles are uploaded is not here: it is the store settings file (`uploader
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
@@ -72,9 +72,6 @@ class AppSettings:
         for action, combo in self.hotkeys.items():
             qs.setValue(f"hotkeys/{action}", combo)
         qs.sync()
-
-    def names(self) -> list[str]:
-        return [f.name for f in fields(self)]
 
 
 def _float(value: object, default: float) -> float:

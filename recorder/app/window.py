@@ -30,7 +30,7 @@ from recorder.app.dialogs import LogDialog, SettingsDialog
 from recorder.app.recording import RecordingPage
 from recorder.app.settings import AppSettings
 from recorder.app.setup import SetupPage
-from recorder.app.tasks import run_task
+from recorder.app.tasks import run_task, wait_idle
 from recorder.app.theme import COLORS
 from recorder.app.uploads import UploadService, UploadsPanel
 from recorder.capture.exclusion import OwnWindows, Rect
@@ -284,6 +284,7 @@ class MainWindow(QMainWindow):
             if self.controller.session is not None:
                 self.controller.session.stop()  # seal now: the app is going away
         self.setup.deactivate()
+        wait_idle()  # a submit or recovery in flight finishes before the app goes (its bundle stays whole either way)
         if hasattr(self.review, "shutdown"):
             self.review.shutdown()
         self.uploads.close()
