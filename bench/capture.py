@@ -614,9 +614,9 @@ class ToolRun:
 
 @contextlib.contextmanager
 def display() -> Iterator[tuple[str, int]]:
-    """A fresh Xvfb 1920x1080 (tests/harness.py's), and its server pid (from the lock file)."""
+    """A fresh Xvfb 1920x1080 (tests/helpers/harness.py's), and its server pid (from the lock file)."""
     sys.path.insert(0, str(ROOT))
-    from tests.harness import xvfb
+    from tests.helpers.harness import xvfb
 
     with xvfb(WIDTH, HEIGHT) as d:
         pid = int(Path(f"/tmp/.X{d.name.lstrip(':')}-lock").read_text().strip())

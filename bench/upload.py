@@ -19,7 +19,7 @@ each round), objects are deleted and `sync` is called between runs, the bundle i
 plain MD5) of every file, and the SHA-256 of the stored video file on the server's disk; exit 1 on a mismatch.
 
 Resume case: `trajrec upload BUNDLE --to s3://bench/PREFIX --progress never` as a subprocess, through a
-logging TCP proxy (tests/tcp_proxy.py) in front of the server, is killed with SIGKILL when the proxy has
+logging TCP proxy (tests/helpers/tcp_proxy.py) in front of the server, is killed with SIGKILL when the proxy has
 forwarded --kill-at (50 %) of the bundle's bytes in PUT bodies (plus a fraction of a part, different in each
 run, so that the runs sample the whole span of a part), then run again until it exits 0. From the
 proxy's log: bytes re-sent (all PUT body bytes forwarded - bundle bytes), parts acknowledged in the ledger
@@ -464,16 +464,16 @@ def summarize(contenders: list[Contender], total: int) -> dict[str, Any]:
 
 # --- resume after kill -9 -------------------------------------------------------------------------
 def _chaos_proxy() -> Any:
-    """tests/tcp_proxy.py's ChaosProxy (a small standalone module; the repository root is not on sys.path)."""
+    """tests/helpers/tcp_proxy.py's ChaosProxy (a small standalone module; the repository root is not on sys.path)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from tests.tcp_proxy import ChaosProxy
+    from tests.helpers.tcp_proxy import ChaosProxy
 
     return ChaosProxy
 
 
 def clean_env(base: Path) -> dict[str, str]:
-    """This environment without AWS settings or stray trajrec/rclone ones (as tests/s3harness.py isolates tests)."""
+    """This environment without AWS settings or stray trajrec/rclone ones (as tests/helpers/s3.py isolates tests)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RCLONE_", "TRAJREC_"))}
     env |= {
         "AWS_CONFIG_FILE": str(base / "aws-config"),

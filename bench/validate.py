@@ -9,7 +9,7 @@ over exactly the same files with the same parallelism:
 - deep:  `ffprobe -count_frames` on the video (video frames only), the same plus `ffmpeg -f null` on the
          FLAC voiceover (deep mode decodes audio too), and both plus `sha256sum` (deep mode hashes first).
 
-Bundles are generated once with `recorder.bundle.synthetic` and cached under bench/.cache/, keyed by
+Bundles are generated once with `recorder.sealing.synthetic` and cached under bench/.cache/, keyed by
 spec. Page caches cannot be dropped here, so one untimed warm-up pass of every command runs first and
 all timed runs read from the page cache. Prints numbers, asserts nothing about speed.
 
@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import recorder
-from recorder.bundle import synthetic
-from recorder.bundle.synthetic import SyntheticSpec, synthesize_bundle
+from recorder.sealing import synthetic
+from recorder.sealing.synthetic import SyntheticSpec, synthesize_bundle
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 MB = 1_000_000

@@ -47,7 +47,7 @@ if ((clean)); then
 fi
 mkdir -p "$WORK" "$DIST"
 
-# 1. The project as installed: unpack its own wheel (recorder.schemas is schemas/ in the source tree).
+# 1. The project as installed: unpack its own wheel (trajrec.schemas is schemas/ in the source tree).
 echo "build: trajectory-recorder $VERSION: wheel"
 rm -rf "$WORK/wheel" "$WORK/src"
 $PY -m pip wheel -q --no-deps -w "$WORK/wheel" . >"$WORK/wheel.log" 2>&1 \

@@ -73,7 +73,7 @@ if [[ -z $present && -z $importable ]]; then
 else
   fail "core: no PySide6, mss, pynput, sounddevice, cv2" "installed: $present; importable: $importable"
 fi
-if "$CORE/python" -c 'import recorder.bundle.reader, recorder.bundle.validate, uploader.queue, uploader.download' 2>"$T/core-import.log"; then
+if "$CORE/python" -c 'import trajrec.reader, trajrec.validation, uploader.queue, uploader.download' 2>"$T/core-import.log"; then
   pass "core: reader, validator, uploader, downloader import"
 else
   fail "core: reader, validator, uploader, downloader import" "" "$T/core-import.log"
@@ -113,6 +113,28 @@ if [[ -n $sample ]]; then
     pass "core: trajrec validate --deep (desktop's bundle)" "$(grep -Eo '[0-9]+ bundles?: [^;]*' "$T/core-validate.log" | head -n 1)"
   else
     fail "core: trajrec validate --deep (desktop's bundle)" "" "$T/core-validate.log"
+  fi
+  # the lab API, as a lab's script uses it, from the core install alone
+  if isolated core "$CORE/python" - "$sample" >"$T/core-api.log" 2>&1 <<'EOF'
+import sys
+import trajrec
+
+path = sys.argv[1]
+with trajrec.open(path) as b:
+    events, frames = b.events().num_rows, b.frames().num_rows
+    first = b.frame_at(int(b.frame_times()[0]))
+    assert events > 0 and frames > 0 and first is not None and first.ndim == 3, (events, frames)
+    pauses = b.pauses()
+report = trajrec.validate(path, deep=True)
+assert report.valid, [f.message for f in report.findings]
+heavy = [m for m in ("PySide6", "mss", "pynput", "sounddevice", "cv2", "Xlib") if m in sys.modules]
+assert not heavy, heavy
+print(f"{b.session_id}: {events} events, {frames} frames, {len(pauses)} pauses; valid; loaded no GUI/capture module")
+EOF
+  then
+    pass "core: import trajrec; open, read, validate" "$(tail -n 1 "$T/core-api.log")"
+  else
+    fail "core: import trajrec; open, read, validate" "" "$T/core-api.log"
   fi
   if isolated core "$CORE/trajrec" upload "$sample" >"$T/core-upload.log" 2>&1; then
     pass "core: trajrec upload (embedded store)" "$(tail -n 1 "$T/core-upload.log")"

@@ -105,7 +105,7 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots", help="where the PNGs go")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    from tests.harness import virtual_mic, xvfb
+    from tests.helpers.harness import virtual_mic, xvfb
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)

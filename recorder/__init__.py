@@ -1,3 +1,5 @@
-"""Trajectory recorder: capture an expert's screen, input and voiceover on one clock as a bundle."""
+"""The experts' side: capture an expert's screen, input and voiceover on one clock, seal it as a bundle."""
 
-__version__ = "0.1.0"
+from trajrec import __version__
+
+__all__ = ["__version__"]

@@ -8,11 +8,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from recorder import __version__
 from recorder.commands import download, gui, info, record, repair, sample, store, upload, validate
-from recorder.errors import RecorderError, UsageError
+from recorder.errors import TrajrecError, UsageError
 from recorder.exitcodes import ExitCode
 from recorder.logs import setup_logging
+from trajrec import __version__
 from uploader.errors import StoreConfigError, UploaderError
 
 log = logging.getLogger("trajrec")
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"trajrec {args.command}: {e}", file=sys.stderr)
         return ExitCode.USAGE
-    except (RecorderError, UploaderError) as e:
+    except (TrajrecError, UploaderError) as e:
         if args.debug:
             raise
         log.info("failed: %s", e)

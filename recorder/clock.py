@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from recorder.bundle.format import Anchor, AnchorEvent
+from trajrec.format import Anchor, AnchorEvent
 
 
 class SessionClock:

@@ -1,50 +1,44 @@
-"""The recorder's exception tree. Every message says what happened and what to do about it."""
+"""The recorder's exception tree (the experts' side). Every message says what happened and what to do.
+
+The bundle errors are the lab package's (`trajrec.errors`), re-exported here so the recorder's code has
+one place to import its errors from; everything derives from `trajrec.errors.TrajrecError`.
+"""
 
 from __future__ import annotations
 
+from trajrec.errors import (
+    BundleError,
+    BundleMemberError,
+    BundleNotFoundError,
+    Cancelled,
+    FormatVersionError,
+    ManifestError,
+    TrajrecError,
+    UsageError,
+)
 
-class RecorderError(Exception):
-    """Base of every error raised on purpose by the `recorder` package."""
-
-
-class UsageError(RecorderError):
-    """The user asked for something that cannot be done as asked (bad path, bad option)."""
-
-
-class BundleError(RecorderError):
-    """A bundle cannot be read or written."""
-
-
-class FormatVersionError(BundleError):
-    """The bundle was written in a format version this reader cannot read."""
-
-    def __init__(self, found: str, supported: str) -> None:
-        self.found = found
-        self.supported = supported
-        super().__init__(
-            f"bundle format {found} is not readable by this version (reads {supported}.x): upgrade trajectory-recorder"
-        )
-
-
-class BundleNotFoundError(BundleError):
-    def __init__(self, path: str) -> None:
-        self.path = path
-        super().__init__(f"{path}: no such bundle directory or .tar file")
+__all__ = [
+    "BundleError",
+    "BundleMemberError",
+    "BundleNotFoundError",
+    "Cancelled",
+    "CaptureError",
+    "FormatVersionError",
+    "ManifestError",
+    "RecorderError",
+    "SealError",
+    "TrajrecError",
+    "UsageError",
+]
 
 
-class BundleMemberError(BundleError):
-    """A file inside a bundle is missing, unsafe or unreadable."""
-
-    def __init__(self, bundle: str, member: str, reason: str) -> None:
-        self.bundle = bundle
-        self.member = member
-        self.reason = reason
-        super().__init__(f"{bundle}: {member}: {reason}")
+class RecorderError(TrajrecError):
+    """Base of every error raised on purpose by the `recorder` package itself."""
 
 
-class ManifestError(BundleError):
-    """manifest.json is absent, too large, not JSON or not a manifest."""
-
-
-class SealError(BundleError):
+class SealError(BundleError, RecorderError):
     """A live session directory could not be sealed into a bundle."""
+
+
+class CaptureError(RecorderError):
+    """A capture source cannot start or failed while running; the message says what to do."""

@@ -15,8 +15,8 @@ from typing import Any
 
 import platformdirs
 
-from recorder.bundle import format as fmt
 from recorder.errors import UsageError
+from trajrec import format as fmt
 
 # Refuse to start with less free space than this (a 1080p hour is ~300 MB); TRAJREC_MIN_FREE_MB overrides.
 MIN_FREE_MB = 500

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recorder.bundle import format as fmt
-from recorder.bundle.seal import seal
 from recorder.capture.base import AudioChunk, CaptureError, ScreenFrame, Source, WorkerThread
 from recorder.capture.screen import Region, ScreenSource
 from recorder.clock import SessionClock
 from recorder.errors import RecorderError
+from recorder.sealing.seal import seal
 from recorder.writers.live import LiveWriter
 from recorder.writers.video import VideoSettings
+from trajrec import format as fmt
 
 log = logging.getLogger(__name__)
 

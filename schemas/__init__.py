@@ -1,4 +1,4 @@
-"""The bundle contract as JSON Schema (2020-12), shipped as package data (import as recorder.schemas)."""
+"""The bundle contract as JSON Schema (2020-12), shipped as the lab package's data (import as trajrec.schemas)."""
 
 from __future__ import annotations
 

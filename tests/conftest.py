@@ -3,26 +3,40 @@ and helpers that break a copy of a bundle on purpose."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from recorder.bundle import format as fmt
-from recorder.bundle.synthetic import SyntheticSpec, SyntheticTruth, synthesize_bundle
-from recorder.bundle.validate import validate_bundle
-from tests.harness import Display, Microphone, virtual_mic, xvfb
+from recorder.sealing.synthetic import SyntheticSpec, SyntheticTruth, synthesize_bundle
+from tests.helpers.harness import Display, Microphone, virtual_mic, xvfb
 
 SMALL = SyntheticSpec(duration_s=4.0, width=320, height=240, pause=True, audio_gap=True, seed=1)
+
+
+# Markers follow from the real parts a test uses, so a test cannot need a display and escape `-m "not x11"`.
+# Modules that start such parts themselves (their own Xvfb, an EmbeddedServer) also mark themselves.
+FIXTURE_MARKS = {
+    "x_display": "x11",
+    "x_server": "x11",
+    "xclient": "x11",
+    "microphone": "audio",
+    "qtbot": "gui",
+    "qapp": "gui",
+    "s3_server": "s3",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            mark = FIXTURE_MARKS.get(fixture)
+            if mark is not None:
+                item.add_marker(mark)
 
 
 @pytest.fixture(autouse=True)
@@ -47,45 +61,6 @@ def bundle(sample: tuple[Path, SyntheticTruth], tmp_path: Path) -> Path:
     dst = tmp_path / src.name
     shutil.copytree(src, dst)
     return dst
-
-
-def manifest(bundle: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((bundle / fmt.MANIFEST).read_text())
-    return data
-
-
-def edit_manifest(bundle: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    m = manifest(bundle)
-    change(m)
-    (bundle / fmt.MANIFEST).write_text(json.dumps(m, indent=2))
-
-
-def reseal(bundle: Path, relpath: str) -> None:
-    """Update the manifest's size and sha256 of `relpath` so only the content change remains."""
-    data = (bundle / relpath).read_bytes()
-
-    def change(m: dict[str, Any]) -> None:
-        for entry in m["files"]:
-            if entry["path"] == relpath:
-                entry["bytes"] = len(data)
-                entry["sha256"] = hashlib.sha256(data).hexdigest()
-
-    edit_manifest(bundle, change)
-
-
-def rewrite_table(
-    bundle: Path, relpath: str, change: Callable[[list[dict[str, Any]]], Any], schema: pa.Schema | None = None
-) -> None:
-    """Edit a Parquet table's rows in place (change mutates the row list), then reseal it."""
-    table = pq.read_table(bundle / relpath)
-    rows = table.to_pylist()
-    change(rows)
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema or table.schema), bundle / relpath)
-    reseal(bundle, relpath)
-
-
-def codes(path: Path | str, deep: bool = False) -> set[str]:
-    return {f.code for f in validate_bundle(str(path), deep=deep).findings}
 
 
 # --- real display and microphone (capture tests) ------------------------------------------------------

@@ -16,10 +16,10 @@ from recorder.app.settings import AppSettings
 from recorder.app.setup import SetupPage
 from recorder.app.taskfile import TaskFileError, load_task
 from recorder.app.tasks import run_task
-from recorder.bundle.reader import BundleReader
-from recorder.bundle.validate import validate_bundle
 from recorder.plan import Plan
-from tests.harness import Display
+from tests.helpers.harness import Display
+from trajrec.reader import BundleReader
+from trajrec.validation import validate_bundle
 
 HOTKEYS = {"pause": "ctrl+alt+p", "stop": "ctrl+alt+s", "marker": "ctrl+alt+m"}
 
@@ -168,7 +168,7 @@ def test_uploads_panel_shows_progress_failure_retry_and_pause(
     qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from recorder.app.uploads import UploadService, UploadsPanel
-    from tests.test_upload import make_bundle
+    from tests.helpers.bundles import make_bundle
 
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
@@ -231,7 +231,7 @@ def test_the_app_offers_to_recover_a_crashed_session(
     from PySide6.QtWidgets import QMessageBox
 
     from recorder.app.main import crashed_sessions, offer_repair
-    from recorder.bundle.synthetic import SyntheticSpec, synthesize_live
+    from recorder.sealing.synthetic import SyntheticSpec, synthesize_live
 
     out = tmp_path / "bundles"
     synthesize_live(

@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recorder.bundle import format as fmt
-from recorder.bundle.reader import BundleReader
-from recorder.bundle.validate import validate_bundle
-from tests.harness import Display, Microphone, xvfb
+from tests.helpers.harness import Display, Microphone, xvfb
+from trajrec import format as fmt
+from trajrec.reader import BundleReader
+from trajrec.validation import validate_bundle
 
-DRIVER = Path(__file__).with_name("app_driver.py")
+pytestmark = [pytest.mark.x11, pytest.mark.audio, pytest.mark.gui, pytest.mark.slow]
+
+DRIVER = Path(__file__).parent / "helpers" / "app_driver.py"
 
 
 @pytest.mark.timeout(400)

@@ -21,10 +21,10 @@ from PySide6.QtWidgets import QApplication
 
 from recorder.app import tasks, theme
 from recorder.app.review import ReviewData, ReviewPage, load_review
-from recorder.bundle import format as fmt
-from recorder.bundle.reader import BundleReader
-from recorder.bundle.synthetic import SyntheticSpec, synthesize_bundle
-from tests.conftest import edit_manifest
+from recorder.sealing.synthetic import SyntheticSpec, synthesize_bundle
+from tests.helpers.bundles import edit_manifest
+from trajrec import format as fmt
+from trajrec.reader import BundleReader
 
 NS = 1_000_000_000
 WAIT_MS = 8000

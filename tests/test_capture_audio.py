@@ -18,7 +18,7 @@ from recorder.capture.audio import AudioSource, list_input_devices, resolve_devi
 from recorder.capture.base import AudioChunk, CaptureError
 from recorder.clock import SessionClock
 from recorder.errors import UsageError
-from tests.harness import Microphone
+from tests.helpers.harness import Microphone
 
 SR = 48000
 BLOCK = 480

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from recorder.bundle import format as fmt
-from recorder.bundle.seal import seal
-from recorder.bundle.validate import validate_bundle
 from recorder.capture.displays import DisplayLayoutSource
 from recorder.platform import DisplayBackend
+from recorder.sealing.seal import seal
 from recorder.writers.live import LiveWriter
+from trajrec import format as fmt
+from trajrec.validation import validate_bundle
 
 ONE = [fmt.Display(0, (0, 0), (320, 240), primary=True)]
 TWO = [*ONE, fmt.Display(1, (320, 0), (1920, 1080))]

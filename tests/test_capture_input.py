@@ -23,12 +23,14 @@ from Xlib import XK, X
 from Xlib import display as xdisplay
 from Xlib.ext import xtest
 
-from recorder.bundle.format import MODIFIERS, EventKind, InputEvent
 from recorder.capture.base import CaptureError
 from recorder.capture.exclusion import Hotkey, OwnInputFilter, OwnWindows, Rect
 from recorder.capture.input import InputSource
 from recorder.platform import BackendUnavailable
-from tests.harness import Display, wait_until
+from tests.helpers.harness import Display, wait_until
+from trajrec.format import MODIFIERS, EventKind, InputEvent
+
+pytestmark = pytest.mark.x11
 
 MAX_DELAY_NS = 5_000_000  # the requirement: each timestamp within 5 ms of its injection
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from recorder.capture.base import ScreenFrame
 from recorder.capture.screen import Region, ScreenSource
-from tests.harness import Display, wait_until
+from tests.helpers.harness import Display, wait_until
 
 
 def _grab_with_pointer_at(x_display: Display, x: int, y: int, *, draw_cursor: bool) -> np.ndarray:

@@ -9,13 +9,13 @@ from dataclasses import replace
 
 import pytest
 
-from recorder.bundle.format import WindowRecord
 from recorder.capture.base import CaptureError
 from recorder.capture.window import WindowSource
 from recorder.clock import SessionClock
 from recorder.platform import DummyWindowBackend, WindowInfo
-from tests.harness import Display, wait_until
-from tests.test_platform_x11 import XClient, x_keepalive
+from tests.helpers.harness import Display, wait_until
+from tests.helpers.xclient import XClient, x_keepalive
+from trajrec.format import WindowRecord
 
 A = WindowInfo("Alpha", "doc.txt", 100, 50, 400, 300, pid=11, window_id=0xA)
 B = WindowInfo("Beta", "Inbox", 600, 200, 320, 240, pid=22, window_id=0xB)

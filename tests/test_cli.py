@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from recorder.bundle import format as fmt
-from recorder.bundle.synthetic import SyntheticTruth
 from recorder.cli import main
-from tests.conftest import edit_manifest
+from recorder.sealing.synthetic import SyntheticTruth
+from tests.helpers.bundles import edit_manifest
+from trajrec import format as fmt
 
 TRAJREC = [sys.executable, "-m", "recorder.cli"]
 
@@ -148,7 +148,7 @@ def test_log_file_in_log_dir(
 
 
 def test_repair_command(tmp_path: Path) -> None:
-    from recorder.bundle.synthetic import SyntheticSpec, synthesize_live
+    from recorder.sealing.synthetic import SyntheticSpec, synthesize_live
 
     synthesize_live(tmp_path / "live", SyntheticSpec(duration_s=2, width=320, height=240), session_id="s1", stop=False)
     r = run("repair", str(tmp_path / "live"), "--out", str(tmp_path / "out"))

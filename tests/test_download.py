@@ -21,11 +21,9 @@ from typing import Any
 
 import pytest
 
-from recorder.bundle import format as fmt
-from recorder.bundle.synthetic import SyntheticSpec, SyntheticTruth, synthesize_bundle
-from recorder.bundle.validate import validate_bundle
 from recorder.cli import main
-from tests.s3harness import (
+from recorder.sealing.synthetic import SyntheticSpec, SyntheticTruth, synthesize_bundle
+from tests.helpers.s3 import (
     BUCKET,
     aws_isolated_fixture,  # noqa: F401  (pytest fixture)
     closed_port,
@@ -33,6 +31,8 @@ from tests.s3harness import (
     running_server,
     s3_server_fixture,  # noqa: F401  (pytest fixture)
 )
+from trajrec import format as fmt
+from trajrec.validation import validate_bundle
 from uploader.download import PART_SUFFIX, download_bundle, download_many, list_bundles
 from uploader.remote import S3Source
 from uploader.retry import RetryPolicy

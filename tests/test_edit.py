@@ -17,13 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from recorder.bundle import edit
-from recorder.bundle import format as fmt
-from recorder.bundle.edit import BundleEditError, edit_bundle, finish_interrupted_edit, trim_span
-from recorder.bundle.reader import BundleReader
-from recorder.bundle.synthetic import SyntheticSpec, SyntheticTruth, read_barcode, synthesize_bundle
-from recorder.bundle.validate import validate_bundle
+from recorder.sealing import edit
+from recorder.sealing.edit import BundleEditError, edit_bundle, finish_interrupted_edit, trim_span
+from recorder.sealing.synthetic import SyntheticSpec, SyntheticTruth, read_barcode, synthesize_bundle
 from recorder.writers.log import iter_live_log
+from trajrec import format as fmt
+from trajrec.reader import BundleReader
+from trajrec.validation import validate_bundle
 
 # 14 s with a pause from 5.6 s to 7.7 s, an audio gap, typing, clicks, three windows (0, 5, 10 s), markers.
 SPEC = SyntheticSpec(duration_s=14.0, width=320, height=240, pause=True, audio_gap=True, seed=3)

@@ -10,11 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 from jsonschema import Draft202012Validator
 
-from recorder import schemas
-from recorder.bundle import format as fmt
-from recorder.bundle.manifest import schema_errors
-from recorder.bundle.synthetic import SyntheticTruth
 from recorder.errors import FormatVersionError
+from recorder.sealing.synthetic import SyntheticTruth
+from trajrec import format as fmt
+from trajrec import schemas
+from trajrec.manifest import schema_errors
 
 ARROW_TO_JSON = {pa.int64(): "integer", pa.int32(): "integer", pa.string(): "string", pa.bool_(): "boolean"}
 
@@ -121,11 +121,15 @@ def test_session_ids_sort_by_time_and_match_the_schema() -> None:
 
 
 def test_every_package_ships_in_the_wheel() -> None:
-    """pyproject lists packages explicitly (schemas/ is mapped to recorder.schemas): none may be missing."""
+    """pyproject lists packages explicitly (schemas/ is mapped to trajrec.schemas): none may be missing."""
     import tomllib
 
     root = Path(__file__).resolve().parents[1]
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {".".join(p.parent.relative_to(root).parts) for p in root.glob("recorder/**/__init__.py")}
-    found |= {"uploader", "recorder.schemas"}
+    found = {
+        ".".join(p.parent.relative_to(root).parts)
+        for pkg in ("trajrec", "recorder", "uploader")
+        for p in root.glob(f"{pkg}/**/__init__.py")
+    }
+    found |= {"trajrec.schemas"}
     assert found == listed

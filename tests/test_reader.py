@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recorder.bundle import format as fmt
-from recorder.bundle.reader import BundleReader
-from recorder.bundle.synthetic import SyntheticTruth, read_barcode
 from recorder.errors import BundleNotFoundError, FormatVersionError, ManifestError
-from tests.conftest import edit_manifest
+from recorder.sealing.synthetic import SyntheticTruth, read_barcode
+from tests.helpers.bundles import edit_manifest
+from trajrec import format as fmt
+from trajrec.reader import BundleReader
 
 
 @pytest.fixture(params=["dir", "tar"])
@@ -120,7 +120,7 @@ def test_reader_refuses_other_major_and_missing(bundle: Path, tmp_path: Path) ->
 def test_sound_card_clock_drift_is_fitted(tmp_path: Path) -> None:
     """A device clock 300 ppm fast would put the end of a 12 s voiceover 3.6 ms late on the nominal rate;
     the fitted clock rate keeps every block within a fraction of a millisecond of when it was captured."""
-    from recorder.bundle.synthetic import SyntheticSpec, synthesize_bundle
+    from recorder.sealing.synthetic import SyntheticSpec, synthesize_bundle
 
     bundle, truth = synthesize_bundle(
         tmp_path, SyntheticSpec(duration_s=12, width=320, height=240, audio_clock_ppm=300, seed=5)

@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recorder.bundle import format as fmt
-from recorder.bundle.reader import BundleReader
-from recorder.bundle.validate import validate_bundle
-from tests.harness import Display, Microphone
+from tests.helpers.harness import Display, Microphone
+from trajrec import format as fmt
+from trajrec.reader import BundleReader
+from trajrec.validation import validate_bundle
+
+pytestmark = pytest.mark.x11
 
 TRAJREC = [sys.executable, "-m", "recorder.cli"]
 

@@ -14,18 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recorder.bundle import format as fmt
-from recorder.bundle.reader import BundleReader
-from recorder.bundle.seal import seal
-from recorder.bundle.synthetic import SyntheticSpec, read_barcode, synthesize_live
-from recorder.bundle.validate import validate_bundle
 from recorder.errors import SealError
+from recorder.sealing.seal import seal
+from recorder.sealing.synthetic import SyntheticSpec, read_barcode, synthesize_live
+from trajrec import format as fmt
+from trajrec.reader import BundleReader
+from trajrec.validation import validate_bundle
 
 KILLED_SPEC = SyntheticSpec(duration_s=60, width=320, height=240, seed=4)
 WRITER = f"""
 import sys
 from pathlib import Path
-from recorder.bundle.synthetic import SyntheticSpec, synthesize_live
+from recorder.sealing.synthetic import SyntheticSpec, synthesize_live
 
 synthesize_live(Path(sys.argv[1]), {KILLED_SPEC!r}, session_id="crashed-session", realtime=True,
                 on_frame=lambda i, t: print(i, t, flush=True))

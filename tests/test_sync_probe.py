@@ -1,5 +1,5 @@
 """The issue's end-to-end sync probe: `trajrec record --fps 30` runs on the real Xvfb display and PulseAudio
-virtual microphone while tests/sync_probe.py, several times, turns the whole screen white, plays a beep into
+virtual microphone while tests/helpers/sync_probe.py, several times, turns the whole screen white, plays a beep into
 the microphone's sink and injects a left click at the same instant T. In the sealed bundle, for each flash:
 
 - frame: t_ns of the first frame whose mean brightness crosses 50 % (a frame's t_ns is its grab time);
@@ -49,12 +49,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from recorder.bundle import format as fmt
-from recorder.bundle.reader import BundleReader
-from recorder.bundle.validate import validate_bundle
-from tests.harness import Display, Microphone
+from tests.helpers.harness import Display, Microphone
+from trajrec import format as fmt
+from trajrec.reader import BundleReader
+from trajrec.validation import validate_bundle
 
-PROBE = Path(__file__).with_name("sync_probe.py")
+pytestmark = [pytest.mark.x11, pytest.mark.audio, pytest.mark.slow]
+
+PROBE = Path(__file__).parent / "helpers" / "sync_probe.py"
 FPS = 30
 BOUND_MS = 33.0  # one frame interval at 30 fps, as the issue rounds it (1/30 s = 33.3 ms)
 FLASHES = 5

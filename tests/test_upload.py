@@ -15,17 +15,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from tests.harness import wait_until
-from tests.s3harness import (
+from tests.helpers.bundles import make_bundle
+from tests.helpers.harness import wait_until
+from tests.helpers.s3 import (
     aws_isolated_fixture,  # noqa: F401  (pytest fixture)
     closed_port,
     fresh_bucket,
     s3_server_fixture,  # noqa: F401  (pytest fixture)
 )
-from tests.tcp_proxy import ChaosProxy
+from tests.helpers.tcp_proxy import ChaosProxy
 from uploader.download import download_bundle, list_bundles
 from uploader.errors import BundleModified
 from uploader.ledger import Ledger, States
@@ -37,22 +37,6 @@ from uploader.store import StoreConfig, make_client, translate
 
 pytestmark = pytest.mark.usefixtures("aws_isolated")
 FAST_RETRY = RetryPolicy(attempts=8, base_s=0.05, cap_s=0.5)
-
-
-def make_bundle(root: Path, session_id: str, sizes: dict[str, int], seed: int = 0) -> Path:
-    """A sealed bundle as the uploader sees it: files, and a manifest listing their sizes and SHA-256."""
-    bundle = root / session_id
-    rng = np.random.default_rng(seed)
-    files = []
-    for rel, size in sizes.items():
-        path = bundle / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
-        path.write_bytes(data)
-        files.append({"path": rel, "bytes": size, "sha256": hashlib.sha256(data).hexdigest()})
-    manifest = {"schema_version": "1.0", "session_id": session_id, "status": "complete", "files": files}
-    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return bundle
 
 
 def store_digest(client: Any, bucket: str, key: str) -> str:

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from tests.harness import wait_until
-from tests.s3harness import (
+from tests.helpers.harness import wait_until
+from tests.helpers.s3 import (
     BUCKET,
     StoreDirs,
     aws_isolated_fixture,  # noqa: F401  (pytest fixture)
@@ -311,7 +311,7 @@ def test_server_dies_with_its_parent(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import sys, time
-        from tests.s3harness import StoreDirs
+        from tests.helpers.s3 import StoreDirs
         from pathlib import Path
         server = StoreDirs.under(Path({str(tmp_path)!r})).server().start()
         print(server.pid, flush=True)

@@ -13,10 +13,10 @@ from typing import Any
 import av
 import pytest
 
-from recorder.bundle import format as fmt
-from recorder.bundle.synthetic import SyntheticSpec, synthesize_bundle
-from recorder.bundle.validate import Severity, validate_bundle
-from tests.conftest import codes, edit_manifest, manifest, reseal, rewrite_table
+from recorder.sealing.synthetic import SyntheticSpec, synthesize_bundle
+from tests.helpers.bundles import codes, edit_manifest, manifest, reseal, rewrite_table
+from trajrec import format as fmt
+from trajrec.validation import Severity, validate_bundle
 
 
 def test_good_bundle_has_no_findings(bundle: Path) -> None:

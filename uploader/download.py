@@ -33,10 +33,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from recorder.bundle import format as fmt
-from recorder.bundle.manifest import HASH_CHUNK, iter_chunks, load_manifest, sha256_stream
-from recorder.bundle.source import unsafe_name
 from recorder.errors import ManifestError
+from trajrec import format as fmt
+from trajrec.hashing import CHUNK as HASH_CHUNK
+from trajrec.hashing import iter_chunks, sha256_stream
+from trajrec.manifest import load_manifest
+from trajrec.source import unsafe_name
 from uploader.errors import UploaderError
 from uploader.retry import RetryPolicy
 from uploader.store import StoreConfig, translate

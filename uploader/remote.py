@@ -16,9 +16,9 @@ from contextlib import ExitStack, closing
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any
 
-from recorder.bundle.source import BundleSource, Member, UnsafeMember, unsafe_name
-from recorder.bundle.validate import Report, validate_source
 from recorder.errors import BundleMemberError
+from trajrec.source import BundleSource, Member, UnsafeMember, unsafe_name
+from trajrec.validation import Report, validate_source
 from uploader.download import DEFAULT_RETRY, get_from, list_bundles, store_call, with_retries
 from uploader.errors import StoreConfigError, UploaderError
 from uploader.retry import RetryPolicy

@@ -21,7 +21,7 @@ def offer_repair(window: object, out_dir: Path) -> None:
     from PySide6.QtWidgets import QMessageBox, QWidget
 
     from recorder.app.tasks import run_task
-    from recorder.bundle.seal import seal
+    from recorder.sealing.seal import seal
 
     found = crashed_sessions(out_dir)
     if not found:

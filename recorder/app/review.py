@@ -39,9 +39,9 @@ from recorder.app.player import FrameService, Overlays, Player, format_time, key
 from recorder.app.tasks import run_task
 from recorder.app.theme import COLORS
 from recorder.app.timeline import Flag, Timeline
-from recorder.bundle import format as fmt
-from recorder.bundle.reader import BundleReader
-from recorder.errors import RecorderError
+from recorder.errors import TrajrecError
+from trajrec import format as fmt
+from trajrec.reader import BundleReader
 
 log = logging.getLogger(__name__)
 
@@ -660,7 +660,7 @@ class ReviewPage(QWidget):
     def _on_load_error(self, gen: int, error: BaseException) -> None:
         if gen != self._generation or self._closed or self._life.ended:
             return
-        if isinstance(error, RecorderError):  # a bundle problem, said in its message
+        if isinstance(error, TrajrecError):  # a bundle problem, said in its message
             log.warning("opening %s for review failed: %s", self.bundle, error)
             message = str(error)
         else:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recorder.bundle.manifest import schema_errors
 from recorder.errors import UsageError
+from trajrec.manifest import schema_errors
 
 TASK_SCHEMA_FILE = "task.schema.json"
 MAX_TASK_FILE_BYTES = 1 << 20

@@ -214,7 +214,7 @@ class MainWindow(QMainWindow):
 
         def work() -> Path:
             if start_ns is not None or end_ns is not None or notes:
-                from recorder.bundle.edit import edit_bundle
+                from recorder.sealing.edit import edit_bundle
 
                 edit_bundle(bundle, start_ns=start_ns, end_ns=end_ns, marker_notes=notes or None)
             self.uploads.submit(bundle)

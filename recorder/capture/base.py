@@ -9,16 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recorder.errors import RecorderError
+from recorder.errors import CaptureError, TrajrecError
 
 # A source hands each record to `emit`, which never blocks: the session's bounded queue drops and
-# counts when full. Records are recorder.bundle.format.InputEvent / WindowRecord, or the types below.
+# counts when full. Records are trajrec.format.InputEvent / WindowRecord, or the types below.
 Emit = Callable[[object], None]
 Clock = Callable[[], int]  # SessionClock.now_ns
-
-
-class CaptureError(RecorderError):
-    """A source cannot start or failed while running; the message says what to do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +69,6 @@ class WorkerThread:
             raise CaptureError(f"{self._thread.name} did not stop within {timeout} s")
         if self.error is not None:
             err, self.error = self.error, None
-            if isinstance(err, RecorderError):
+            if isinstance(err, TrajrecError):
                 raise err
             raise CaptureError(f"{self._thread.name} failed: {type(err).__name__}: {err}") from err

@@ -11,9 +11,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from recorder.bundle.format import Display, DisplayLayout
 from recorder.capture.base import Clock, Emit, Source, WorkerThread
 from recorder.platform import DisplayBackend, display_backend
+from trajrec.format import Display, DisplayLayout
 
 
 class DisplayLayoutSource(Source):

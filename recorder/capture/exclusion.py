@@ -24,8 +24,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from recorder.bundle.format import MODIFIERS, EventKind, InputEvent
 from recorder.capture.base import CaptureError
+from trajrec.format import MODIFIERS, EventKind, InputEvent
 
 # Lock keys change what a key types, not which shortcut it is.
 _IGNORED_FOR_HOTKEYS = frozenset({"caps_lock", "num_lock"})

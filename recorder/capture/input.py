@@ -16,9 +16,9 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
-from recorder.bundle.format import InputEvent
 from recorder.capture.base import CaptureError, Clock, Emit, Source
 from recorder.platform import NO_BACKEND, BackendUnavailable
+from trajrec.format import InputEvent
 
 Deliver = Callable[[InputEvent], None]  # called on a backend's listener thread with each event
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recorder.bundle.format import KEYFRAME_INTERVAL_NS
 from recorder.capture.base import CaptureError, Clock, Emit, ScreenFrame, Source, WorkerThread
+from trajrec.format import KEYFRAME_INTERVAL_NS
 
 log = logging.getLogger(__name__)
 

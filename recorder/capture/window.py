@@ -16,9 +16,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from recorder.bundle.format import WindowRecord
 from recorder.capture.base import CaptureError, Clock, Emit, Source, WorkerThread
 from recorder.platform import WindowBackend, WindowInfo, window_backend
+from trajrec.format import WindowRecord
 
 _Key = tuple[str, str, int, int, int, int, int | None]
 

@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    from recorder.bundle.reader import BundleReader
+    from trajrec.reader import BundleReader
 
     with BundleReader(args.path) as b:
         m = b.manifest
@@ -62,6 +62,6 @@ def run(args: argparse.Namespace) -> ExitCode:
 
 
 def _utc(ns: int) -> str:
-    from recorder.bundle.format import utc_iso
+    from trajrec.format import utc_iso
 
     return utc_iso(ns)

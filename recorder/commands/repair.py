@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    from recorder.bundle.seal import seal
+    from recorder.sealing.seal import seal
 
     live = Path(args.live)
     if not live.is_dir():

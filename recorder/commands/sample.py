@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     if args.duration <= 0 or args.duration > 24 * 3600:
         raise UsageError("--duration must be between 0 and 86400 seconds")
     try:
-        from recorder.bundle.synthetic import SyntheticSpec, synthesize_bundle
+        from recorder.sealing.synthetic import SyntheticSpec, synthesize_bundle
         from recorder.writers.video import VideoSettings
 
         VideoSettings(w, h)

@@ -28,12 +28,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from recorder.bundle import format as fmt
-from recorder.bundle.validate import Finding, Report, Severity, bundle_bytes, validate_bundle
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.interrupt import sigint_sets
 from recorder.units import human_bytes
+from trajrec import format as fmt
+from trajrec.validation import Finding, Report, Severity, bundle_bytes, validate_bundle
 
 if TYPE_CHECKING:
     from uploader.remote import RemoteBundles

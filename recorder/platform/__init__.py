@@ -12,8 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from recorder.bundle.format import Display
-from recorder.capture.base import CaptureError
+from recorder.errors import CaptureError
+from trajrec.format import Display
 
 NO_BACKEND = (
     "no X display: set DISPLAY, or record on an X11 session; Wayland/macOS/Windows backends are not written yet"

@@ -42,9 +42,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from recorder.bundle.format import EventKind, InputEvent
 from recorder.capture.base import CaptureError, Clock
 from recorder.capture.input import Deliver, InputBackend
+from trajrec.format import EventKind, InputEvent
 
 PYNPUT_TESTED = "1.8.2"  # the pynput version whose private hooks this module was written and tested against
 START_TIMEOUT_S = 5.0

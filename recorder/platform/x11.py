@@ -17,9 +17,9 @@ from Xlib import display as xdisplay
 from Xlib import error as xerror
 from Xlib.ext import randr  # type: ignore[import-untyped]
 
-from recorder.bundle.format import Display
 from recorder.capture.base import CaptureError
 from recorder.platform import DisplayBackend, WindowBackend, WindowInfo
+from trajrec.format import Display
 
 _MAX_PROP_LONGS = 1 << 16  # read at most 256 KiB of a property (titles, WM_CLASS) in one round trip
 _CLIENT_SEARCH_DEPTH = 2  # how deep under a frame (child of root) to look for the WM_CLASS client

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from recorder.bundle.format import AudioBlock
+from trajrec.format import AudioBlock
 
 # Silence is inserted when a block arrives later than expected by more than this.
 GAP_THRESHOLD_NS = 20_000_000

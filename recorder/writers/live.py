@@ -15,8 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from recorder import __version__
-from recorder.bundle.format import (
+from recorder.errors import RecorderError
+from recorder.writers.audio import AudioWriter
+from recorder.writers.log import LiveLog
+from recorder.writers.video import VideoSettings, VideoWriter
+from trajrec import __version__
+from trajrec.format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     LIVE_AUDIO,
@@ -31,20 +35,7 @@ from recorder.bundle.format import (
     Marker,
     WindowRecord,
 )
-from recorder.errors import RecorderError
-from recorder.writers.audio import AudioWriter
-from recorder.writers.log import (
-    TOPIC_ANCHOR,
-    TOPIC_AUDIO,
-    TOPIC_DROPPED,
-    TOPIC_EVENT,
-    TOPIC_FRAME,
-    TOPIC_LAYOUT,
-    TOPIC_MARKER,
-    TOPIC_WINDOW,
-    LiveLog,
-)
-from recorder.writers.video import VideoSettings, VideoWriter
+from trajrec.topics import Topic
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
@@ -126,7 +117,7 @@ class LiveWriter:
         self._closed = False
 
     def anchor(self, anchor: Anchor) -> None:
-        self.log.write(TOPIC_ANCHOR, anchor.mono_ns, _row(anchor))
+        self.log.write(Topic.ANCHOR, anchor.mono_ns, _row(anchor))
 
     def frame(self, t_ns: int, image: np.ndarray, display_id: int = -1) -> None:
         if self.video is None:
@@ -134,32 +125,32 @@ class LiveWriter:
         key = self.video.write(t_ns, image)
         rec = Frame(frame_index=self.frames, pts=-1, t_ns=t_ns, display_id=display_id, keyframe=key)
         self.frames += 1
-        self.log.write(TOPIC_FRAME, t_ns, {k: v for k, v in _row(rec).items() if k != "pts"})
+        self.log.write(Topic.FRAME, t_ns, {k: v for k, v in _row(rec).items() if k != "pts"})
 
     def dropped_frames(self, t_ns: int, count: int) -> None:
         self.dropped += count
-        self.log.write(TOPIC_DROPPED, t_ns, {"t_ns": t_ns, "count": count})
+        self.log.write(Topic.DROPPED, t_ns, {"t_ns": t_ns, "count": count})
 
     def event(self, event: InputEvent) -> None:
         """Log an input event; `seq` is assigned here in arrival order."""
         rec = dataclasses.replace(event, seq=self._seq)
         self._seq += 1
-        self.log.write(TOPIC_EVENT, rec.t_ns, _row(rec))
+        self.log.write(Topic.EVENT, rec.t_ns, _row(rec))
 
     def window(self, record: WindowRecord) -> None:
-        self.log.write(TOPIC_WINDOW, record.t_ns, _row(record))
+        self.log.write(Topic.WINDOW, record.t_ns, _row(record))
 
     def layout(self, layout: DisplayLayout) -> None:
-        self.log.write(TOPIC_LAYOUT, layout.t_ns, layout.to_json())
+        self.log.write(Topic.LAYOUT, layout.t_ns, layout.to_json())
 
     def marker(self, marker: Marker) -> None:
-        self.log.write(TOPIC_MARKER, marker.t_ns, marker.to_json())
+        self.log.write(Topic.MARKER, marker.t_ns, marker.to_json())
 
     def audio(self, t_ns: int, block: np.ndarray) -> AudioBlock:
         if self.audio_writer is None:
             raise RecorderError("this session records no audio")
         rec = self.audio_writer.write(t_ns, block)
-        self.log.write(TOPIC_AUDIO, t_ns, _row(rec))
+        self.log.write(Topic.AUDIO, t_ns, _row(rec))
         return rec
 
     def close(self, stop: Anchor | None = None) -> None:

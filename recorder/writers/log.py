@@ -19,19 +19,12 @@ from mcap.records import Channel, Message
 from mcap.stream_reader import StreamReader
 from mcap.writer import CompressionType, Writer
 
-from recorder import __version__
+from trajrec import __version__
+from trajrec.topics import Topic
 
 FLUSH_INTERVAL_NS = 1_000_000_000
 
-TOPIC_ANCHOR = "/clock/anchor"
-TOPIC_FRAME = "/screen/frame"
-TOPIC_DROPPED = "/screen/dropped"
-TOPIC_EVENT = "/input/event"
-TOPIC_WINDOW = "/context/window"
-TOPIC_MARKER = "/marker"
-TOPIC_AUDIO = "/audio/block"
-TOPIC_LAYOUT = "/screen/layout"
-TOPICS = (TOPIC_ANCHOR, TOPIC_FRAME, TOPIC_DROPPED, TOPIC_EVENT, TOPIC_WINDOW, TOPIC_MARKER, TOPIC_AUDIO, TOPIC_LAYOUT)
+TOPICS = tuple(Topic)
 
 
 class LiveLog:

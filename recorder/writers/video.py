@@ -14,8 +14,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from recorder.bundle.format import KEYFRAME_INTERVAL_NS
 from recorder.errors import RecorderError
+from trajrec.format import KEYFRAME_INTERVAL_NS
 
 # Matroska timestamps are milliseconds; pts in the live file are ms since the first frame.
 LIVE_TIME_BASE = Fraction(1, 1000)

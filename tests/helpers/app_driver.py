@@ -1,6 +1,6 @@
 """Drive the real desktop app on an X display, as an expert would, and report what happened as JSON.
 
-    DISPLAY=:99 PULSE_SERVER=... TRAJREC_*_DIR=... python tests/app_driver.py --out result.json
+    DISPLAY=:99 PULSE_SERVER=... TRAJREC_*_DIR=... python tests/helpers/app_driver.py --out result.json
 
 The app runs with Qt's xcb platform on the given display (real windows). The driver fills the setup screen,
 clicks Record with a real injected click (xdotool on the button's screen position, so the click is input
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 os.environ["QT_QPA_PLATFORM"] = "xcb"
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QApplication, QWidget

@@ -1,7 +1,7 @@
 """End-to-end sync probe: flash the screen white, beep into the virtual microphone and click, all at the
 same instant T, several times, and write what was done (and when) to JSON.
 
-    DISPLAY=:99 PULSE_SERVER=unix:/.../native python tests/sync_probe.py --flashes 5 --out offsets.json
+    DISPLAY=:99 PULSE_SERVER=unix:/.../native python tests/helpers/sync_probe.py --flashes 5 --out offsets.json
 
 Every time is CLOCK_MONOTONIC in integer ns (``time.monotonic_ns``), the clock `trajrec record` stamps
 with; it is system-wide, so the probe's times and a bundle's times compare directly.

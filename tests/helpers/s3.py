@@ -2,7 +2,7 @@
 
 Fixtures are defined here under `name=` and imported by the test modules that need them:
 
-    from tests.s3harness import aws_isolated_fixture, s3_server_fixture  # noqa: F401  (pytest fixtures)
+    from tests.helpers.s3 import aws_isolated_fixture, s3_server_fixture  # noqa: F401  (pytest fixtures)
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Shared test helpers: real parts (display, microphone, S3 server, proxy), bundle breakers, drivers."""

@@ -1,0 +1,60 @@
+"""The lab package's exception tree: every error `trajrec` raises on purpose. Messages say what to do."""
+
+from __future__ import annotations
+
+
+class TrajrecError(Exception):
+    """Base of every error raised on purpose by `trajrec`, `recorder` and `uploader`."""
+
+
+class UsageError(TrajrecError):
+    """The user asked for something that cannot be done as asked (bad path, bad option)."""
+
+
+class BundleError(TrajrecError):
+    """A bundle cannot be read or written."""
+
+
+class FormatVersionError(BundleError):
+    """The bundle was written in a format version this reader cannot read."""
+
+    def __init__(self, found: str, supported: str) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"bundle format {found} is not readable by this version (reads {supported}.x): upgrade trajectory-recorder"
+        )
+
+
+class BundleNotFoundError(BundleError):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: no such bundle directory or .tar file")
+
+
+class BundleMemberError(BundleError):
+    """A file inside a bundle is missing, unsafe or unreadable."""
+
+    def __init__(self, bundle: str, member: str, reason: str) -> None:
+        self.bundle = bundle
+        self.member = member
+        self.reason = reason
+        super().__init__(f"{bundle}: {member}: {reason}")
+
+
+class ManifestError(BundleError):
+    """manifest.json is absent, too large, not JSON or not a manifest."""
+
+
+class RetriesExceeded(TrajrecError):
+    """An operation kept failing with retryable errors; `last` is the last of them."""
+
+    def __init__(self, what: str, attempts: int, last: BaseException) -> None:
+        self.what = what
+        self.attempts = attempts
+        self.last = last
+        super().__init__(f"{what} failed {attempts} times; last error: {last}")
+
+
+class Cancelled(TrajrecError):
+    """Work stopped because the user asked it to (Ctrl+C, a cancel event)."""
