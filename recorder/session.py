@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recorder.capture.base import AudioChunk, CaptureError, ScreenFrame, Source, WorkerThread
+from recorder.capture.base import AudioChunk, ScreenFrame, Source, WorkerThread
 from recorder.capture.screen import Region, ScreenSource
 from recorder.clock import SessionClock
-from recorder.errors import RecorderError
+from recorder.errors import CaptureError, RecorderError
 from recorder.sealing.seal import seal
 from recorder.writers.live import LiveWriter
 from recorder.writers.video import VideoSettings

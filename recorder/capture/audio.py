@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from recorder.capture.base import AudioChunk, CaptureError, Clock, Emit, Source
-from recorder.errors import UsageError
+from recorder.capture.base import AudioChunk, Clock, Emit, Source
+from recorder.errors import CaptureError, UsageError
 
 # ADC times further than this behind the callback's current time are not trusted.
 MAX_ADC_LAG_S = 1.0

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from recorder.capture.base import CaptureError
+from recorder.errors import CaptureError
 from trajrec.format import MODIFIERS, EventKind, InputEvent
 
 # Lock keys change what a key types, not which shortcut it is.

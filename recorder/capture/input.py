@@ -16,7 +16,8 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
-from recorder.capture.base import CaptureError, Clock, Emit, Source
+from recorder.capture.base import Clock, Emit, Source
+from recorder.errors import CaptureError
 from recorder.platform import NO_BACKEND, BackendUnavailable
 from trajrec.format import InputEvent
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recorder.capture.base import CaptureError, Clock, Emit, ScreenFrame, Source, WorkerThread
+from recorder.capture.base import Clock, Emit, ScreenFrame, Source, WorkerThread
+from recorder.errors import CaptureError
 from trajrec.format import KEYFRAME_INTERVAL_NS
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from recorder.capture.base import CaptureError, Clock, Emit, Source, WorkerThread
+from recorder.capture.base import Clock, Emit, Source, WorkerThread
+from recorder.errors import CaptureError
 from recorder.platform import WindowBackend, WindowInfo, window_backend
 from trajrec.format import WindowRecord
 

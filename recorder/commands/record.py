@@ -90,7 +90,7 @@ def require_capture() -> None:
 
 def run(args: argparse.Namespace) -> ExitCode:
     require_capture()
-    from recorder.capture.base import CaptureError
+    from recorder.errors import CaptureError
     from recorder.session import Session, State
 
     if not args.consent:

@@ -42,8 +42,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from recorder.capture.base import CaptureError, Clock
+from recorder.capture.base import Clock
 from recorder.capture.input import Deliver, InputBackend
+from recorder.errors import CaptureError
 from trajrec.format import EventKind, InputEvent
 
 PYNPUT_TESTED = "1.8.2"  # the pynput version whose private hooks this module was written and tested against

@@ -17,7 +17,7 @@ from Xlib import display as xdisplay
 from Xlib import error as xerror
 from Xlib.ext import randr  # type: ignore[import-untyped]
 
-from recorder.capture.base import CaptureError
+from recorder.errors import CaptureError
 from recorder.platform import DisplayBackend, WindowBackend, WindowInfo
 from trajrec.format import Display
 

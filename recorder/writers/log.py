@@ -45,7 +45,7 @@ class LiveLog:
         self._closed = False
         self._lock = threading.Lock()
 
-    def write(self, topic: str, t_ns: int, payload: dict[str, Any]) -> None:
+    def write(self, topic: Topic, t_ns: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
         with self._lock:
             self._seq += 1
