@@ -54,12 +54,13 @@ from urllib.parse import unquote
 import numpy as np
 from boto3.s3.transfer import TransferConfig
 
+from uploader.config import StoreConfig
 from uploader.errors import ServerStartError
 from uploader.ledger import Ledger, States
-from uploader.multipart import DEFAULT_PART_SIZE, part_size_for
+from uploader.parts import DEFAULT_PART_SIZE, part_size_for
 from uploader.queue import ProgressEvent, UploadQueue
 from uploader.server import EmbeddedServer, rclone_binary
-from uploader.store import StoreConfig, make_client, translate
+from uploader.store import make_client, translate
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(__file__).resolve().parent / ".cache" / "upload"

@@ -13,7 +13,7 @@ from recorder.errors import TrajrecError, UsageError
 from recorder.exitcodes import ExitCode
 from recorder.logs import setup_logging
 from trajrec import __version__
-from uploader.errors import StoreConfigError, UploaderError
+from uploader.errors import StoreConfigError
 
 log = logging.getLogger("trajrec")
 COMMANDS = (record, validate, info, repair, sample, upload, store, download, gui)
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"trajrec {args.command}: {e}", file=sys.stderr)
         return ExitCode.USAGE
-    except (TrajrecError, UploaderError) as e:
+    except TrajrecError as e:  # the uploader's errors too: its tree hangs off TrajrecError
         if args.debug:
             raise
         log.info("failed: %s", e)

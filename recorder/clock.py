@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from trajrec.format import Anchor, AnchorEvent
+
+# What a source or backend is handed to stamp with: a function returning session-clock ns (SessionClock.now_ns).
+Clock = Callable[[], int]
 
 
 class SessionClock:

@@ -1,4 +1,5 @@
-"""Logging to the platform's log directory (e.g. ~/.local/state/trajrec/log on Linux)."""
+"""The recorder's directories on this machine (logs, settings, data; each moved by its `TRAJREC_*_DIR`
+variable), and logging to the log directory (e.g. ~/.local/state/trajrec/log on Linux)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,19 @@ APP = "trajrec"
 def log_dir() -> Path:
     override = os.environ.get("TRAJREC_LOG_DIR")
     return Path(override) if override else Path(platformdirs.user_log_dir(APP, appauthor=False))
+
+
+def config_dir() -> Path:
+    """The settings directory (e.g. ~/.config/trajrec on Linux); `TRAJREC_CONFIG_DIR` overrides it."""
+    override = os.environ.get("TRAJREC_CONFIG_DIR")
+    return Path(override) if override else Path(platformdirs.user_config_dir(APP, appauthor=False))
+
+
+def data_dir() -> Path:
+    """The data directory (e.g. ~/.local/share/trajrec on Linux): the upload ledger and the embedded store;
+    `TRAJREC_DATA_DIR` overrides it."""
+    override = os.environ.get("TRAJREC_DATA_DIR")
+    return Path(override) if override else Path(platformdirs.user_data_dir(APP, appauthor=False))
 
 
 def setup_logging(debug: bool = False) -> Path | None:

@@ -15,7 +15,8 @@ from typing import Any
 
 import platformdirs
 
-from recorder.errors import UsageError
+from recorder.errors import BackendUnavailable, UsageError
+from recorder.platform import detect, display_backend
 from trajrec import format as fmt
 
 # Refuse to start with less free space than this (a 1080p hour is ~300 MB); TRAJREC_MIN_FREE_MB overrides.
@@ -28,7 +29,12 @@ def default_out_dir() -> Path:
 
 
 def check_display() -> None:
-    if not os.environ.get("DISPLAY"):
+    """One-line UsageError when no platform backend can capture this desktop (recorder.platform.detect)."""
+    try:
+        name = detect()
+    except BackendUnavailable as e:  # TRAJREC_PLATFORM names no platform
+        raise UsageError(str(e)) from e
+    if name is None:
         raise UsageError("no X display: set DISPLAY (e.g. DISPLAY=:0), or run inside an X11 session")
 
 
@@ -80,7 +86,6 @@ class Plan:
 def session_config(plan: Plan) -> Any:
     """The SessionConfig for `plan`, after the preflight checks (one-line UsageError when one fails)."""
     from recorder.capture.screen import Region, monitors
-    from recorder.platform import display_backend
     from recorder.session import SessionConfig
 
     check_display()

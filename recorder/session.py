@@ -1,10 +1,16 @@
 """Session: start / pause / resume / marker / stop. Owns the capture sources and the live writer.
 
 Sources stamp, copy and hand records over through two bounded queues: frames to the encoder thread,
-everything else (input, window context, audio, markers, anchors) to the log thread. A full queue drops
-the newest item and counts it; drops are written to the log and reported in the manifest. A worker's
+everything else (a `Record`: input, window context, display layout, audio, markers, anchors) to the log
+thread, which hands each to the writer by its type (one table, `_handlers`). A full queue drops the newest
+item and counts it; dropped frames are written to the log and reported in the manifest. A worker's
 exception is never lost: it stops the session and is re-raised by stop(), after the recording has been
 sealed (as `recovered` when the session could not finish cleanly).
+
+The sources are injectable: `Session(config, sources=factory)`, where the factory builds them from the
+session (its clock, `offer_frame`, `offer_record`, `paused`, `config`). `default_sources` builds the real ones
+(mss, the platform's input / window / display backends, PortAudio); a test hands in sources that need no
+display and no microphone, and everything downstream (queues, writers, sealing) stays the real thing.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import logging
 import queue
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +40,7 @@ log = logging.getLogger(__name__)
 FRAME_QUEUE = 16  # ~0.5 s at 30 fps; 1080p BGRA frames are 8 MB each
 RECORD_QUEUE = 20_000
 IDLE_FLUSH_S = 0.5  # with nothing to write for this long, the log is flushed anyway
+WORKER_JOIN_S = 30.0  # how long stop() waits for a writer thread to finish what is queued
 
 
 class State(enum.StrEnum):
@@ -71,8 +79,69 @@ class SessionStats:
     audio_overflows: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class DroppedFrames:
+    """Frames the full frame queue turned away, logged at the time they were grabbed."""
+
+    t_ns: int
+    count: int = 1
+
+
+# What goes through the record queue to the log thread (frames have their own queue, to the encoder).
+Record = fmt.InputEvent | fmt.WindowRecord | fmt.DisplayLayout | fmt.Marker | fmt.Anchor | AudioChunk | DroppedFrames
+Handler = Callable[[Any], None]  # writes one record of the type it is registered for
+SourceFactory = Callable[["Session"], list[Source]]  # the sources of a session, built (not started) at start()
+
+
+def default_sources(session: Session) -> list[Source]:
+    """The real sources the config asks for: screen (mss), input, window context and display layout (the
+    platform's backends), voiceover (PortAudio). Capture modules are imported only when asked for."""
+    c = session.config
+    now_ns, paused = session.clock.now_ns, session.paused
+    sources: list[Source] = [
+        ScreenSource(
+            now_ns,
+            session.offer_frame,
+            c.region,
+            fps=c.fps,
+            display_id=c.display_id,
+            paused=paused,
+            draw_cursor=c.draw_cursor,
+        )
+    ]
+    if c.input:
+        from recorder.capture.input import InputSource
+
+        sources.append(InputSource(now_ns, session.offer_record, paused=paused, exclude=c.exclude_input))
+    if c.windows:
+        from recorder.capture.window import WindowSource
+
+        sources.append(WindowSource(now_ns, session.offer_record, paused=paused))
+    if c.windows:
+        from recorder.capture.displays import DisplayLayoutSource
+
+        sources.append(DisplayLayoutSource(now_ns, session.offer_record, paused=paused))
+    if c.audio:
+        from recorder.capture.audio import AudioSource
+
+        sources.append(
+            AudioSource(now_ns, session.offer_record, device=c.audio_device, samplerate=c.samplerate, paused=paused)
+        )
+    return sources
+
+
 class Session:
-    def __init__(self, config: SessionConfig, clock: SessionClock | None = None) -> None:
+    """One recording: `start()`, then `pause()` / `resume()` / `marker()` from any thread, then `stop()`."""
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        clock: SessionClock | None = None,
+        *,
+        sources: SourceFactory = default_sources,
+        frame_queue: int = FRAME_QUEUE,
+        record_queue: int = RECORD_QUEUE,
+    ) -> None:
         self.config = config
         self.clock = clock or SessionClock()
         self.session_id = config.session_id or fmt.new_session_id()
@@ -80,8 +149,9 @@ class Session:
         self.state = State.IDLE
         self.stats = SessionStats()
         self.sources: list[Source] = []
-        self._frames: queue.Queue[ScreenFrame | None] = queue.Queue(FRAME_QUEUE)
-        self._records: queue.Queue[object | None] = queue.Queue(RECORD_QUEUE)
+        self._make_sources = sources
+        self._frames: queue.Queue[ScreenFrame | None] = queue.Queue(frame_queue)
+        self._records: queue.Queue[Record | None] = queue.Queue(record_queue)
         self._writer: LiveWriter | None = None
         self._workers: list[WorkerThread] = []
         self._failed = threading.Event()
@@ -91,15 +161,14 @@ class Session:
     def paused(self) -> bool:
         return self.state != State.RECORDING
 
-    def offer_frame(self, frame: object) -> None:
+    def offer_frame(self, frame: ScreenFrame) -> None:
         try:
-            self._frames.put_nowait(frame)  # type: ignore[arg-type]
+            self._frames.put_nowait(frame)
         except queue.Full:
-            assert isinstance(frame, ScreenFrame)
             self.stats.frames_dropped += 1
-            self.offer_record(("dropped", frame.t_ns, 1))
+            self.offer_record(DroppedFrames(frame.t_ns))
 
-    def offer_record(self, record: object) -> None:
+    def offer_record(self, record: Record) -> None:
         try:
             self._records.put_nowait(record)
         except queue.Full:
@@ -109,7 +178,7 @@ class Session:
     def start(self) -> None:
         c = self.config
         video = VideoSettings(c.region.even().width, c.region.even().height, crf=c.crf, preset=c.preset)
-        sources = self._build_sources()
+        sources = self._make_sources(self)
         self._writer = LiveWriter(
             self.live_dir,
             session_id=self.session_id,
@@ -145,47 +214,6 @@ class Session:
             raise
         self.sources = started
         log.info("session %s recording into %s", self.session_id, self.live_dir)
-
-    def _build_sources(self) -> list[Source]:
-        c = self.config
-        sources: list[Source] = [
-            ScreenSource(
-                self.clock.now_ns,
-                self.offer_frame,
-                c.region,
-                fps=c.fps,
-                display_id=c.display_id,
-                paused=self.paused,
-                draw_cursor=c.draw_cursor,
-            )
-        ]
-        if c.input:
-            from recorder.capture.input import InputSource
-
-            sources.append(
-                InputSource(self.clock.now_ns, self.offer_record, paused=self.paused, exclude=c.exclude_input)
-            )
-        if c.windows:
-            from recorder.capture.window import WindowSource
-
-            sources.append(WindowSource(self.clock.now_ns, self.offer_record, paused=self.paused))
-        if c.windows:
-            from recorder.capture.displays import DisplayLayoutSource
-
-            sources.append(DisplayLayoutSource(self.clock.now_ns, self.offer_record, paused=self.paused))
-        if c.audio:
-            from recorder.capture.audio import AudioSource
-
-            sources.append(
-                AudioSource(
-                    self.clock.now_ns,
-                    self.offer_record,
-                    device=c.audio_device,
-                    samplerate=c.samplerate,
-                    paused=self.paused,
-                )
-            )
-        return sources
 
     def pause(self) -> None:
         with self._lock:
@@ -240,11 +268,12 @@ class Session:
 
     def _finish_writers(self, stop: fmt.Anchor | None) -> list[BaseException]:
         errors: list[BaseException] = []
-        self._frames.put(None)
-        self._records.put(None)
+        encoder, log_writer = self._workers
+        _end_queue(self._frames, encoder)
+        _end_queue(self._records, log_writer)
         for w in self._workers:
             try:
-                w.join(30)
+                w.join(WORKER_JOIN_S)
             except BaseException as e:
                 errors.append(e)
         assert self._writer is not None
@@ -264,9 +293,31 @@ class Session:
             self._failed.set()
             raise
 
+    def _handlers(self, w: LiveWriter) -> dict[type, Handler]:
+        """Which writer call each Record type goes to (the types are exact: no subclasses are made)."""
+
+        def audio(chunk: AudioChunk) -> None:
+            if chunk.overflow:
+                self.stats.audio_overflows += 1
+            w.audio(chunk.t_ns, chunk.samples)
+
+        def dropped(d: DroppedFrames) -> None:
+            w.dropped_frames(d.t_ns, d.count)
+
+        return {
+            fmt.InputEvent: w.event,
+            fmt.WindowRecord: w.window,
+            fmt.DisplayLayout: w.layout,
+            fmt.Marker: w.marker,
+            fmt.Anchor: w.anchor,
+            AudioChunk: audio,
+            DroppedFrames: dropped,
+        }
+
     def _write(self) -> None:
         w = self._writer
         assert w is not None
+        handlers = self._handlers(w)
         try:
             while True:
                 try:
@@ -276,27 +327,25 @@ class Session:
                     continue
                 if item is None:
                     break
-                if isinstance(item, fmt.InputEvent):
-                    w.event(item)
-                elif isinstance(item, AudioChunk):
-                    if item.overflow:
-                        self.stats.audio_overflows += 1
-                    w.audio(item.t_ns, item.samples)
-                elif isinstance(item, fmt.WindowRecord):
-                    w.window(item)
-                elif isinstance(item, fmt.Marker):
-                    w.marker(item)
-                elif isinstance(item, fmt.DisplayLayout):
-                    w.layout(item)
-                elif isinstance(item, fmt.Anchor):
-                    w.anchor(item)
-                elif isinstance(item, tuple) and item[0] == "dropped":
-                    w.dropped_frames(item[1], item[2])
-                else:
+                handler = handlers.get(type(item))
+                if handler is None:
                     raise RecorderError(f"unknown record {type(item).__name__} from a capture source")
+                handler(item)
         except BaseException:
             self._failed.set()
             raise
+
+
+def _end_queue(q: queue.Queue[Any], reader: WorkerThread) -> None:
+    """Put the end-of-stream sentinel for `reader`. A reader that failed reads no more, and its queue may be
+    full (the sources went on offering): then there is nobody to tell, and its join() re-raises why."""
+    deadline = time.monotonic() + WORKER_JOIN_S
+    while reader.is_alive() and time.monotonic() < deadline:
+        try:
+            q.put(None, timeout=0.1)
+            return
+        except queue.Full:
+            continue
 
 
 def _quietly(fn: Callable[[], None]) -> None:

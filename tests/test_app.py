@@ -13,9 +13,10 @@ import pytest
 
 from recorder.app.controller import Phase, RecordingController
 from recorder.app.settings import AppSettings
-from recorder.app.setup import SetupPage
-from recorder.app.taskfile import TaskFileError, load_task
-from recorder.app.tasks import run_task
+from recorder.app.setup.screen import SetupPage
+from recorder.app.setup.taskfile import load_task
+from recorder.app.threads import run_task
+from recorder.errors import TaskFileError
 from recorder.plan import Plan
 from tests.helpers.harness import Display
 from trajrec.reader import BundleReader
@@ -110,7 +111,7 @@ def test_record_is_enabled_only_with_task_pseudonym_and_consent(
     (tmp_path / "bad.json").write_text('{"id": "x"}')
     assert not page.load_task_file(tmp_path / "bad.json")
     assert "'title' is a required property" in page.task_error.text()
-    from recorder.app.preflight import Check
+    from recorder.app.setup.preflight import Check
 
     page._show_check(Check("disk", False, "Disk: only 3 MiB free"))
     assert not page.record_button.isEnabled() and "failed checks (disk)" in page.missing.text()
@@ -278,7 +279,8 @@ def test_settings_dialog_saves_store_and_preferences_or_says_what_is_wrong(
     qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from recorder.app.dialogs import SettingsDialog
-    from uploader.store import load_config
+    from recorder.dirs import uploader_dirs
+    from uploader.config import load_config
 
     monkeypatch.setenv("TRAJREC_CONFIG_DIR", str(tmp_path / "cfg"))
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_ACCESS_KEY_ID"):
@@ -298,7 +300,7 @@ def test_settings_dialog_saves_store_and_preferences_or_says_what_is_wrong(
     dialog.fps.setValue(15)
     dialog.save()
     assert dialog.error.text() == ""
-    store = load_config()
+    store = load_config(path=uploader_dirs().settings)
     assert (store.bucket, store.prefix, store.endpoint_url, store.embedded) == (
         "lab-trajectories",
         "team-a",

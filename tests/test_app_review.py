@@ -19,8 +19,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from recorder.app import tasks, theme
-from recorder.app.review import ReviewData, ReviewPage, load_review
+from recorder.app import theme, threads
+from recorder.app.review.data import ReviewData, load_review
+from recorder.app.review.screen import ReviewPage
 from recorder.sealing.synthetic import SyntheticSpec, synthesize_bundle
 from tests.helpers.bundles import edit_manifest
 from trajrec import format as fmt
@@ -39,7 +40,7 @@ def page(qtbot: Any) -> Any:
     qtbot.waitExposed(p)
     yield p
     p.shutdown()
-    qtbot.waitUntil(lambda: not tasks.busy(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not threads.busy(), timeout=WAIT_MS)
 
 
 def _load(qtbot: Any, page: ReviewPage, path: Path) -> ReviewData:
@@ -346,10 +347,10 @@ def test_closing_the_page_closes_the_bundle_off_the_gui_thread(qtbot: Any, sampl
     page.player.play()
     page.close()
     assert not page.player.is_playing()
-    qtbot.waitUntil(lambda: bool(closed) and not tasks.busy(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: bool(closed) and not threads.busy(), timeout=WAIT_MS)
     assert closed == [closed[0]] and closed[0] is not threading.main_thread()
     page.shutdown()  # twice is fine
-    qtbot.waitUntil(lambda: not tasks.busy(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not threads.busy(), timeout=WAIT_MS)
 
 
 def test_a_recording_without_voiceover_or_markers(qtbot: Any, page: ReviewPage, tmp_path: Path) -> None:

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from recorder.capture.audio import AudioSource, list_input_devices, resolve_device
-from recorder.capture.base import AudioChunk, CaptureError
+from recorder.capture.base import AudioChunk
 from recorder.clock import SessionClock
-from recorder.errors import UsageError
+from recorder.errors import CaptureError, UsageError
 from tests.helpers.harness import Microphone
 
 SR = 48000

@@ -1,6 +1,6 @@
 """Display layout changes mid-session: recorded with their time, carried into the manifest, and used by
 the validator for coordinates. Xvfb cannot resize at run time (RandR refuses), so the layout comes from
-a scripted backend; the X11 backend itself is tested in test_platform_x11.py."""
+a scripted backend (DummyDisplayBackend); the X11 backend itself is tested in test_platform_x11.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from recorder.capture.displays import DisplayLayoutSource
-from recorder.platform import DisplayBackend
+from recorder.platform import DummyDisplayBackend
 from recorder.sealing.seal import seal
 from recorder.writers.live import LiveWriter
 from trajrec import format as fmt
@@ -20,20 +20,15 @@ ONE = [fmt.Display(0, (0, 0), (320, 240), primary=True)]
 TWO = [*ONE, fmt.Display(1, (320, 0), (1920, 1080))]
 
 
-class Scripted(DisplayBackend):
-    def __init__(self, layouts: list[list[fmt.Display]]) -> None:
-        self.layouts = layouts
-
-    def displays(self) -> list[fmt.Display]:
-        return self.layouts.pop(0) if len(self.layouts) > 1 else self.layouts[0]
-
-
 def test_only_changes_are_emitted_and_pauses_defer_them() -> None:
     out: list[object] = []
     paused = [False]
     clock = iter(range(100, 10_000, 100))
     src = DisplayLayoutSource(
-        lambda: next(clock), out.append, backend=Scripted([ONE, ONE, TWO, TWO, ONE, ONE]), paused=lambda: paused[0]
+        lambda: next(clock),
+        out.append,
+        backend=DummyDisplayBackend([ONE, ONE, TWO, TWO, ONE, ONE]),
+        paused=lambda: paused[0],
     )
     src._last = tuple(src.backend.displays())  # what start() does, without the polling thread
     assert src.poll() is None  # unchanged

@@ -23,10 +23,9 @@ from Xlib import XK, X
 from Xlib import display as xdisplay
 from Xlib.ext import xtest
 
-from recorder.capture.base import CaptureError
 from recorder.capture.exclusion import Hotkey, OwnInputFilter, OwnWindows, Rect
 from recorder.capture.input import InputSource
-from recorder.platform import BackendUnavailable
+from recorder.errors import BackendUnavailable, CaptureError
 from tests.helpers.harness import Display, wait_until
 from trajrec.format import MODIFIERS, EventKind, InputEvent
 
@@ -337,6 +336,12 @@ def test_own_hotkeys_and_own_window_input_stay_out(inject: Injector, running: Ca
     own = OwnInputFilter(["ctrl+alt+p", "f9"], windows)
     sink = Sink()
     source = running(sink, exclude=own)
+
+    # Keys and pointer come through two listener threads: before switching device, let what was injected
+    # arrive (kept or dropped), so that ordering the events by their stamps gives the injected order.
+    def arrived(n: int) -> Callable[[], bool]:
+        return lambda: len(sink.events) + own.dropped >= n
+
     # the pause hotkey: ctrl and alt stay (they might have begun any shortcut), p goes, down and up
     for name, down in [("Control_L", True), ("Alt_L", True), ("p", True), ("Control_L", False)]:
         inject.key(name, down)
@@ -346,6 +351,7 @@ def test_own_hotkeys_and_own_window_input_stay_out(inject: Injector, running: Ca
     inject.key("F9", False)
     inject.key("p", True)  # p alone is typing, not the hotkey
     inject.key("p", False)
+    wait_until(arrived(10), "the ten key events")
     # the app's window: a press inside and its release dragged outside both go; a press outside and its
     # release inside both stay
     inject.move(60, 70)
@@ -355,6 +361,7 @@ def test_own_hotkeys_and_own_window_input_stay_out(inject: Injector, running: Ca
     inject.button(1, True)
     inject.move(70, 80)
     inject.button(1, False)
+    wait_until(arrived(17), "the seven pointer events")
     # keyboard focus in the app: typing goes, and a key held from before keeps its release
     inject.key("b", True)
     sink.wait_for(10)  # the filter reads the app's state as each event arrives: let b arrive first
@@ -362,7 +369,7 @@ def test_own_hotkeys_and_own_window_input_stay_out(inject: Injector, running: Ca
     inject.key("c", True)
     inject.key("c", False)
     inject.key("b", False)
-    wait_until(lambda: own.dropped == 10, "c typed into the app dropped")
+    wait_until(lambda: own.dropped == 10 and len(sink.events) == 11, "c typed into the app dropped, b's release kept")
     windows.publish([], focused=False)
     inject.move(80, 90)  # the window closed: its area records again
     captured = sorted(sink.wait_for(12), key=lambda e: e.t_ns)  # mouse and keys arrive on separate threads
@@ -447,6 +454,7 @@ def test_stop_is_prompt_and_a_source_can_start_again(x_display: Display) -> None
 
 def test_no_display_is_a_one_line_capture_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("TRAJREC_PLATFORM", raising=False)
     with pytest.raises(BackendUnavailable, match="set DISPLAY"):
         InputSource(time.monotonic_ns, print).start()
 

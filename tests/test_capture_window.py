@@ -9,27 +9,16 @@ from dataclasses import replace
 
 import pytest
 
-from recorder.capture.base import CaptureError
 from recorder.capture.window import WindowSource
 from recorder.clock import SessionClock
+from recorder.errors import CaptureError
 from recorder.platform import DummyWindowBackend, WindowInfo
-from tests.helpers.harness import Display, wait_until
+from tests.helpers.harness import Display, Ticks, wait_until
 from tests.helpers.xclient import XClient, x_keepalive
 from trajrec.format import WindowRecord
 
 A = WindowInfo("Alpha", "doc.txt", 100, 50, 400, 300, pid=11, window_id=0xA)
 B = WindowInfo("Beta", "Inbox", 600, 200, 320, 240, pid=22, window_id=0xB)
-
-
-class Ticks:
-    """A fake session clock: 1000, 2000, 3000 ..."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __call__(self) -> int:
-        self.n += 1000
-        return self.n
 
 
 def record(info: WindowInfo, t_ns: int = 0) -> WindowRecord:

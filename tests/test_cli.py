@@ -27,6 +27,7 @@ def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_help_lists_subcommands() -> None:
     r = run("--help")
     assert r.returncode == 0
@@ -56,6 +57,7 @@ def test_invalid_bundle_exits_1_with_one_line_per_problem(bundle: Path) -> None:
     assert "Traceback" not in r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_json_report(bundle: Path, sample: tuple[Path, SyntheticTruth]) -> None:
     edit_manifest(bundle, lambda m: m.update(status="recovered"))
     good, _ = sample
@@ -90,6 +92,7 @@ def test_folder_of_bundles_and_tars(bundle: Path, tmp_path: Path, sample: tuple[
     assert r.returncode == 0
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     r = run("validate", str(tmp_path / "missing"))
     assert r.returncode == 2
@@ -102,6 +105,7 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     assert run("validate").returncode == 2
 
 
+@pytest.mark.slow
 def test_info_and_bad_bundle_errors(sample: tuple[Path, SyntheticTruth], tmp_path: Path) -> None:
     bundle, truth = sample
     r = run("info", str(bundle))
@@ -120,6 +124,7 @@ def test_sample_command_writes_a_valid_bundle(tmp_path: Path) -> None:
     assert run("sample", str(tmp_path), "--size", "big").returncode == 2
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130(sample: tuple[Path, SyntheticTruth]) -> None:
     bundle, _ = sample
     # many deep validations in a row: long enough to be interrupted
@@ -147,6 +152,7 @@ def test_log_file_in_log_dir(
     assert "failed:" in log and "nope" in log
 
 
+@pytest.mark.slow
 def test_repair_command(tmp_path: Path) -> None:
     from recorder.sealing.synthetic import SyntheticSpec, synthesize_live
 
@@ -163,6 +169,7 @@ def test_repair_command(tmp_path: Path) -> None:
     assert r.returncode == 3 and "not a live session directory" in r.stderr
 
 
+@pytest.mark.slow
 def test_closed_pipe_is_quiet(sample: tuple[Path, SyntheticTruth]) -> None:
     bundle, _ = sample
     cmd = " ".join([*TRAJREC, "validate", "--json", *[str(bundle)] * 50]) + " | head -c 10"
@@ -170,6 +177,7 @@ def test_closed_pipe_is_quiet(sample: tuple[Path, SyntheticTruth]) -> None:
     assert "Traceback" not in r.stderr and "Error" not in r.stderr
 
 
+@pytest.mark.slow
 def test_progress_bar_on_a_terminal(sample: tuple[Path, SyntheticTruth]) -> None:
     """Under a pseudo-terminal (script(1)) the bar is drawn on stderr; with output piped it is not."""
     bundle, _ = sample
@@ -187,6 +195,7 @@ def test_progress_bar_on_a_terminal(sample: tuple[Path, SyntheticTruth]) -> None
     assert "\x1b[" not in piped.stdout + piped.stderr and "/3 bundles" not in piped.stderr
 
 
+@pytest.mark.slow
 def test_debug_shows_tracebacks_only_when_asked(tmp_path: Path) -> None:
     plain = run("info", str(tmp_path / "nope"))
     debug = run("--debug", "info", str(tmp_path / "nope"))

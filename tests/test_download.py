@@ -1,6 +1,7 @@
 """Downloading and validating bundles from the real local S3 server (rclone serve s3): listing and filters,
 verified round trips, skipping what is there, resuming a .part with a ranged GET, a corrupted object, validation
-straight from the store, and the CLI's exit codes and one-line errors.
+straight from the store (the CLI's, and the lab package's `trajrec.open`/`trajrec.validate` on s3:// URLs), and
+the CLI's exit codes and one-line errors.
 
 Bundles are put on the store with plain put_object in the documented layout (`<prefix>/<session_id>/<relpath>`,
 `sha256` metadata, manifest.json last), independently of the uploader under test elsewhere."""
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from recorder.cli import main
 from recorder.sealing.synthetic import SyntheticSpec, SyntheticTruth, synthesize_bundle
@@ -32,13 +34,14 @@ from tests.helpers.s3 import (
     s3_server_fixture,  # noqa: F401  (pytest fixture)
 )
 from trajrec import format as fmt
+from trajrec.errors import RetriesExceeded, UsageError
+from trajrec.retry import RetryPolicy
+from trajrec.source.s3 import S3Source
 from trajrec.validation import validate_bundle
 from uploader.download import PART_SUFFIX, download_bundle, download_many, list_bundles
-from uploader.remote import S3Source
-from uploader.retry import RetryPolicy
 from uploader.server import EmbeddedServer
 
-pytestmark = pytest.mark.usefixtures("aws_isolated")
+pytestmark = [pytest.mark.usefixtures("aws_isolated"), pytest.mark.slow]  # real bundles of ~22 MB on a real store
 PREFIX = "labs/run1"
 FAST = RetryPolicy(attempts=3, base_s=0.01, cap_s=0.05)
 OLD_MTIME = "1704067200"  # 2024-01-01T00:00:00Z; rclone serve s3 takes `mtime` metadata as the LastModified
@@ -472,6 +475,55 @@ def test_s3source_files_seek_and_read_like_local_files(good: str, bundles: list[
             f.read()
     assert seen.paths().count(f"{good}/{remote.key_prefix}{fmt.MARKERS}") == 1
     assert len(seen.gets) < 120  # ranged reads of ~1 MiB, not one request per read
+
+
+def test_the_lab_package_opens_and_validates_a_bundle_on_s3(
+    good: str, bundles: list[Path], client: Any, cli_env: None
+) -> None:
+    """`trajrec.open` / `trajrec.validate` on s3:// URLs: through boto3's usual chain (AWS_ENDPOINT_URL and keys in
+    the environment, as a lab sets them), or through a client handed in."""
+    import trajrec
+
+    small = bundles[0]
+    url = f"s3://{good}/{PREFIX}/{small.name}"
+    with trajrec.open(small) as local, trajrec.open(url) as remote:
+        assert remote.session_id == small.name
+        assert remote.events().num_rows > 0 and remote.events().equals(local.events())
+        assert remote.pauses() and remote.pauses() == local.pauses()
+        rows = local.events().num_rows
+    report = trajrec.validate(url, deep=True)
+    assert report.valid and report.findings == [] and report.location == url
+    assert report.bytes == sum(f["bytes"] for f in files_of(small))
+    with trajrec.open(url + "/", client=client) as b:
+        assert b.events().num_rows == rows
+    assert trajrec.validate(url, client=client).findings == []
+    with pytest.raises(UsageError, match="s3://BUCKET/PREFIX/SESSION_ID"):
+        trajrec.open(f"s3://{good}")
+    with pytest.raises(ClientError):  # a missing bucket: not worth a retry
+        trajrec.open(f"s3://no-such-bucket-{good}/{PREFIX}/{small.name}", client=client)
+
+
+def test_the_lab_package_raises_the_error_of_a_store_that_keeps_failing(bundles: list[Path], tmp_path: Path) -> None:
+    """A store that goes away while a bundle is read is no finding about the bundle: after the retries (logged
+    "attempt i/n"), trajrec.validate raises RetriesExceeded carrying the last error."""
+    import trajrec
+
+    small = bundles[0]
+    with running_server(tmp_path / "s3") as server:
+        put = server.client()
+        put_bundle(put, BUCKET, PREFIX, small)
+        put.close()
+        client = server.client(max_attempts=1)
+        source = S3Source(client, BUCKET, f"{PREFIX}/{small.name}", retry=FAST)
+        assert fmt.MANIFEST in source.members
+        server.stop()
+        with pytest.raises(RetriesExceeded) as info:
+            trajrec.validate(source)
+        client.close()
+    assert info.value.attempts == FAST.attempts
+    assert isinstance(info.value.last, EndpointConnectionError)
+    assert source.error is info.value
+    assert str(info.value.last) in str(info.value)
 
 
 def test_cli_errors_are_one_line(

@@ -19,8 +19,10 @@ import soundfile as sf
 
 from recorder.sealing import edit
 from recorder.sealing.edit import BundleEditError, edit_bundle, finish_interrupted_edit, trim_span
+from recorder.sealing.edit.trim import trim_events
 from recorder.sealing.synthetic import SyntheticSpec, SyntheticTruth, read_barcode, synthesize_bundle
 from recorder.writers.log import iter_live_log
+from tests.helpers.bundles import manifest
 from trajrec import format as fmt
 from trajrec.reader import BundleReader
 from trajrec.validation import validate_bundle
@@ -51,11 +53,6 @@ def findings(path: Path) -> list[str]:
 
 def file_bytes(bundle: Path) -> dict[str, bytes]:
     return {p.relative_to(bundle).as_posix(): p.read_bytes() for p in sorted(bundle.rglob("*")) if p.is_file()}
-
-
-def manifest(bundle: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((bundle / fmt.MANIFEST).read_text())
-    return data
 
 
 def press_key(row: dict[str, Any]) -> tuple[str, Any]:
@@ -230,7 +227,7 @@ def test_release_of_a_cut_press_is_dropped() -> None:
         key(130, "key_down", "y"),  # held at the new end: kept
         key(210, "key_up", "y"),
     ]
-    kept = edit._trim_events(rows, 100, 200)
+    kept = trim_events(rows, 100, 200)
     assert [(r["t_ns"], r["kind"], r["seq"]) for r in kept] == [
         (105, "key_down", 0),
         (115, "key_up", 1),

@@ -133,3 +133,16 @@ def test_every_package_ships_in_the_wheel() -> None:
     }
     found |= {"trajrec.schemas"}
     assert found == listed
+
+
+def test_readme_lists_every_live_log_topic() -> None:
+    """schemas/README.md section 5.5 documents exactly the topics the recorder writes (trajrec.topics.Topic)."""
+    import re
+
+    from trajrec.topics import Topic
+
+    text = (Path(__file__).resolve().parents[1] / "schemas" / "README.md").read_text()
+    section = text[text.index("### 5.5 `raw/session.mcap`") :]
+    section = section[: section.index("\n### ", 1) if "\n### " in section[1:] else len(section)]
+    documented = set(re.findall(r"^\| `(/[a-z/]+)` \|", section, re.M))
+    assert documented == {str(t) for t in Topic}

@@ -13,14 +13,8 @@ from collections.abc import Iterator
 import pytest
 from Xlib import X, Xatom  # type: ignore[import-untyped]
 
-from recorder.capture.base import CaptureError
-from recorder.platform import (
-    NO_BACKEND,
-    BackendUnavailable,
-    WindowInfo,
-    display_backend,
-    window_backend,
-)
+from recorder.errors import BackendUnavailable, CaptureError
+from recorder.platform import NO_BACKEND, WindowInfo, display_backend, window_backend
 from recorder.platform.x11 import X11DisplayBackend, X11WindowBackend, _mode_hz
 from tests.helpers.harness import Display
 from tests.helpers.xclient import XClient, x_keepalive
@@ -147,6 +141,7 @@ def test_refresh_rate_from_mode_timings() -> None:
 
 def test_factories_choose_x11_when_display_is_set(x_server: Display, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISPLAY", x_server.name)
+    monkeypatch.delenv("TRAJREC_PLATFORM", raising=False)
     w = window_backend()
     try:
         assert isinstance(w, X11WindowBackend)
@@ -157,6 +152,7 @@ def test_factories_choose_x11_when_display_is_set(x_server: Display, monkeypatch
 
 def test_factories_without_display_say_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("TRAJREC_PLATFORM", raising=False)
     for factory in (window_backend, display_backend):
         with pytest.raises(BackendUnavailable) as e:
             factory()

@@ -59,6 +59,7 @@ def test_not_a_live_directory(tmp_path: Path) -> None:
         seal(tmp_path, tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_kill_9_mid_session_recovers_all_but_the_tail(tmp_path: Path) -> None:
     """The writer runs in real time; kill -9 it ~4 s into the session. The recovered bundle holds an exact
     prefix of what the session would have recorded, and what is lost was written in the last ~2 s."""

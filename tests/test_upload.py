@@ -26,14 +26,15 @@ from tests.helpers.s3 import (
     s3_server_fixture,  # noqa: F401  (pytest fixture)
 )
 from tests.helpers.tcp_proxy import ChaosProxy
+from trajrec.retry import RetryPolicy
+from uploader.config import StoreConfig
 from uploader.download import download_bundle, list_bundles
 from uploader.errors import BundleModified
 from uploader.ledger import Ledger, States
-from uploader.multipart import MiB
+from uploader.parts import MiB
 from uploader.queue import UploadQueue
-from uploader.retry import RetryPolicy
 from uploader.server import EmbeddedServer
-from uploader.store import StoreConfig, make_client, translate
+from uploader.store import make_client, translate
 
 pytestmark = pytest.mark.usefixtures("aws_isolated")
 FAST_RETRY = RetryPolicy(attempts=8, base_s=0.05, cap_s=0.5)
@@ -92,6 +93,7 @@ def queue_for(ledger: Ledger, client: Any, bucket: str, **options: Any) -> Uploa
     )
 
 
+@pytest.mark.slow
 def test_round_trip_of_a_bundle_of_several_hundred_mb(s3_server: EmbeddedServer, tmp_path: Path) -> None:
     bucket = fresh_bucket(s3_server)
     bundle = make_bundle(
@@ -154,6 +156,7 @@ def test_a_bundle_changed_after_sealing_is_refused(s3_server: EmbeddedServer, tm
     client.close()
 
 
+@pytest.mark.slow
 def test_server_restart_mid_upload_completes(s3_server: EmbeddedServer, tmp_path: Path) -> None:
     """rclone forgets unfinished multipart uploads (and user metadata) when it restarts: the file starts over
     cleanly and verification falls back to the ETag."""
@@ -175,6 +178,7 @@ def test_server_restart_mid_upload_completes(s3_server: EmbeddedServer, tmp_path
     client.close()
 
 
+@pytest.mark.slow
 def test_a_proxy_cutting_connections_at_random_cannot_corrupt_an_upload(
     s3_server: EmbeddedServer, tmp_path: Path
 ) -> None:
@@ -203,6 +207,7 @@ def test_a_proxy_cutting_connections_at_random_cannot_corrupt_an_upload(
     direct.close()
 
 
+@pytest.mark.slow
 def test_a_corrupted_part_is_detected_and_sent_again(s3_server: EmbeddedServer, tmp_path: Path) -> None:
     bucket = fresh_bucket(s3_server)
     bundle = make_bundle(tmp_path, "corrupt", {"screen/video.mp4": 20 * MiB, "small.bin": 200 * 1024}, seed=4)
@@ -246,6 +251,7 @@ def _acknowledged(db: Path) -> set[int]:
         con.close()
 
 
+@pytest.mark.slow
 def test_kill_9_mid_upload_resumes_without_resending_acknowledged_parts(
     s3_server: EmbeddedServer, tmp_path: Path
 ) -> None:
@@ -279,6 +285,7 @@ def test_kill_9_mid_upload_resumes_without_resending_acknowledged_parts(
 
 
 # --- store errors: one line each, and the queue keeps the bundle --------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("problem", ["wrong credentials", "missing bucket", "unreachable"])
 def test_store_errors_are_one_line_and_the_queue_keeps_the_bundle(
     s3_server: EmbeddedServer, tmp_path: Path, problem: str
@@ -319,6 +326,7 @@ def test_store_errors_are_one_line_and_the_queue_keeps_the_bundle(
     assert [(r["session_id"], r["state"]) for r in rows] == [("kept", "queued")]
 
 
+@pytest.mark.slow
 def test_pause_from_another_process_then_resume_sends_each_part_once(s3_server: EmbeddedServer, tmp_path: Path) -> None:
     bucket = fresh_bucket(s3_server)
     bundle = make_bundle(tmp_path, "paused", {"screen/video.mp4": 40 * MiB}, seed=6)
@@ -345,6 +353,7 @@ def test_pause_from_another_process_then_resume_sends_each_part_once(s3_server: 
     client.close()
 
 
+@pytest.mark.slow
 def test_bandwidth_limit_and_delete_after_verified_upload(s3_server: EmbeddedServer, tmp_path: Path) -> None:
     bucket = fresh_bucket(s3_server)
     bundle = make_bundle(tmp_path, "limited", {"screen/video.mp4": 12 * MiB, "b.bin": 1000}, seed=8)
@@ -368,6 +377,7 @@ def test_bandwidth_limit_and_delete_after_verified_upload(s3_server: EmbeddedSer
     client.close()
 
 
+@pytest.mark.slow
 def test_upload_with_no_configuration_uses_the_embedded_store(tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path / "bundles", "embedded", {"screen/video.mp4": 30 * MiB, "input/events.parquet": 999})
     env = {**os.environ, "TRAJREC_DATA_DIR": str(tmp_path / "data"), "TRAJREC_CONFIG_DIR": str(tmp_path / "cfg")}
@@ -395,6 +405,7 @@ def test_upload_with_no_configuration_uses_the_embedded_store(tmp_path: Path) ->
     assert json.loads(again.stdout)["bundles"][0]["state"] == "done"
 
 
+@pytest.mark.slow
 def test_one_uploader_at_a_time_and_it_takes_bundles_queued_meanwhile(
     s3_server: EmbeddedServer, tmp_path: Path
 ) -> None:
@@ -403,18 +414,25 @@ def test_one_uploader_at_a_time_and_it_takes_bundles_queued_meanwhile(
     second_bundle = make_bundle(tmp_path, "second", {"screen/video.mp4": 3 * MiB}, seed=10)
     env = cli_env(s3_server, tmp_path / "data")
     to = ("--to", f"s3://{bucket}/lab")
-    first = _upload_cli(first_bundle, env, *to, "--limit-rate", "4M", "--part-size", "5", "--json")
-    db = tmp_path / "data" / "uploads.sqlite"
-    wait_until(lambda: len(_acknowledged(db)) >= 1, "the first uploader under way", 20)
-    second = subprocess.run(
-        [sys.executable, "-m", "recorder.cli", "upload", str(second_bundle), *to, "--progress", "never"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert second.returncode == 0, second.stderr
-    assert f"another uploader (pid {first.pid})" in second.stderr
+    # 2 MB/s: the first still has seconds to go when the second (a fresh Python process) asks, even on a busy
+    # machine; at 4 MB/s a loaded 2-core run could see the first finish before the second started
+    first = _upload_cli(first_bundle, env, *to, "--limit-rate", "2M", "--part-size", "5", "--json")
+    try:
+        db = tmp_path / "data" / "uploads.sqlite"
+        wait_until(lambda: len(_acknowledged(db)) >= 1, "the first uploader under way", 20)
+        second = subprocess.run(
+            [sys.executable, "-m", "recorder.cli", "upload", str(second_bundle), *to, "--progress", "never"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 0, second.stderr
+        assert f"another uploader (pid {first.pid})" in second.stderr
+    except BaseException:
+        first.kill()
+        first.communicate()
+        raise
     _, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
     with Ledger(db) as ledger:

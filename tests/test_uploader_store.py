@@ -1,5 +1,5 @@
-"""uploader.store and uploader.server against a real S3 server (the embedded rclone serve s3): configuration,
-client, error translation, presigned URLs, and the server's life cycle."""
+"""uploader.config, uploader.store and uploader.server against a real S3 server (the embedded rclone serve s3):
+configuration, client, error translation, presigned URLs, and the server's life cycle."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from recorder.dirs import uploader_dirs
 from tests.helpers.harness import wait_until
 from tests.helpers.s3 import (
     BUCKET,
@@ -31,6 +32,7 @@ from tests.helpers.s3 import (
     running_server,
     s3_server_fixture,  # noqa: F401  (pytest fixture)
 )
+from uploader.config import StoreConfig, load_config, parse_s3_url, save_config
 from uploader.errors import (
     BucketMissing,
     ServerStartError,
@@ -40,22 +42,18 @@ from uploader.errors import (
     StoreRequestError,
     StoreUnreachable,
 )
-from uploader.server import KEYS_FILE, EmbeddedServer, open_store
-from uploader.store import (
-    ClientSigner,
-    Credentials,
-    StoreConfig,
-    check_store,
-    load_config,
-    make_client,
-    parse_s3_url,
-    save_config,
-    settings_path,
-    translate,
-)
+from uploader.keys import KEYS_FILE
+from uploader.server import EmbeddedServer, open_store
+from uploader.signer import ClientSigner
+from uploader.store import Credentials, check_store, make_client, translate
 
 pytestmark = pytest.mark.usefixtures("aws_isolated")
 MiB = 1 << 20
+
+
+def settings() -> Path:
+    """The settings file where the recorder looks for it (TRAJREC_CONFIG_DIR: the aws_isolated fixture's)."""
+    return uploader_dirs().settings
 
 
 def _put(url: str, body: bytes, headers: dict[str, str] | None = None) -> str:
@@ -104,9 +102,9 @@ def test_key_joins_with_single_slashes() -> None:
 
 
 def test_no_configuration_means_the_embedded_store(aws_isolated: Path) -> None:
-    config = load_config()
+    config = load_config(path=settings())
     assert config == StoreConfig(bucket="trajectories", addressing_style="path", embedded=True)
-    assert settings_path() == aws_isolated / "store.toml"  # TRAJREC_CONFIG_DIR honoured
+    assert settings() == aws_isolated / "store.toml"  # TRAJREC_CONFIG_DIR honoured
 
 
 def test_url_beats_file_and_file_endpoint_is_kept(aws_isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,7 +114,7 @@ def test_url_beats_file_and_file_endpoint_is_kept(aws_isolated: Path, monkeypatc
         'region = "eu-west-1"\naddressing_style = "virtual"\nprofile = "lab"\nverify_tls = false\n'
     )
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # the file's endpoint wins over the env's
-    from_file = load_config()
+    from_file = load_config(path=settings())
     assert (from_file.bucket, from_file.prefix, from_file.endpoint_url) == (
         "filebucket",
         "from/file",
@@ -129,38 +127,39 @@ def test_url_beats_file_and_file_endpoint_is_kept(aws_isolated: Path, monkeypatc
         False,
     )
     assert not from_file.embedded
-    from_url = load_config("s3://urlbucket/run")
+    from_url = load_config("s3://urlbucket/run", path=settings())
     assert (from_url.bucket, from_url.prefix, from_url.endpoint_url) == (
         "urlbucket",
         "run",
         "https://s3.lab.example:9000",
     )
-    assert load_config("s3://urlbucket", profile="other").profile == "other"
+    assert load_config("s3://urlbucket", profile="other", path=settings()).profile == "other"
 
 
 def test_url_or_env_endpoint_means_a_real_store(aws_isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fresh = load_config("s3://bucket/p")  # nothing configured, no AWS credentials: the embedded store's bucket
+    # nothing configured, no AWS credentials: the embedded store's bucket
+    fresh = load_config("s3://bucket/p", path=settings())
     assert fresh.embedded and (fresh.bucket, fresh.prefix) == ("bucket", "p")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE12")
-    aws = load_config("s3://bucket/p")
+    aws = load_config("s3://bucket/p", path=settings())
     assert not aws.embedded and aws.endpoint_url is None  # boto3 finds AWS (or AWS_ENDPOINT_URL) itself
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     credentials = aws_isolated.parent / "aws" / "credentials"  # the AWS_SHARED_CREDENTIALS_FILE of the fixture
     credentials.parent.mkdir(parents=True, exist_ok=True)
     credentials.write_text("[default]\naws_access_key_id = AKIAEXAMPLEEXAMPLE12\n")
-    assert not load_config("s3://bucket/p").embedded
+    assert not load_config("s3://bucket/p", path=settings()).embedded
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9000")
     with pytest.raises(
         StoreConfigError, match=r"no bucket configured: pass --to s3://BUCKET/PREFIX or set `bucket` in "
     ):
-        load_config()
-    assert load_config("s3://bucket").endpoint_url is None
+        load_config(path=settings())
+    assert load_config("s3://bucket", path=settings()).endpoint_url is None
 
 
 def test_embedded_can_be_chosen_in_the_file(aws_isolated: Path) -> None:
     aws_isolated.mkdir()
     (aws_isolated / "store.toml").write_text('embedded = true\nprefix = "mine"\n')
-    config = load_config()
+    config = load_config(path=settings())
     assert (config.embedded, config.bucket, config.prefix) == (True, "trajectories", "mine")
 
 
@@ -181,7 +180,7 @@ def test_bad_settings_name_the_file_and_key(aws_isolated: Path, text: str, expec
     aws_isolated.mkdir()
     (aws_isolated / "store.toml").write_text(text)
     with pytest.raises(StoreConfigError) as info:
-        load_config()
+        load_config(path=settings())
     message = str(info.value)
     assert message.startswith(str(aws_isolated / "store.toml") + ": ")
     assert expected in message
@@ -224,8 +223,8 @@ def test_open_store_starts_the_default_store_and_round_trips(
 ) -> None:
     monkeypatch.setenv("TRAJREC_LOG_DIR", str(tmp_path / "logs"))
     body = os.urandom(3 * MiB + 17)
-    config = load_config()
-    with open_store(config) as store:
+    config = load_config(path=settings())
+    with open_store(config, uploader_dirs()) as store:
         store.check()
         assert store.server is not None and store.server.running
         pid = store.server.pid
@@ -262,6 +261,7 @@ def test_keys_are_made_once_and_reused(tmp_path: Path) -> None:
         dirs.server().start()
 
 
+@pytest.mark.slow
 def test_restart_keeps_port_and_objects(tmp_path: Path) -> None:
     with running_server(tmp_path) as server:
         port, pid = server.port, server.pid
@@ -298,6 +298,7 @@ def test_start_failure_reports_the_log_tail(tmp_path: Path) -> None:
     assert not server.running
 
 
+@pytest.mark.slow
 def test_a_taken_port_is_reported(tmp_path: Path) -> None:
     with running_server(tmp_path / "a") as holder:
         started = time.monotonic()
@@ -412,15 +413,15 @@ def test_aws_endpoint_env_is_honoured(s3_server: EmbeddedServer, monkeypatch: py
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
-    config = load_config(f"s3://{bucket}/via-env")
+    config = load_config(f"s3://{bucket}/via-env", path=settings())
     assert config.endpoint_url is None and not config.embedded
-    with open_store(config) as store:
+    with open_store(config, uploader_dirs()) as store:
         store.check()
         store.client.put_object(Bucket=bucket, Key=config.key("S9", "manifest.json"), Body=b"{}")
     assert (s3_server.data_dir / bucket / "via-env" / "S9" / "manifest.json").read_bytes() == b"{}"
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "w" * 40)
-    with open_store(config) as store, pytest.raises(StoreAuthError) as info:
+    with open_store(config, uploader_dirs()) as store, pytest.raises(StoreAuthError) as info:
         store.check()
     assert "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment" in str(info.value)
     assert s3_server.endpoint_url in str(info.value)  # named from the environment

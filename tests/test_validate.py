@@ -6,7 +6,9 @@ import io
 import os
 import shutil
 import tarfile
+import threading
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,8 @@ import pytest
 from recorder.sealing.synthetic import SyntheticSpec, synthesize_bundle
 from tests.helpers.bundles import codes, edit_manifest, manifest, reseal, rewrite_table
 from trajrec import format as fmt
-from trajrec.validation import Severity, validate_bundle
+from trajrec.errors import Cancelled
+from trajrec.validation import Code, Severity, validate_bundle
 
 
 def test_good_bundle_has_no_findings(bundle: Path) -> None:
@@ -436,3 +439,56 @@ def test_newer_minor_with_new_fields_is_valid_with_a_warning(bundle: Path) -> No
 def test_unknown_modifier_is_a_field_error(bundle: Path) -> None:
     rewrite_table(bundle, fmt.EVENTS, lambda r: _set(r, _first_row(r, "key_down"), modifiers=["hyper"]))
     assert codes(bundle) == {"events-fields"}
+
+
+# --- the codes: one enum, documented in schemas/README.md ------------------------------------------------
+def _readme_codes() -> list[tuple[str, str]]:
+    """(code, severity) of each row of the "Finding codes" table in the README shipped with the schemas."""
+    text = resources.files("trajrec.schemas").joinpath("README.md").read_text(encoding="utf-8")
+    lines = text.split("### Finding codes", 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    assert header[:2] == ["Code", "Severity"], header
+    rows = []
+    for line in lines[start + 2 :]:  # after the header and its |---| line
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows.append((cells[0].strip("`"), cells[1]))
+    return rows
+
+
+def test_readme_lists_exactly_the_finding_codes_with_their_severity() -> None:
+    rows = _readme_codes()
+    documented = [code for code, _ in rows]
+    assert len(documented) == len(set(documented)), "a code listed twice"
+    assert set(documented) == {c.value for c in Code}
+    assert dict(rows) == {c.value: c.severity.value for c in Code}
+
+
+def test_codes_compare_and_serialise_as_their_strings(bundle: Path) -> None:
+    edit_manifest(bundle, lambda m: m.update(status="recovered"))
+    report = validate_bundle(str(bundle))
+    assert [f.code for f in report.findings] == ["status-recovered"]
+    assert report.to_json()["findings"][0]["code"] == "status-recovered"
+    assert type(report.to_json()["findings"][0]["code"]) is str
+    assert f"{report.findings[0].code}" == "status-recovered"
+
+
+def test_cancel_while_the_video_decodes_stops_the_run(tmp_path: Path) -> None:
+    """Cancelled escapes a deep validation; it never turns into a video-decode finding. Without audio, the
+    video decode is the last place the run looks at the cancel event."""
+    b, _ = synthesize_bundle(tmp_path, SyntheticSpec(duration_s=2.5, width=320, height=240, audio=False))
+    total = sum(f["bytes"] for f in manifest(b)["files"])
+    cancel = threading.Event()
+    hashed = 0
+
+    def progress(n: int) -> None:
+        nonlocal hashed
+        hashed += n
+        if hashed == total:  # every file hashed: the next check of the event is in the video decode
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        validate_bundle(str(b), deep=True, cancel=cancel, progress=progress)
+    assert cancel.is_set()

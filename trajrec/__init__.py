@@ -22,6 +22,7 @@ _API: dict[str, tuple[str, str]] = {
     "validate": ("trajrec.api", "validate"),
     "BundleReader": ("trajrec.reader", "BundleReader"),
     "Report": ("trajrec.validation", "Report"),
+    "Code": ("trajrec.validation", "Code"),
     "Finding": ("trajrec.validation", "Finding"),
     "Severity": ("trajrec.validation", "Severity"),
     "Status": ("trajrec.format", "Status"),
@@ -42,6 +43,7 @@ __all__ = [
     "FORMAT_VERSION",
     "BundleError",
     "BundleReader",
+    "Code",
     "Display",
     "EventKind",
     "Finding",
@@ -74,7 +76,7 @@ if TYPE_CHECKING:
         WindowRecord,
     )
     from trajrec.reader import BundleReader
-    from trajrec.validation import Finding, Report, Severity
+    from trajrec.validation import Code, Finding, Report, Severity
 
 
 def __getattr__(name: str) -> Any:

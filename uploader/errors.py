@@ -1,7 +1,9 @@
 """The uploader's exception tree. Every message is one line built from fields: what happened, then what to do.
 
-`retryable` tells the upload queue whether trying again later can help (the network came back, the store is
-less busy) or whether a person must change something first (credentials, configuration, a bucket).
+`retryable` tells the upload queue and the retry loop (`trajrec.retry`) whether trying again later can help
+(the network came back, the store is less busy) or whether a person must change something first (credentials,
+configuration, a bucket). The tree hangs off the lab package's `TrajrecError`; `Cancelled` and
+`RetriesExceeded` are also the lab package's, so code that catches those catches the uploader's too.
 """
 
 from __future__ import annotations
@@ -9,11 +11,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+from trajrec import errors as lab
 
-class UploaderError(Exception):
+
+class UploaderError(lab.TrajrecError):
     """Base of every error raised on purpose by the `uploader` package."""
 
     retryable: ClassVar[bool] = False
+
+
+class RetriesExceeded(UploaderError, lab.RetriesExceeded):
+    """A store error worth retrying lasted through every attempt. The message is the last error's (what
+    went wrong and what to do); `attempts` and `last` say the rest. Retryable: a later run may succeed."""
+
+    retryable = True
+
+    def __init__(self, what: str, attempts: int, last: BaseException) -> None:
+        super().__init__(what, attempts, last)
+        self.args = (str(last),)
 
 
 class StoreConfigError(UploaderError):
@@ -107,11 +122,20 @@ class ServerStartError(UploaderError):
 
 
 # --- raised by the upload state machine (uploader.multipart) -----------------------------------------------
-class Cancelled(UploaderError):
+class Cancelled(UploaderError, lab.Cancelled):
     """The upload was stopped on request; what the store acknowledged is kept and the rest resumes later."""
 
     def __init__(self) -> None:
         super().__init__("the upload was cancelled: start it again to resume where it stopped")
+
+
+class UploadLost(UploaderError):
+    """The store no longer knows a multipart upload id (it aborted or lost it): that file starts over."""
+
+    def __init__(self, key: str, upload_id: str) -> None:
+        self.key = key
+        self.upload_id = upload_id
+        super().__init__(f"{key}: the store lost multipart upload {upload_id}; the file is sent again")
 
 
 class ObjectConflict(UploaderError):
@@ -155,3 +179,14 @@ class QueueBusy(UploaderError):
             f"another uploader (pid {pid}) is sending the queue and will send these bundles too: "
             "`trajrec queue` shows their progress"
         )
+
+
+# --- raised by downloads (uploader.download) ----------------------------------------------------------------
+class DownloadError(UploaderError):
+    """One bundle (or one of its files) could not be downloaded and verified; nothing unverified is kept."""
+
+    def __init__(self, session_id: str, path: str, reason: str) -> None:
+        self.session_id = session_id
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{session_id}/{path}: {reason}" if path else f"{session_id}: {reason}")

@@ -347,10 +347,3 @@ def _file(row: sqlite3.Row) -> FileRow:
         part_size=row["part_size"],
         done=bool(row["done"]),
     )
-
-
-def default_path() -> Path:
-    """The ledger next to the embedded store's data: `<data dir>/uploads.sqlite` (`TRAJREC_DATA_DIR`)."""
-    from uploader.server import store_dir
-
-    return store_dir().parent / "uploads.sqlite"

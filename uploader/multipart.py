@@ -20,13 +20,9 @@ once and then asked without it: the HEAD before each file keeps the "never twice
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import os
 import threading
-import time
-from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,125 +30,22 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from uploader.errors import Cancelled, ObjectConflict, PartCorrupted, UploaderError
+from uploader.errors import Cancelled, ObjectConflict, PartCorrupted, UploaderError, UploadLost
 from uploader.ledger import FileRow, Ledger, PartRow
+from uploader.parts import (
+    DEFAULT_PART_SIZE,
+    Digest,
+    PartBody,
+    Progress,
+    Throttle,
+    etag_of,
+    expected_etags,
+    is_md5,
+    part_size_for,
+)
 
 log = logging.getLogger(__name__)
-
-MiB = 1 << 20
-DEFAULT_PART_SIZE = 16 * MiB
-MIN_PART_SIZE = 5 * MiB  # S3's floor for every part but the last
-MAX_PARTS = 10_000
 META_SHA256 = "sha256"  # user metadata key (x-amz-meta-sha256): the file's hex SHA-256
-
-Progress = Callable[[int], None]  # bytes sent since the last call (negative when a part is sent again)
-
-
-def part_size_for(size: int, preferred: int = DEFAULT_PART_SIZE) -> int:
-    """The preferred part size, grown (in whole MiB) so that the file fits in S3's 10,000 parts."""
-    needed = -(-size // MAX_PARTS)
-    return max(preferred, MIN_PART_SIZE, -(-needed // MiB) * MiB)
-
-
-class Throttle:
-    """A token bucket shared by every upload thread: at most `rate` bytes per second (None: no limit)."""
-
-    def __init__(self, rate: float | None) -> None:
-        self.rate = rate
-        self._lock = threading.Lock()
-        self._tokens = 0.0
-        self._at = time.monotonic()
-
-    def take(self, n: int) -> None:
-        if not self.rate:
-            return
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.rate, self._tokens + (now - self._at) * self.rate)  # burst of at most 1 s
-            self._at = now
-            self._tokens -= n
-            wait_s = -self._tokens / self.rate if self._tokens < 0 else 0.0
-        if wait_s > 0:
-            time.sleep(wait_s)
-
-
-class PartBody:
-    """A part's bytes as the file-like body boto3 sends: reads are throttled and reported as progress.
-
-    botocore may read a body more than once (to sign it, on a retry): only bytes past the furthest point
-    already read count, so progress and the bandwidth limit see each byte once per attempt."""
-
-    CHUNK = 256 * 1024
-
-    def __init__(self, data: bytes, progress: Progress, throttle: Throttle, cancel: threading.Event) -> None:
-        self._data = memoryview(data)
-        self._pos = 0
-        self._high = 0
-        self._progress = progress
-        self._throttle = throttle
-        self._cancel = cancel
-
-    def read(self, n: int = -1) -> bytes:
-        if self._cancel.is_set():
-            raise Cancelled()
-        end = len(self._data) if n is None or n < 0 else min(len(self._data), self._pos + n)
-        chunk = bytes(self._data[self._pos : end])
-        self._pos = end
-        if end > self._high:
-            fresh = end - self._high
-            self._high = end
-            self._throttle.take(fresh)
-            self._progress(fresh)
-        return chunk
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: len(self._data)}[whence]
-        self._pos = max(0, min(len(self._data), base + offset))
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    @property
-    def counted(self) -> int:
-        return self._high
-
-
-@dataclass(frozen=True)
-class Digest:
-    md5_hex: str
-    md5_b64: str
-
-    @classmethod
-    def of(cls, data: bytes) -> Digest:
-        md5 = hashlib.md5(data, usedforsecurity=False).digest()
-        return cls(md5.hex(), base64.b64encode(md5).decode())
-
-
-def expected_etags(path: Path, part_size: int) -> set[str]:
-    """The ETags a store may give `path`: its MD5 (single PUT; rclone for any object) and S3's multipart
-    form, the MD5 of the parts' MD5s with the part count (``md5-of-md5s-N``)."""
-    whole = hashlib.md5(usedforsecurity=False)
-    parts: list[bytes] = []
-    with open(path, "rb") as fh:
-        while block := fh.read(part_size):
-            whole.update(block)
-            parts.append(hashlib.md5(block, usedforsecurity=False).digest())
-    etags = {whole.hexdigest()}
-    if parts:
-        etags.add(f"{hashlib.md5(b''.join(parts), usedforsecurity=False).hexdigest()}-{len(parts)}")
-    return etags
-
-
-def _etag(value: str | None) -> str:
-    return (value or "").strip('"').lower()
-
-
-def _is_md5(etag: str) -> bool:
-    return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
 
 
 def _code(e: ClientError) -> str:
@@ -161,10 +54,6 @@ def _code(e: ClientError) -> str:
 
 def _status(e: ClientError) -> int:
     return int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-
-
-class _UploadLost(Exception):
-    """The store no longer knows the multipart upload id."""
 
 
 @dataclass
@@ -218,7 +107,7 @@ class FileUploader:
             return bool(meta[META_SHA256] == f.sha256)
         if local is None:
             return False
-        return _etag(head.get("ETag")) in expected_etags(local, f.part_size or part_size_for(f.size, self.part_size))
+        return etag_of(head.get("ETag")) in expected_etags(local, f.part_size or part_size_for(f.size, self.part_size))
 
     # --- one file --------------------------------------------------------------------------------
     def upload(self, f: FileRow, local: Path, progress: Progress) -> None:
@@ -237,7 +126,7 @@ class FileUploader:
                 try:
                     self._multipart(self.ledger.file(f.bundle_id, f.relpath), local, progress)
                     break
-                except _UploadLost:
+                except UploadLost:
                     log.warning("%s: the store lost multipart upload; starting the file over (%d)", f.key, restart + 1)
                     self.ledger.forget_multipart(f.bundle_id, f.relpath)
             else:
@@ -292,8 +181,8 @@ class FileUploader:
             except BaseException:
                 progress(-body.counted)
                 raise
-        etag = _etag(reply.get("ETag"))
-        if _is_md5(etag) and etag != digest.md5_hex:
+        etag = etag_of(reply.get("ETag"))
+        if is_md5(etag) and etag != digest.md5_hex:
             # The store kept corrupted bytes under our key: take them away, the retry sends them again.
             self.client.delete_object(Bucket=self.bucket, Key=f.key)
             progress(-f.size)
@@ -375,7 +264,7 @@ class FileUploader:
         except ClientError as e:
             progress(-body.counted)
             if _code(e) == "NoSuchUpload":
-                raise _UploadLost() from e
+                raise UploadLost(f.key, upload_id) from e
             if _code(e) in ("BadDigest", "InvalidDigest"):
                 raise PartCorrupted(f.key, n, "the store received different bytes (Content-MD5)") from e
             raise
@@ -383,8 +272,8 @@ class FileUploader:
             progress(-body.counted)
             raise
         self.parts_sent += 1
-        etag = _etag(reply.get("ETag"))
-        if not etag or (_is_md5(etag) and etag != digest.md5_hex):
+        etag = etag_of(reply.get("ETag"))
+        if not etag or (is_md5(etag) and etag != digest.md5_hex):
             progress(-body.counted)
             raise PartCorrupted(f.key, n, f"ETag {etag or 'missing'} is not the MD5 of what we sent ({digest.md5_hex})")
         # Recorded (committed) before it counts as sent.
@@ -401,10 +290,10 @@ class FileUploader:
                 )
             except ClientError as e:
                 if _code(e) == "NoSuchUpload" or _status(e) == 404:
-                    raise _UploadLost() from e
+                    raise UploadLost(f.key, upload_id) from e
                 raise
             for p in reply.get("Parts", []):
-                on_store[int(p["PartNumber"])] = (_etag(p.get("ETag")), int(p.get("Size", -1)))
+                on_store[int(p["PartNumber"])] = (etag_of(p.get("ETag")), int(p.get("Size", -1)))
             if not reply.get("IsTruncated"):
                 break
             marker = int(reply.get("NextPartNumberMarker", 0))
@@ -416,7 +305,7 @@ class FileUploader:
             else:
                 self.ledger.drop_part(f.bundle_id, f.relpath, upload_id, n)
         for n, (etag, size) in on_store.items():
-            if n in kept or not _is_md5(etag):
+            if n in kept or not is_md5(etag):
                 continue
             data = self._read_part(local, n, part_size, f.size) if (n - 1) * part_size < f.size else b""
             if data and len(data) == size:
@@ -446,7 +335,7 @@ class FileUploader:
                 if _code(e) == "NoSuchUpload":
                     if self.matches(self.head(f.key), f, local):  # completed by us before a crash
                         return
-                    raise _UploadLost() from e
+                    raise UploadLost(f.key, upload_id) from e
                 raise
 
     def _abort(self, key: str, upload_id: str) -> None:

@@ -30,17 +30,18 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from trajrec.hashing import sha256_file
+from trajrec.retry import RetryPolicy
+from uploader.config import StoreConfig
 from uploader.errors import BundleModified, Cancelled, PartCorrupted, QueueBusy, UploaderError
 from uploader.ledger import BundleRow, Ledger, States
-from uploader.multipart import DEFAULT_PART_SIZE, FileUploader, Throttle
-from uploader.retry import RetryPolicy
-from uploader.store import StoreConfig
+from uploader.multipart import FileUploader
+from uploader.parts import DEFAULT_PART_SIZE, Throttle
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 PAUSED = "paused"
-HASH_BLOCK = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,6 @@ class ProgressEvent:
 
 
 Subscriber = Callable[[ProgressEvent], None]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(HASH_BLOCK):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -318,18 +311,10 @@ class UploadQueue:
             if not err.retryable:
                 self._fail(row, str(err))
                 return
-            if attempt >= self.retry.attempts:
+            delay = self.retry.next_wait(row.session_id, attempt, err, log=log)  # logs "attempt i/n"
+            if delay is None:
                 self._fail(row, f"gave up after {attempt} attempts: {err}")
                 return
-            delay = self.retry.delay(attempt)
-            log.warning(
-                "%s: attempt %d/%d failed (%s); next in %.1f s",
-                row.session_id,
-                attempt,
-                self.retry.attempts,
-                err,
-                delay,
-            )
             self.ledger.set_state(row.id, States.QUEUED, reason=str(err), not_before=time.time() + delay)
             self._tell(self.ledger.bundle(row.id), States.QUEUED, reason=str(err))
             return

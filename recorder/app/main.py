@@ -20,7 +20,7 @@ def crashed_sessions(out_dir: Path) -> list[Path]:
 def offer_repair(window: object, out_dir: Path) -> None:
     from PySide6.QtWidgets import QMessageBox, QWidget
 
-    from recorder.app.tasks import run_task
+    from recorder.app.threads import run_task
     from recorder.sealing.seal import seal
 
     found = crashed_sessions(out_dir)

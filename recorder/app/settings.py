@@ -1,7 +1,7 @@
 """The app's preferences, kept with QSettings as an INI file in the platform's config dir
 (`~/.config/trajrec/app.ini` on Linux; `TRAJREC_CONFIG_DIR` moves it, as it does `store.toml`).
 
-Where bundles are uploaded is not here: it is the store settings file (`uploader.store`), shared with the
+Where bundles are uploaded is not here: it is the store settings file (`uploader.config`), shared with the
 `trajrec` command line, so the app and the CLI always agree."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ DEFAULT_HOTKEYS = {"pause": "ctrl+alt+p", "stop": "ctrl+alt+s", "marker": "ctrl+
 
 
 def settings_file() -> Path:
-    from uploader.store import config_dir
+    from recorder.logs import config_dir
 
     return config_dir() / "app.ini"
 

@@ -3,32 +3,14 @@
 Every screen takes its colours from here (`COLORS`) and its widgets' look from `STYLESHEET`, so the app
 reads as one product. Object names used by the stylesheet: `card` (white rounded panel), `title`,
 `subtitle`, `muted`, `primary` (accent button), `danger` (red button), `recordButton`, `sidebar`,
-`navButton`, `badge`."""
+`navButton`, `badge`. The colours themselves live in `palette` (Qt-free) and are re-exported here."""
 
 from __future__ import annotations
 
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
-COLORS = {
-    "bg": "#f4f5f7",
-    "card": "#ffffff",
-    "border": "#e3e6ea",
-    "text": "#1f2933",
-    "muted": "#667085",
-    "accent": "#0f6b63",
-    "accent_hover": "#0c5952",
-    "accent_soft": "#e3f1ef",
-    "record": "#d92d20",
-    "record_soft": "#fdecea",
-    "warn": "#b54708",
-    "ok": "#067647",
-    "sidebar": "#1d2731",
-    "sidebar_text": "#c9d1d9",
-    "event": "#2e90fa",
-    "marker": "#f79009",
-    "wave": "#98a2b3",
-}
+from recorder.app.palette import COLORS
 
 STYLESHEET = f"""
 QWidget {{ color: {COLORS["text"]}; font-size: 10pt; }}
@@ -87,3 +69,6 @@ def apply(app: QApplication) -> None:
 def clock_text(seconds: float) -> str:
     s = max(0, int(seconds))
     return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
+
+
+__all__ = ["COLORS", "STYLESHEET", "apply", "clock_text"]

@@ -67,15 +67,17 @@ class UploadService(QObject):
 
     def open(self) -> None:
         """Open the ledger and the store (starting the embedded one if that is the store) and start sending."""
-        from uploader.ledger import Ledger, default_path
+        from recorder.dirs import uploader_dirs
+        from uploader.config import load_config
+        from uploader.ledger import Ledger
         from uploader.queue import UploadQueue
         from uploader.server import open_store
-        from uploader.store import load_config
 
-        self.ledger = self._stack.enter_context(Ledger(default_path()))
+        dirs = uploader_dirs()
+        self.ledger = self._stack.enter_context(Ledger(dirs.ledger))
         try:
-            config = load_config()
-            self.handle = self._stack.enter_context(open_store(config))
+            config = load_config(path=dirs.settings)
+            self.handle = self._stack.enter_context(open_store(config, dirs))
         except Exception as e:
             log.warning("store unavailable: %s", e)
             self.store_error.emit(str(e))
@@ -120,10 +122,11 @@ class UploadService(QObject):
         if self.queue is not None:
             self.queue.enqueue(bundle)
         else:
+            from recorder.dirs import uploader_dirs
+            from uploader.config import load_config
             from uploader.queue import enqueue_bundle
-            from uploader.store import load_config
 
-            enqueue_bundle(self.ledger, bundle, load_config())
+            enqueue_bundle(self.ledger, bundle, load_config(path=uploader_dirs().settings))
         self.changed.emit()
 
     def rows(self) -> list[Any]:

@@ -29,9 +29,9 @@ from recorder.app.controller import Phase, RecordingController
 from recorder.app.dialogs import LogDialog, SettingsDialog
 from recorder.app.recording import RecordingPage
 from recorder.app.settings import AppSettings
-from recorder.app.setup import SetupPage
-from recorder.app.tasks import run_task, wait_idle
+from recorder.app.setup.screen import SetupPage
 from recorder.app.theme import COLORS
+from recorder.app.threads import run_task, wait_idle
 from recorder.app.uploads import UploadService, UploadsPanel
 from recorder.capture.exclusion import OwnWindows, Rect
 from recorder.plan import Plan
@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
 
     def _make_review(self) -> QWidget:
         try:
-            review: Any = importlib.import_module("recorder.app.review")
+            review: Any = importlib.import_module("recorder.app.review.screen")
         except ImportError:  # the review screen is being built
             return QLabel("Review is not available in this build.")
         page: QWidget = review.ReviewPage()

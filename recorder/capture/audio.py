@@ -35,7 +35,6 @@ only by a new process.
 from __future__ import annotations
 
 import importlib
-import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -43,7 +42,9 @@ from typing import Any
 import numpy as np
 
 from recorder.capture.base import AudioChunk, Clock, Emit, Source
-from recorder.errors import CaptureError, UsageError
+from recorder.errors import AudioDeviceError, CaptureError, FirstError
+
+__all__ = ["AudioDeviceError", "AudioSource", "RunningMin", "list_input_devices", "resolve_device"]
 
 # ADC times further than this behind the callback's current time are not trusted.
 MAX_ADC_LAG_S = 1.0
@@ -65,10 +66,6 @@ class RunningMin:
         elif value < self.current:
             self.current = value
         return self.current if self.previous is None else min(self.current, self.previous)
-
-
-class AudioDeviceError(CaptureError, UsageError):
-    """The audio device asked for does not exist, is ambiguous or cannot record as asked (a usage error)."""
 
 
 def _sounddevice() -> ModuleType:
@@ -170,7 +167,7 @@ class AudioSource(Source):
     def __init__(
         self,
         clock: Clock,
-        emit: Emit,
+        emit: Emit[AudioChunk],
         *,
         device: str | int | None = None,
         samplerate: int = 48000,
@@ -194,8 +191,7 @@ class AudioSource(Source):
         self._stream: Any = None
         self._abort: type[Exception] = Exception  # sounddevice.CallbackAbort, set by start()
         self._stopping = False
-        self._error: BaseException | None = None
-        self._error_lock = threading.Lock()
+        self._errors = FirstError()  # raised inside the callback, or the stream ending on its own
         self._chunks = 0
         self._overflows = 0
         self._fallbacks = 0
@@ -226,7 +222,7 @@ class AudioSource(Source):
     @property
     def error(self) -> BaseException | None:
         """The first exception raised inside the callback (the stream was aborted); stop() re-raises it."""
-        return self._error
+        return self._errors.error
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -241,7 +237,7 @@ class AudioSource(Source):
                 f"{self.channels} asked: ask for at most {info['channels']}"
             )
         self._stopping = False
-        self._error = None
+        self._errors.take()  # a new stream: what an earlier one left was reported by its stop()
         self._abort = sd.CallbackAbort
         try:
             stream = sd.InputStream(
@@ -287,20 +283,18 @@ class AudioSource(Source):
             self.emit(AudioChunk(t_ns, indata.copy(), overflow=bool(status.input_overflow)))
             self._chunks += 1
         except BaseException as e:  # kept for stop(); a failing callback must not vanish into stderr
-            with self._error_lock:
-                if self._error is None:
-                    self._error = e
+            self._errors.keep(e)
             raise self._abort from e
 
     def _finished(self) -> None:
         """Called by PortAudio when the stream ends: after stop(), an abort, or the device going away."""
-        if not self._stopping:
-            with self._error_lock:
-                if self._error is None:
-                    self._error = CaptureError(
-                        "the audio input stopped on its own (device unplugged or sound server gone?): "
-                        "check the microphone and start a new recording"
-                    )
+        if not self._stopping:  # kept only if nothing failed before (keep() holds the first)
+            self._errors.keep(
+                CaptureError(
+                    "the audio input stopped on its own (device unplugged or sound server gone?): "
+                    "check the microphone and start a new recording"
+                )
+            )
 
     def stop(self) -> None:
         """Stop and close the stream; re-raise (as CaptureError) an error raised inside the callback."""
@@ -311,10 +305,4 @@ class AudioSource(Source):
                 stream.stop(ignore_errors=True)
             finally:
                 stream.close(ignore_errors=True)
-        with self._error_lock:
-            err, self._error = self._error, None
-        if err is None:
-            return
-        if isinstance(err, CaptureError):
-            raise err
-        raise CaptureError(f"the audio callback failed: {type(err).__name__}: {err}") from err
+        self._errors.raise_first("the audio callback", passthrough=CaptureError)

@@ -1,4 +1,8 @@
-"""What every capture source shares: the emit contract, the error type, the worker-thread pattern."""
+"""What every capture source shares: the emit contract, the records only capture makes, the worker thread.
+
+A source hands each record to `emit`, which never blocks: the session's bounded queue drops and counts when
+full. Records are trajrec.format.InputEvent / WindowRecord / DisplayLayout, or the two types below.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,17 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
-from recorder.errors import CaptureError, TrajrecError
+from recorder.clock import Clock
+from recorder.errors import CaptureError, FirstError, TrajrecError
 
-# A source hands each record to `emit`, which never blocks: the session's bounded queue drops and
-# counts when full. Records are trajrec.format.InputEvent / WindowRecord, or the types below.
-Emit = Callable[[object], None]
-Clock = Callable[[], int]  # SessionClock.now_ns
+__all__ = ["AudioChunk", "CaptureError", "Clock", "Emit", "ScreenFrame", "Source", "WorkerThread"]
+
+R = TypeVar("R")
+Emit = Callable[[R], None]  # Emit[InputEvent]: where a source hands each record it makes; never blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +53,24 @@ class WorkerThread:
     """A daemon thread whose exception is kept and re-raised by join() (never lost)."""
 
     def __init__(self, target: Callable[[], None], name: str) -> None:
-        self.error: BaseException | None = None
+        self._errors = FirstError()
         self._target = target
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    @property
+    def name(self) -> str:
+        return self._thread.name
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception the target raised, until join() re-raises it."""
+        return self._errors.error
 
     def _run(self) -> None:
         try:
             self._target()
         except BaseException as e:  # kept for join(); the session decides what to do
-            self.error = e
+            self._errors.keep(e)
 
     def start(self) -> None:
         self._thread.start()
@@ -67,8 +82,4 @@ class WorkerThread:
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise CaptureError(f"{self._thread.name} did not stop within {timeout} s")
-        if self.error is not None:
-            err, self.error = self.error, None
-            if isinstance(err, TrajrecError):
-                raise err
-            raise CaptureError(f"{self._thread.name} failed: {type(err).__name__}: {err}") from err
+        self._errors.raise_first(self._thread.name, passthrough=TrajrecError)

@@ -22,7 +22,7 @@ class DisplayLayoutSource(Source):
     def __init__(
         self,
         clock: Clock,
-        emit: Emit,
+        emit: Emit[DisplayLayout],
         *,
         interval_s: float = 1.0,
         backend: DisplayBackend | None = None,

@@ -1,10 +1,10 @@
 """Input source: mouse and keyboard events, stamped on the session clock the moment they arrive.
 
-A platform InputBackend (chosen by ``input_backend()``; X11 in recorder.platform.input_x11) listens on its
-own threads. For every event it reads the clock first, then builds an ``InputEvent`` (seq 0: the writer
-numbers events) and hands it to this source, which drops it while ``paused()`` or when ``exclude(event)``
-matches (the session excludes the recorder's own hotkeys and windows that way), else calls ``emit``, which
-never blocks. Nothing else runs on a capture callback.
+A platform InputBackend (made by the `backend` factory: ``recorder.platform.input_backend`` by default, X11
+in recorder.platform.input_x11) listens on its own threads. For every event it reads the clock first, then
+builds an ``InputEvent`` (seq 0: the writer numbers events) and hands it to this source, which drops it while
+``paused()`` or when ``exclude(event)`` matches (the session excludes the recorder's own hotkeys and windows
+that way), else calls ``emit``, which never blocks. Nothing else runs on a capture callback.
 
 A callback that raises (emit, exclude, or the backend's own decoding) loses that event only: capture goes
 on, and stop() raises the first such error as CaptureError, with the count of events lost.
@@ -12,39 +12,12 @@ on, and stop() raises the first such error as CaptureError, with the count of ev
 
 from __future__ import annotations
 
-import os
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from recorder.capture.base import Clock, Emit, Source
 from recorder.errors import CaptureError
-from recorder.platform import NO_BACKEND, BackendUnavailable
+from recorder.platform import InputBackend, InputBackendFactory, input_backend
 from trajrec.format import InputEvent
-
-Deliver = Callable[[InputEvent], None]  # called on a backend's listener thread with each event
-
-
-class InputBackend(ABC):
-    """Mouse and keyboard capture on one platform. Calls `deliver` from its own threads, once per event,
-    with t_ns read from the session clock before anything else is done with the event."""
-
-    @abstractmethod
-    def start(self) -> None:
-        """Return once events are being captured; raise CaptureError (one line, says what to do) if they
-        cannot be."""
-
-    @abstractmethod
-    def stop(self) -> None:
-        """Stop and join the listeners; raise CaptureError for any error a listener or callback had."""
-
-
-def input_backend(clock: Clock, deliver: Deliver) -> InputBackend:
-    """The input backend for this desktop; raises BackendUnavailable (a CaptureError) when there is none."""
-    if os.environ.get("DISPLAY"):
-        from recorder.platform.input_x11 import X11Input
-
-        return X11Input(clock, deliver)
-    raise BackendUnavailable(NO_BACKEND)
 
 
 class InputSource(Source):
@@ -55,22 +28,24 @@ class InputSource(Source):
     def __init__(
         self,
         clock: Clock,
-        emit: Emit,
+        emit: Emit[InputEvent],
         *,
         paused: Callable[[], bool] = lambda: False,
         exclude: Callable[[InputEvent], bool] | None = None,
+        backend: InputBackendFactory = input_backend,
     ) -> None:
         self.clock = clock
         self.emit = emit
         self.paused = paused
         self.exclude = exclude
+        self._make_backend = backend  # called at each start(): a backend is not restarted once stopped
         self._backend: InputBackend | None = None
 
     def start(self) -> None:
         """Return once both mouse and keyboard are captured; CaptureError if they cannot be."""
         if self._backend is not None:
             raise CaptureError("input capture is already running: stop() it before starting again")
-        backend = input_backend(self.clock, self._deliver)
+        backend = self._make_backend(self.clock, self._deliver)
         backend.start()
         self._backend = backend
 

@@ -54,7 +54,7 @@ class ScreenSource(Source):
     def __init__(
         self,
         clock: Clock,
-        emit: Emit,
+        emit: Emit[ScreenFrame],
         region: Region,
         *,
         fps: float = 30.0,

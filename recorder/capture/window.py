@@ -34,7 +34,7 @@ class WindowSource(Source):
     def __init__(
         self,
         clock: Clock,
-        emit: Emit,
+        emit: Emit[WindowRecord],
         *,
         interval_s: float = 0.1,
         backend: WindowBackend | None = None,

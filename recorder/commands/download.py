@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.progress import TransferSpeedColumn
 
 from recorder.commands.validate import add_progress_option, bundle_progress, progress_wanted
+from recorder.dirs import uploader_dirs
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.interrupt import sigint_sets
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     since = parse_since(args.since)
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    config = load_source(args.source, profile=args.profile)
+    dirs = uploader_dirs()
+    config = load_source(args.source, profile=args.profile, settings=dirs.settings)
     dest = Path(args.dest)
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest}: exists and is not a folder")
@@ -86,9 +88,15 @@ def run(args: argparse.Namespace) -> ExitCode:
     results: list[DownloadResult] = []
     t0 = time.perf_counter()
 
-    with open_store(config) as handle:
+    with open_store(config, dirs) as handle:
         remotes = list_bundles(
-            handle.client, config.bucket, config.prefix, since=since, match=args.match, include_prefix=True
+            handle.client,
+            config.bucket,
+            config.prefix,
+            since=since,
+            match=args.match,
+            include_prefix=True,
+            call=handle.call,
         )
         if remotes:
             try:
@@ -121,6 +129,7 @@ def run(args: argparse.Namespace) -> ExitCode:
                         progress=lambda n: progress.advance(task, n),
                         cancel=cancel,
                         on_result=on_result,
+                        call=handle.call,
                     )
     if cancel.is_set():
         raise KeyboardInterrupt

@@ -20,17 +20,13 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> ExitCode:
     import importlib.util
-    import os
 
     from recorder.errors import UsageError
+    from recorder.platform import graphical_session
 
     if importlib.util.find_spec("PySide6") is None:  # a lab's core install: say so before anything else
         raise UsageError("the desktop app is not installed (PySide6): pip install 'trajectory-recorder[desktop]'")
-    if (
-        not os.environ.get("DISPLAY")
-        and not os.environ.get("WAYLAND_DISPLAY")
-        and not os.environ.get("QT_QPA_PLATFORM")
-    ):
+    if not graphical_session():
         raise UsageError("no graphical session: set DISPLAY (or run it from your desktop)")
     try:
         from recorder.app.main import main

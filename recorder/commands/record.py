@@ -162,14 +162,16 @@ def run(args: argparse.Namespace) -> ExitCode:
 def _enqueue(bundle: Path) -> None:
     """Put the sealed bundle in the upload queue (no network: `trajrec upload` or the app sends it). A failure
     here never costs the recording: it is sealed on disk and can be queued by hand."""
+    from recorder.dirs import uploader_dirs
+    from uploader.config import load_config
     from uploader.errors import UploaderError
-    from uploader.ledger import Ledger, default_path
+    from uploader.ledger import Ledger
     from uploader.queue import enqueue_bundle
-    from uploader.store import load_config
 
+    dirs = uploader_dirs()
     try:
-        with Ledger(default_path()) as ledger:
-            row, _ = enqueue_bundle(ledger, bundle, load_config())
+        with Ledger(dirs.ledger) as ledger:
+            row, _ = enqueue_bundle(ledger, bundle, load_config(path=dirs.settings))
         print(f"queued for upload to {row.dest}: `trajrec upload` sends it", file=sys.stderr)
     except (UploaderError, OSError, sqlite3.Error) as e:
         log.warning("could not queue %s for upload: %s", bundle, e)

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from recorder.dirs import uploader_dirs
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 
@@ -32,7 +33,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _parse(pairs: list[str]) -> dict[str, Any]:
-    from uploader.store import ADDRESSING_STYLES, StoreConfig
+    from uploader.config import ADDRESSING_STYLES, StoreConfig
 
     known = {f for f in StoreConfig.__dataclass_fields__}
     out: dict[str, Any] = {}
@@ -55,11 +56,13 @@ def _parse(pairs: list[str]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> ExitCode:
     from dataclasses import asdict, replace
 
+    from uploader.config import StoreConfig, load_config, save_config
     from uploader.errors import StoreConfigError
     from uploader.server import open_store
-    from uploader.store import StoreConfig, endpoint_label, load_config, save_config, settings_path
+    from uploader.store import endpoint_label
 
-    path = settings_path()
+    dirs = uploader_dirs()
+    path = dirs.settings
     if args.action != "set" and args.settings:
         raise UsageError(f"store {args.action}: takes no KEY=VALUE")
     try:
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace) -> ExitCode:
             if not args.settings:
                 raise UsageError("store set: give at least one KEY=VALUE")
             changes = _parse(args.settings)
-            current = load_config()
+            current = load_config(path=path)
             if changes.get("endpoint_url"):
                 changes.setdefault("embedded", False)
             if current.embedded and not changes.get("embedded", True):
@@ -81,12 +84,12 @@ def run(args: argparse.Namespace) -> ExitCode:
             config = replace(current, **changes)
             save_config(config, path)
             print(f"saved {path}")
-        config = load_config()
+        config = load_config(path=path)
     except StoreConfigError as e:
         raise UsageError(str(e)) from e
     where = "the embedded local store" if config.embedded else endpoint_label(config)
     if args.action == "check":
-        with open_store(config) as handle:
+        with open_store(config, dirs) as handle:
             handle.check()
         message = f"{config.url} at {where}: reachable, credentials accepted, bucket present"
         print(json.dumps({"ok": True, "url": config.url, "endpoint": where}) if args.json else message)

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from recorder.dirs import uploader_dirs
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.interrupt import sigint_sets
@@ -94,31 +95,32 @@ def expand_bundles(paths: list[str]) -> list[Path]:
 
 
 def _ledger() -> Any:
-    from uploader.ledger import Ledger, default_path
+    from uploader.ledger import Ledger
 
-    return Ledger(default_path())
+    return Ledger(uploader_dirs().ledger)
 
 
 def run_upload(args: argparse.Namespace) -> ExitCode:
+    from trajrec.retry import RetryPolicy
+    from uploader.config import load_config
     from uploader.errors import BundleModified, QueueBusy, StoreConfigError
-    from uploader.multipart import MiB
+    from uploader.parts import MiB
     from uploader.queue import UploadQueue
-    from uploader.retry import RetryPolicy
     from uploader.server import open_store
-    from uploader.store import load_config
 
     rate = parse_rate(args.limit_rate)
     if args.parallel < 1 or args.part_size < 5 or args.retries < 1:
         raise UsageError("--parallel and --retries must be at least 1, --part-size at least 5 (MiB)")
     bundles = expand_bundles(args.bundles)
+    dirs = uploader_dirs()
     try:
-        config = load_config(args.to, profile=args.profile)
+        config = load_config(args.to, profile=args.profile, path=dirs.settings)
     except StoreConfigError as e:
         raise UsageError(str(e)) from e
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     with ExitStack() as stack:
         ledger = stack.enter_context(_ledger())
-        handle = stack.enter_context(open_store(config))
+        handle = stack.enter_context(open_store(config, dirs))
         uq = UploadQueue(
             ledger,
             handle.client,

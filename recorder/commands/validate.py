@@ -1,5 +1,6 @@
 """`trajrec validate PATH...`: check bundles in parallel; one line per problem, a summary, exit 0/1/2.
-PATH may be an s3:// URL: its bundles are read straight from the store (uploader.remote)."""
+PATH may be an s3:// URL: its bundles are read straight from the store (uploader.remote, through the lab
+package's S3Source)."""
 
 from __future__ import annotations
 
@@ -111,9 +112,10 @@ def _remote_bundles(paths: list[str]) -> AbstractContextManager[RemoteBundles | 
     """The stores behind the s3:// paths (imported only when there are some: boto3 is slow to import)."""
     if not any(p.startswith(S3) for p in paths):
         return nullcontext()
+    from recorder.dirs import uploader_dirs
     from uploader.remote import RemoteBundles
 
-    return RemoteBundles()
+    return RemoteBundles(uploader_dirs())
 
 
 def _checker(bundle: str, remote: RemoteBundles | None) -> Callable[..., Report]:

@@ -42,9 +42,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from recorder.capture.base import Clock
-from recorder.capture.input import Deliver, InputBackend
-from recorder.errors import CaptureError
+from recorder.clock import Clock
+from recorder.errors import CaptureError, FirstError
+from recorder.platform.base import Deliver, InputBackend, one_line, raise_lost_events
 from trajrec.format import EventKind, InputEvent
 
 PYNPUT_TESTED = "1.8.2"  # the pynput version whose private hooks this module was written and tested against
@@ -162,11 +162,6 @@ def _listener_classes() -> tuple[Any, Any]:
     return Keyboard, Mouse
 
 
-def _one_line(e: BaseException) -> str:
-    first = next((line for line in str(e).splitlines() if line.strip()), "no details")
-    return f"{type(e).__name__}: {' '.join(first.split())}"
-
-
 def check_display(name: str | None = None) -> Any:
     """Open the X display and check it has the RECORD extension; return the connection (the caller closes
     it), or raise CaptureError."""
@@ -179,7 +174,7 @@ def check_display(name: str | None = None) -> Any:
         d = xdisplay.Display(name)
     except Exception as e:  # DisplayNameError, DisplayConnectionError, XauthError, OSError
         raise CaptureError(
-            f"cannot open X display {name} ({_one_line(e)}): check DISPLAY, XAUTHORITY and that the X server runs"
+            f"cannot open X display {name} ({one_line(e)}): check DISPLAY, XAUTHORITY and that the X server runs"
         ) from e
     if not d.has_extension("RECORD"):
         d.close()
@@ -199,9 +194,7 @@ class X11Input(InputBackend):
         self._listeners: list[Any] = []
         self._key = _Pending()  # written by the keyboard listener's hook, read by its callbacks
         self._pointer = _Pending()
-        self._lock = threading.Lock()
-        self._error: BaseException | None = None  # the first exception raised in a callback
-        self._errors = 0
+        self._errors = FirstError()  # exceptions raised in a callback: the first, and how many
 
     # --- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -220,7 +213,7 @@ class X11Input(InputBackend):
         try:
             keyboard_cls, mouse_cls = _listener_classes()
         except Exception as e:  # pynput opens the display on import
-            raise CaptureError(f"cannot load pynput's X11 backend ({_one_line(e)}): check DISPLAY") from e
+            raise CaptureError(f"cannot load pynput's X11 backend ({one_line(e)}): check DISPLAY") from e
         keyboard = keyboard_cls(on_press=self._on_press, on_release=self._on_release)
         mouse = mouse_cls(on_move=self._on_move, on_click=self._on_click, on_scroll=self._on_scroll)
         for listener, name, pending in ((keyboard, "keyboard", self._key), (mouse, "mouse", self._pointer)):
@@ -239,7 +232,7 @@ class X11Input(InputBackend):
                 listener.wait()  # pynput's readiness (already given once recording started)
                 if listener.failure is not None:
                     raise CaptureError(
-                        f"{listener.name} could not start ({_one_line(listener.failure)}): "
+                        f"{listener.name} could not start ({one_line(listener.failure)}): "
                         "check DISPLAY and that the X server has the RECORD extension"
                     ) from listener.failure
         except BaseException:
@@ -264,26 +257,17 @@ class X11Input(InputBackend):
                 problems.append((f"{listener.name} stopped unexpectedly", listener.failure))
         if stuck:
             raise CaptureError(f"{' and '.join(stuck)} did not stop within {STOP_TIMEOUT_S:g} s: the X server hangs")
-        with self._lock:
-            error, count, self._error, self._errors = self._error, self._errors, None, 0
-        if error is not None:
-            raise CaptureError(
-                f"an input callback raised on {count} event(s), which were lost (first: {_one_line(error)}): "
-                "fix the emit/exclude callback"
-            ) from error
+        raise_lost_events(self._errors)
         if problems:
             what, cause = problems[0]
-            raise CaptureError(f"{what} ({_one_line(cause)}): check that the X server still runs") from cause
+            raise CaptureError(f"{what} ({one_line(cause)}): check that the X server still runs") from cause
 
     # --- pynput callbacks (listener threads): build the event, hand it on, never raise --------------------
     def _send(self, build: Callable[[], InputEvent]) -> None:
         try:
             self._deliver(build())
         except Exception as e:  # kept for stop(); the listener keeps capturing
-            with self._lock:
-                self._errors += 1
-                if self._error is None:
-                    self._error = e
+            self._errors.keep(e)
 
     def _key_event(self, kind: EventKind, key: Any, injected: bool) -> InputEvent:
         p = self._key

@@ -18,7 +18,7 @@ from Xlib import error as xerror
 from Xlib.ext import randr  # type: ignore[import-untyped]
 
 from recorder.errors import CaptureError
-from recorder.platform import DisplayBackend, WindowBackend, WindowInfo
+from recorder.platform.base import DisplayBackend, WindowBackend, WindowInfo
 from trajrec.format import Display
 
 _MAX_PROP_LONGS = 1 << 16  # read at most 256 KiB of a property (titles, WM_CLASS) in one round trip

@@ -14,16 +14,14 @@ from pathlib import Path
 import av
 import numpy as np
 
-from recorder.errors import RecorderError
+from recorder.errors import VideoWriteError
 from trajrec.format import KEYFRAME_INTERVAL_NS
+
+__all__ = ["LIVE_TIME_BASE", "VideoSettings", "VideoWriteError", "VideoWriter"]
 
 # Matroska timestamps are milliseconds; pts in the live file are ms since the first frame.
 LIVE_TIME_BASE = Fraction(1, 1000)
 _NS_PER_TICK = 1_000_000
-
-
-class VideoWriteError(RecorderError):
-    pass
 
 
 @dataclass(frozen=True)

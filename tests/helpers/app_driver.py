@@ -143,6 +143,7 @@ def main() -> int:
     failures: list[str] = []
     window.controller.failed.connect(failures.append)
     window._failed = failures.append  # type: ignore[method-assign]  # no modal box in the driver: report
+    window._submit_failed = lambda e: failures.append(f"submit: {e!r}")  # type: ignore[method-assign]
     record_at = click_widget(app, setup.record_button)
     wait_for(
         app,
@@ -183,10 +184,12 @@ def main() -> int:
     review.submit()
     wait_for(
         app,
-        lambda: any(r.session_id == bundle.name and r.state == "done" for r in window.uploads.rows()),
+        lambda: failures or any(r.session_id == bundle.name and r.state == "done" for r in window.uploads.rows()),
         "the upload verified",
         120,
     )
+    if failures:
+        raise SystemExit(f"app_driver: the recording was not submitted: {failures}")
     result = {
         "session_id": bundle.name,
         "store_url": window.uploads.url,

@@ -17,6 +17,17 @@ class HarnessError(AssertionError):
     pass
 
 
+class Ticks:
+    """A fake session clock: 1000, 2000, 3000 ..."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self) -> int:
+        self.n += 1000
+        return self.n
+
+
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
     """Poll `check` until it holds; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout

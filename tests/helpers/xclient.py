@@ -36,7 +36,6 @@ def x_keepalive(name: str) -> Iterator[None]:
         d.close()
 
 
-
 class XClient:
     """Another X client (standing in for applications) that makes and changes real top-level windows."""
 

@@ -4,9 +4,7 @@ preflight checks. Record is enabled only when everything required is there."""
 
 from __future__ import annotations
 
-import importlib
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,18 +32,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from recorder.app.preflight import Check
-from recorder.app.taskfile import Task, TaskFileError, load_task
-from recorder.app.tasks import run_task
-from recorder.app.theme import COLORS
+from recorder.app.palette import COLORS
+from recorder.app.setup.devices import SIGNAL_DBFS, THUMB_SIZE, LevelMeter, grab_thumbnails, microphone_choices
+from recorder.app.setup.preflight import Check, still_needed
+from recorder.app.setup.taskfile import Task, load_task
+from recorder.app.threads import run_task
+from recorder.errors import TaskFileError
 
 log = logging.getLogger(__name__)
 
-THUMB = QSize(220, 124)
-SIGNAL_DBFS = -45.0  # a level above this for a moment counts as "we hear you"
+THUMB = QSize(*THUMB_SIZE)
 
 
 def card(title: str, subtitle: str = "") -> tuple[QFrame, QVBoxLayout]:
+    """A white rounded panel with a title (and a muted subtitle), and its layout."""
     frame = QFrame()
     frame.setObjectName("card")
     box = QVBoxLayout(frame)
@@ -62,65 +62,11 @@ def card(title: str, subtitle: str = "") -> tuple[QFrame, QVBoxLayout]:
     return frame, box
 
 
-def grab_thumbnails() -> list[tuple[int, str, np.ndarray]]:
-    """(monitor number, "W x H", RGB thumbnail) of each monitor: blocking, run it off the GUI thread."""
-    import cv2
-    import mss
-
-    out = []
-    with mss.MSS() as sct:
-        for i, m in enumerate(sct.monitors[1:], start=1):
-            shot = np.asarray(sct.grab(m))[:, :, :3]
-            scale = min(THUMB.width() / m["width"], THUMB.height() / m["height"])
-            size = (max(1, int(m["width"] * scale)), max(1, int(m["height"] * scale)))
-            small = cv2.resize(shot, size, interpolation=cv2.INTER_AREA)
-            out.append((i, f"{m['width']} x {m['height']}", cv2.cvtColor(small, cv2.COLOR_BGR2RGB)))
-    return out
-
-
 def to_pixmap(rgb: np.ndarray) -> QPixmap:
+    """An RGB array as a pixmap (GUI thread only)."""
     rgb = np.ascontiguousarray(rgb)
     h, w = rgb.shape[:2]
     return QPixmap.fromImage(QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy())
-
-
-class LevelMeter:
-    """A microphone level (dBFS) from a sounddevice input stream; the callback only stores a number."""
-
-    def __init__(self) -> None:
-        self.level_db = -120.0
-        self.peak_db = -120.0
-        self._stream: Any = None
-        self._lock = threading.Lock()
-
-    def open(self, device: str | None) -> None:
-        from recorder.capture.audio import resolve_device
-
-        sd: Any = importlib.import_module("sounddevice")
-
-        self.close()
-        index = resolve_device(device or None)
-
-        def callback(indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-            rms = float(np.sqrt(np.mean(np.square(indata.astype(np.float32) / 32768.0)))) if frames else 0.0
-            db = 20 * np.log10(max(rms, 1e-6))
-            with self._lock:
-                self.level_db = db
-                self.peak_db = max(self.peak_db, db)
-
-        stream = sd.InputStream(device=index, channels=1, samplerate=48_000, dtype="int16", callback=callback)
-        stream.start()
-        self._stream = stream
-
-    def close(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.stop()
-            stream.close()
-
-    def read(self) -> tuple[float, float]:
-        with self._lock:
-            return self.level_db, self.peak_db
 
 
 class SetupPage(QWidget):
@@ -160,8 +106,20 @@ class SetupPage(QWidget):
         grid.setHorizontalSpacing(16)
         grid.setVerticalSpacing(16)
         page.addLayout(grid)
+        grid.addWidget(self._build_task_card(), 0, 0)
+        grid.addWidget(self._build_expert_card(), 0, 1)
+        grid.addWidget(self._build_screen_card(), 1, 0)
+        grid.addWidget(self._build_mic_card(), 1, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        page.addWidget(self._build_checks_card())
+        page.addLayout(self._build_record_row())
+        page.addStretch(1)
+        self._connect()
+        self.update_ready()
 
-        # task
+    # --- layout -----------------------------------------------------------------------------------
+    def _build_task_card(self) -> QFrame:
         task_card, box = card("Task", "Type it, or load the task file your lab sent you (JSON or YAML).")
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
@@ -187,11 +145,11 @@ class SetupPage(QWidget):
         self.task_error.setStyleSheet(f"color: {COLORS['record']};")
         row.addWidget(self.task_error, 1)
         box.addLayout(row)
-        grid.addWidget(task_card, 0, 0)
+        return task_card
 
-        # expert
+    def _build_expert_card(self) -> QFrame:
         expert_card, box = card("You", "Use your pseudonym, never your real name.")
-        self.expert = QLineEdit(settings.expert)
+        self.expert = QLineEdit(self.settings.expert)
         self.expert.setPlaceholderText("Pseudonym, e.g. expert-042")
         box.addWidget(self.expert)
         self.consent = QCheckBox("I consent to this recording")
@@ -205,17 +163,17 @@ class SetupPage(QWidget):
         consent_note.setWordWrap(True)
         box.addWidget(consent_note)
         box.addStretch(1)
-        grid.addWidget(expert_card, 0, 1)
+        return expert_card
 
-        # screen
+    def _build_screen_card(self) -> QFrame:
         screen_card, box = card("Screen", "Choose the monitor to record.")
         self.screens = QHBoxLayout()
         self.screen_group = QButtonGroup(self)
         self.screen_group.setExclusive(True)
         box.addLayout(self.screens)
-        grid.addWidget(screen_card, 1, 0)
+        return screen_card
 
-        # microphone
+    def _build_mic_card(self) -> QFrame:
         mic_card, box = card("Microphone", "Narrate as you work. Say something to check the level.")
         self.mic = QComboBox()
         box.addWidget(self.mic)
@@ -227,11 +185,9 @@ class SetupPage(QWidget):
         self.heard_label.setObjectName("muted")
         box.addWidget(self.heard_label)
         box.addStretch(1)
-        grid.addWidget(mic_card, 1, 1)
-        grid.setColumnStretch(0, 1)
-        grid.setColumnStretch(1, 1)
+        return mic_card
 
-        # preflight
+    def _build_checks_card(self) -> QFrame:
         pre_card, box = card("Ready to record?")
         self.check_rows: dict[str, QLabel] = {}
         for name in ("display", "input", "microphone", "disk", "store"):
@@ -245,9 +201,9 @@ class SetupPage(QWidget):
         again.addWidget(self.recheck)
         again.addStretch(1)
         box.addLayout(again)
-        page.addWidget(pre_card)
+        return pre_card
 
-        # record
+    def _build_record_row(self) -> QHBoxLayout:
         bottom = QHBoxLayout()
         self.missing = QLabel("")
         self.missing.setObjectName("muted")
@@ -257,9 +213,10 @@ class SetupPage(QWidget):
         self.record_button.setMinimumHeight(56)
         self.record_button.clicked.connect(self.record_requested.emit)
         bottom.addWidget(self.record_button)
-        page.addLayout(bottom)
-        page.addStretch(1)
+        return bottom
 
+    def _connect(self) -> None:
+        """Fields re-check readiness as they change; the level meter and the thumbnails run on timers."""
         for w in (self.task_id, self.task_title, self.expert):
             w.textChanged.connect(self.update_ready)
         self.consent.toggled.connect(self.update_ready)
@@ -270,7 +227,6 @@ class SetupPage(QWidget):
         self._thumb_timer = QTimer(self)  # the thumbnails stay live while the page is shown
         self._thumb_timer.setInterval(3000)
         self._thumb_timer.timeout.connect(self.refresh_thumbnails)
-        self.update_ready()
 
     # --- lifecycle --------------------------------------------------------------------------------
     def activate(self) -> None:
@@ -355,17 +311,10 @@ class SetupPage(QWidget):
 
     # --- microphone -------------------------------------------------------------------------------
     def _fill_microphones(self) -> None:
-        from recorder.capture.audio import list_input_devices
-
         self.mic.blockSignals(True)
         self.mic.clear()
-        self.mic.addItem("System default microphone", "")
-        try:
-            for d in list_input_devices():
-                self.mic.addItem(str(d["name"]), str(d["index"]))
-        except Exception as e:
-            log.warning("no audio inputs: %s", e)
-        self.mic.addItem("No microphone (no narration)", None)
+        for text, device in microphone_choices():
+            self.mic.addItem(text, device)
         index = self.mic.findData(self.settings.audio_device) if self.settings.audio_device else 0
         self.mic.setCurrentIndex(max(0, index))
         self.mic.blockSignals(False)
@@ -404,7 +353,7 @@ class SetupPage(QWidget):
 
     # --- preflight --------------------------------------------------------------------------------
     def run_checks(self) -> None:
-        from recorder.app import preflight
+        from recorder.app.setup import preflight
 
         device = self.audio_device()
         out = self.settings.out_dir
@@ -444,18 +393,7 @@ class SetupPage(QWidget):
 
     def problems(self) -> list[str]:
         """What still stands between the expert and Record, in words."""
-        t = self.task_fields()
-        out = []
-        if not t["id"] or not t["title"]:
-            out.append("a task ID and title")
-        if not t["expert"]:
-            out.append("your pseudonym")
-        if not t["consent"]:
-            out.append("your consent")
-        failing = [c.name for c in self.checks.values() if c.ok is False]
-        if failing:
-            out.append("the failed checks (" + ", ".join(failing) + ")")
-        return out
+        return still_needed(self.task_fields(), self.checks.values())
 
     def update_ready(self) -> None:
         problems = self.problems()

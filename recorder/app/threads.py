@@ -1,4 +1,4 @@
-"""`run_task(func, on_done, on_error)`: run blocking work off the GUI thread, get the result back on it.
+"""GUI-thread helpers: `run_task(func, on_done, on_error)` runs blocking work off the GUI thread, its result on it.
 
 The worker runs in Qt's global thread pool; its result (or exception) travels through a queued signal to
 the GUI thread, where the callbacks run, so they may touch widgets. An exception with no `on_error` is

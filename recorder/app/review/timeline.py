@@ -1,6 +1,7 @@
 """The Review screen's timeline: voiceover waveform, event ticks, marker flags, pauses, the playhead and the trim.
 
-Painted with QPainter. The static layers (waveform, ticks, flags, pauses, time axis) are cached in a pixmap
+Painted with QPainter; the numbers it draws (waveform columns, axis labels, the trim's bounds) come from
+`data`, Qt-free. The static layers (waveform, ticks, flags, pauses, time axis) are cached in a pixmap
 that is redrawn only when the size or the data change; the playhead and the trim are painted over it, so
 moving them each playback tick is cheap. Times are session-clock nanoseconds throughout.
 
@@ -11,7 +12,7 @@ playhead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, Qt, Signal
@@ -32,7 +33,9 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from recorder.app.theme import COLORS
+from recorder.app.palette import COLORS
+from recorder.app.review.data import Flag, axis_ticks, clamp_trim, wave_columns
+from trajrec.timeline import Span
 
 NS = 1_000_000_000
 MIN_KEEP_NS = 200_000_000  # the trim keeps at least this much
@@ -47,14 +50,6 @@ HEIGHT = AXIS_TOP + 16
 MARGIN = 12  # left/right, so the handles at the very ends can be grabbed
 
 
-@dataclass(frozen=True)
-class Flag:
-    index: int  # the marker's index in BundleReader.markers() order
-    t_ns: int
-    label: str  # shown on the flag ("1", "2", ...)
-    tooltip: str
-
-
 def _color(name: str, alpha: int = 255) -> QColor:
     c = QColor(COLORS[name])
     c.setAlpha(alpha)
@@ -62,6 +57,8 @@ def _color(name: str, alpha: int = 255) -> QColor:
 
 
 class Timeline(QWidget):
+    """The timeline widget; see the module docstring. Emits what the expert asked for, changes no data."""
+
     seek_requested = Signal(object)  # int ns: the user scrubbed or stepped
     marker_activated = Signal(int)  # marker index: a flag was clicked
     trim_changed = Signal(object, object)  # (start_ns, end_ns) of the kept range
@@ -74,7 +71,7 @@ class Timeline(QWidget):
         self.click_ticks = np.zeros(0, np.int64)
         self.key_ticks = np.zeros(0, np.int64)
         self.flags: list[Flag] = []
-        self.pauses: list[tuple[int, int]] = []
+        self.pauses: list[Span] = []
         self._pos = 0
         self._trim = (0, 1)
         self._drag: str | None = None  # "scrub" | "start" | "end"
@@ -98,7 +95,7 @@ class Timeline(QWidget):
         click_ticks: np.ndarray,
         key_ticks: np.ndarray,
         flags: list[Flag],
-        pauses: list[tuple[int, int]],
+        pauses: Sequence[Span],
     ) -> None:
         self.start_ns, self.end_ns = start_ns, max(end_ns, start_ns + 1)
         self.envelope = envelope
@@ -164,12 +161,7 @@ class Timeline(QWidget):
     def set_trim(self, start_ns: int | None = None, end_ns: int | None = None) -> None:
         """Move either end of the kept range (None keeps that end); the range stays inside the recording and
         at least MIN_KEEP_NS long."""
-        s, e = self._trim
-        keep = min(MIN_KEEP_NS, self.end_ns - self.start_ns)
-        if start_ns is not None:
-            s = min(max(int(start_ns), self.start_ns), e - keep)
-        if end_ns is not None:
-            e = max(min(int(end_ns), self.end_ns), s + keep)
+        s, e = clamp_trim(self._trim, (self.start_ns, self.end_ns), MIN_KEEP_NS, start_ns, end_ns)
         if (s, e) != self._trim:
             self._trim = (s, e)
             self.update()
@@ -294,10 +286,17 @@ class Timeline(QWidget):
         self._paint_pauses(p)
         self._paint_wave(p, x0, x1)
         self._paint_ticks(p)
-        self._paint_axis(p, x0, x1)
+        self._paint_axis(p)
         self._paint_flags(p)
         p.end()
         return pm
+
+    def _small_font(self, bold: bool = False) -> QFont:
+        f = QFont(self.font())
+        f.setPointSizeF(max(7.0, f.pointSizeF() * 0.8))
+        if bold:
+            f.setBold(True)
+        return f
 
     def _paint_pauses(self, p: QPainter) -> None:
         for a, b in self.pauses:
@@ -306,9 +305,7 @@ class Timeline(QWidget):
             p.fillRect(r, QBrush(_color("wave", 120), Qt.BrushStyle.BDiagPattern))
             if r.width() > 48:
                 p.setPen(_color("muted"))
-                f = QFont(self.font())
-                f.setPointSizeF(max(7.0, f.pointSizeF() * 0.8))
-                p.setFont(f)
+                p.setFont(self._small_font())
                 p.drawText(r.adjusted(0, 2, 0, 0), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, "Paused")
                 p.setPen(Qt.PenStyle.NoPen)
 
@@ -321,16 +318,9 @@ class Timeline(QWidget):
                 QRectF(x0, WAVE_TOP, x1 - x0, WAVE_H), Qt.AlignmentFlag.AlignCenter, "No voiceover in this recording"
             )
             return
-        cols = max(1, int(x1 - x0))
-        env = self.envelope
-        edges = np.linspace(0, len(env), cols + 1).astype(np.int64)[:-1]
-        edges = np.minimum(edges, len(env) - 1)
-        lo = np.minimum.reduceat(env[:, 0], edges)
-        hi = np.maximum.reduceat(env[:, 1], edges)
-        peak = float(max(np.abs(lo).max(), np.abs(hi).max(), 1e-3))
-        gain = min(1.0 / peak, 8.0)  # quiet voices still show; loud ones fill the band
+        lo, hi, gain = wave_columns(self.envelope, int(x1 - x0))  # quiet voices still show; loud ones fill it
         lines = []
-        for i in range(cols):
+        for i in range(len(lo)):
             a = mid - float(hi[i]) * gain * half
             b = mid - float(lo[i]) * gain * half
             if b - a < 1:
@@ -347,10 +337,7 @@ class Timeline(QWidget):
         p.drawLines([QLineF(self.x_for(int(t)), TICK_TOP + 2, self.x_for(int(t)), base) for t in self.click_ticks])
 
     def _paint_flags(self, p: QPainter) -> None:
-        f = QFont(self.font())
-        f.setPointSizeF(max(7.0, f.pointSizeF() * 0.8))
-        f.setBold(True)
-        p.setFont(f)
+        p.setFont(self._small_font(bold=True))
         for flag in self.flags:
             r = self.flag_rect(flag)
             x = self.x_for(flag.t_ns)
@@ -372,21 +359,11 @@ class Timeline(QWidget):
             p.setPen(QColor("white"))
             p.drawText(QRectF(x, r.top(), r.width() - 4, r.height()), Qt.AlignmentFlag.AlignCenter, flag.label)
 
-    def _paint_axis(self, p: QPainter, x0: float, x1: float) -> None:
-        span_s = (self.end_ns - self.start_ns) / NS
-        step = next(
-            (s for s in (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600) if span_s / s <= 10), 7200
-        )
-        f = QFont(self.font())
-        f.setPointSizeF(max(7.0, f.pointSizeF() * 0.8))
-        p.setFont(f)
+    def _paint_axis(self, p: QPainter) -> None:
+        p.setFont(self._small_font())
         p.setPen(_color("muted"))
-        k = 0
-        while k * step <= span_s + 1e-9:
-            x = self.x_for(self.start_ns + round(k * step * NS))
-            secs = k * step
-            minutes, rest = divmod(secs, 60)
-            label = f"{int(minutes):02d}:{rest:04.1f}" if step < 1 else f"{int(minutes):02d}:{int(rest):02d}"
+        for offset, label in axis_ticks(self.end_ns - self.start_ns):
+            x = self.x_for(self.start_ns + offset)
             align = Qt.AlignmentFlag.AlignHCenter
             rect = QRectF(x - 30, AXIS_TOP, 60, 14)
             if x - 30 < 0:
@@ -394,7 +371,6 @@ class Timeline(QWidget):
             elif x + 30 > self.width():
                 rect, align = QRectF(x - 60, AXIS_TOP, 60, 14), Qt.AlignmentFlag.AlignRight
             p.drawText(rect, align | Qt.AlignmentFlag.AlignTop, label)
-            k += 1
 
     def _paint_trim(self, p: QPainter) -> None:
         x0, x1 = self._track()

@@ -1,83 +1,16 @@
-"""Where a bundle's files come from: a directory or a .tar archive, behind one small interface.
-
-Archive members that could escape or confuse a reader (absolute paths, `..`, links, device files,
-duplicates) are never opened: they are listed in `unsafe` for the validator to report.
-"""
+"""Bundles on local disk: a directory (`DirSource`) or a .tar archive (`TarSource`). Links, device files and
+unsafe or duplicate archive members are never opened: they are listed in `unsafe`."""
 
 from __future__ import annotations
 
 import os
 import stat
 import tarfile
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO
 
-from trajrec.errors import BundleMemberError, BundleNotFoundError
-
-
-@dataclass(frozen=True)
-class Member:
-    path: str  # POSIX path relative to the bundle root
-    size: int
-
-
-@dataclass(frozen=True)
-class UnsafeMember:
-    path: str
-    reason: str
-
-
-class BundleSource(ABC):
-    """Read-only access to the files of one bundle."""
-
-    location: str
-    name: str  # the bundle's own name (directory name / archive top folder)
-
-    def __init__(self) -> None:
-        self.members: dict[str, Member] = {}
-        self.unsafe: list[UnsafeMember] = []
-
-    @abstractmethod
-    def open(self, path: str) -> IO[bytes]:
-        """Open a regular member for binary reading (seekable)."""
-
-    def local_path(self, path: str) -> Path | None:
-        """A filesystem path for the member when there is one (faster for media decoders)."""
-        return None
-
-    def read_bytes(self, path: str, limit: int) -> bytes:
-        member = self.members.get(path)
-        if member is None:
-            raise BundleMemberError(self.location, path, "missing")
-        if member.size > limit:
-            raise BundleMemberError(self.location, path, f"{member.size} bytes, over the {limit} byte limit")
-        with self.open(path) as f:
-            return f.read(limit + 1)
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        pass
-
-    def __enter__(self) -> BundleSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def unsafe_name(name: str) -> str | None:
-    """Why a member path must not be opened or written (absolute, climbs out, backslash or NUL), or None."""
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        return "absolute path"
-    if ".." in PurePosixPath(name).parts:
-        return "path climbs out with '..'"
-    if "\\" in name or "\x00" in name:
-        return "path has a backslash or NUL"
-    return None
-
-
-_unsafe_name = unsafe_name  # the former private name
+from trajrec.errors import BundleMemberError
+from trajrec.source.base import BundleSource, Member, UnsafeMember, unsafe_name
 
 
 class DirSource(BundleSource):
@@ -160,13 +93,3 @@ class TarSource(BundleSource):
 
     def close(self) -> None:
         self._tar.close()
-
-
-def open_source(path: str | Path) -> BundleSource:
-    """The one factory: a directory or a tar archive (s3:// comes with the uploader)."""
-    p = Path(path)
-    if p.is_dir():
-        return DirSource(p)
-    if p.is_file():
-        return TarSource(p)
-    raise BundleNotFoundError(str(path))

@@ -1,4 +1,4 @@
-"""Task files a lab hands out (JSON or YAML), checked against schemas/task.schema.json."""
+"""Task files a lab hands out (JSON or YAML), checked against schemas/task.schema.json. Qt-free."""
 
 from __future__ import annotations
 
@@ -7,19 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recorder.errors import UsageError
+from recorder.errors import TaskFileError
 from trajrec.manifest import schema_errors
 
 TASK_SCHEMA_FILE = "task.schema.json"
 MAX_TASK_FILE_BYTES = 1 << 20
 
 
-class TaskFileError(UsageError):
-    """A task file that cannot be used: the message names the file and what is wrong."""
-
-
 @dataclass(frozen=True)
 class Task:
+    """A task as the lab wrote it: what the expert records."""
+
     id: str
     title: str
     instruction: str = ""
@@ -38,6 +36,7 @@ class Task:
 
 
 def load_task(path: Path) -> Task:
+    """Read and check a task file; TaskFileError (one line, naming the file) when it cannot be used."""
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -66,3 +65,6 @@ def load_task(path: Path) -> Task:
     if errors:
         raise TaskFileError(f"{path}: {'; '.join(errors)}")
     return Task.from_dict(data)
+
+
+__all__ = ["Task", "load_task"]

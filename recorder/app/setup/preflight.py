@@ -1,11 +1,11 @@
 """The checks the setup screen runs before Record is allowed: one clear line per problem, and what to do.
 
-Each check is a plain function returning a Check (they block: the app runs them with run_task)."""
+Each check is a plain function returning a Check (they block: the app runs them with run_task). Qt-free."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +14,8 @@ from recorder.units import human_bytes
 
 @dataclass(frozen=True)
 class Check:
+    """One check's outcome, as the setup screen shows it."""
+
     name: str  # display | input | microphone | disk | store
     ok: bool | None  # True fine, False blocks recording, None a warning
     message: str
@@ -72,3 +74,19 @@ def check_store(probe: Callable[[], str]) -> Check:
     except Exception as e:
         return Check("store", None, f"Store not reachable ({e}); recordings wait in the upload queue")
     return Check("store", True, f"Uploads go to {url}")
+
+
+def still_needed(task: Mapping[str, object], checks: Iterable[Check]) -> list[str]:
+    """What still stands between the expert and Record, in words: the task's id and title, the pseudonym
+    (`expert`), the consent, and any failed check. Empty: Record may start."""
+    out = []
+    if not task["id"] or not task["title"]:
+        out.append("a task ID and title")
+    if not task["expert"]:
+        out.append("your pseudonym")
+    if not task["consent"]:
+        out.append("your consent")
+    failing = [c.name for c in checks if c.ok is False]
+    if failing:
+        out.append("the failed checks (" + ", ".join(failing) + ")")
+    return out
