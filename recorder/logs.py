@@ -25,8 +25,8 @@ def config_dir() -> Path:
 
 
 def data_dir() -> Path:
-    """The data directory (e.g. ~/.local/share/trajrec on Linux): the upload ledger and the embedded store;
-    `TRAJREC_DATA_DIR` overrides it."""
+    """The data directory (e.g. ~/.local/share/trajrec on Linux): sealed bundles, the upload ledger and the
+    embedded store; `TRAJREC_DATA_DIR` overrides it."""
     override = os.environ.get("TRAJREC_DATA_DIR")
     return Path(override) if override else Path(platformdirs.user_data_dir(APP, appauthor=False))
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from recorder.errors import BackendUnavailable, UsageError
+from recorder.logs import data_dir
 from recorder.platform import detect, display_backend
 from trajrec import format as fmt
 
@@ -25,7 +24,8 @@ BYTES_PER_HOUR = 400 * 10**6  # a generous hour of 1080p video + FLAC voiceover,
 
 
 def default_out_dir() -> Path:
-    return Path(platformdirs.user_data_dir("trajrec", appauthor=False)) / "bundles"
+    """Where sealed bundles go unless told otherwise: `bundles/` in the data directory (TRAJREC_DATA_DIR)."""
+    return data_dir() / "bundles"
 
 
 def check_display() -> None:

@@ -109,6 +109,14 @@ def default_sources(session: Session) -> list[Source]:
             draw_cursor=c.draw_cursor,
         )
     ]
+    # the voiceover next: its stream opens in milliseconds, while the input listener takes 0.15-0.5 s to start
+    # (longer on a busy machine), which the narration would otherwise miss at the start of every session
+    if c.audio:
+        from recorder.capture.audio import AudioSource
+
+        sources.append(
+            AudioSource(now_ns, session.offer_record, device=c.audio_device, samplerate=c.samplerate, paused=paused)
+        )
     if c.input:
         from recorder.capture.input import InputSource
 
@@ -121,12 +129,6 @@ def default_sources(session: Session) -> list[Source]:
         from recorder.capture.displays import DisplayLayoutSource
 
         sources.append(DisplayLayoutSource(now_ns, session.offer_record, paused=paused))
-    if c.audio:
-        from recorder.capture.audio import AudioSource
-
-        sources.append(
-            AudioSource(now_ns, session.offer_record, device=c.audio_device, samplerate=c.samplerate, paused=paused)
-        )
     return sources
 
 

@@ -319,3 +319,16 @@ def test_a_failing_source_is_raised_after_the_recording_is_sealed(tmp_path: Path
     with trajrec.open(bundle) as b:
         assert [w.app for w in b.window_records()] == ["Alpha"]  # what came before the failure is kept
         assert len(b.event_records()) == len(EVENTS)
+
+
+def test_the_voiceover_starts_before_the_slow_input_listener(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real sources in start order: the screen, then the voiceover (its stream opens in milliseconds), then
+    input (the X11 listener takes 0.15-0.5 s to start, which the narration would otherwise miss)."""
+    from recorder.capture.audio import AudioSource
+    from recorder.capture.screen import ScreenSource
+    from recorder.session import default_sources
+
+    monkeypatch.setenv("TRAJREC_PLATFORM", "dummy")
+    kinds = [type(s) for s in default_sources(Session(config(tmp_path)))]
+    assert kinds == [ScreenSource, AudioSource, InputSource, WindowSource, DisplayLayoutSource]
+    assert AudioSource not in [type(s) for s in default_sources(Session(config(tmp_path, audio=False)))]

@@ -252,6 +252,15 @@ def _acknowledged(db: Path) -> set[int]:
 
 
 @pytest.mark.slow
+def _runner(db: Path) -> int | None:
+    """The pid of the process that holds the queue, from the ledger."""
+    if not db.exists():
+        return None
+    with Ledger(db) as ledger:
+        holder = ledger.get_setting("runner").partition("@")[0]
+    return int(holder) if holder else None
+
+
 def test_kill_9_mid_upload_resumes_without_resending_acknowledged_parts(
     s3_server: EmbeddedServer, tmp_path: Path
 ) -> None:
@@ -414,12 +423,12 @@ def test_one_uploader_at_a_time_and_it_takes_bundles_queued_meanwhile(
     second_bundle = make_bundle(tmp_path, "second", {"screen/video.mp4": 3 * MiB}, seed=10)
     env = cli_env(s3_server, tmp_path / "data")
     to = ("--to", f"s3://{bucket}/lab")
-    # 2 MB/s: the first still has seconds to go when the second (a fresh Python process) asks, even on a busy
-    # machine; at 4 MB/s a loaded 2-core run could see the first finish before the second started
-    first = _upload_cli(first_bundle, env, *to, "--limit-rate", "2M", "--part-size", "5", "--json")
+    # the second (a fresh Python process) asks as soon as the first holds the queue, which then has 4 s of
+    # sending left at 3 MB/s: room for a slow start on a busy 2-core machine
+    first = _upload_cli(first_bundle, env, *to, "--limit-rate", "3M", "--part-size", "5", "--json")
     try:
         db = tmp_path / "data" / "uploads.sqlite"
-        wait_until(lambda: len(_acknowledged(db)) >= 1, "the first uploader under way", 20)
+        wait_until(lambda: _runner(db) == first.pid, "the first uploader holding the queue", 20)
         second = subprocess.run(
             [sys.executable, "-m", "recorder.cli", "upload", str(second_bundle), *to, "--progress", "never"],
             env=env,
