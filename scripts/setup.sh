@@ -9,10 +9,12 @@ APT_PACKAGES=(python3 python3-venv ca-certificates
   # capture and its tests: a virtual display with XTEST input injection, a virtual microphone, Qt's X11 needs
   xvfb xdotool x11-utils xauth pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins
   libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1
+  # the demo's scripted session on a private display: a real terminal, spoken narration
+  xterm espeak-ng
   # packaging checks (tests/test_packaging.py): the .desktop entry validator
   desktop-file-utils)
 if [[ "${1:-}" == "--bench" ]]; then
-  APT_PACKAGES+=(ffmpeg coreutils xterm tesseract-ocr)  # references, a real terminal to type into, OCR
+  APT_PACKAGES+=(ffmpeg coreutils tesseract-ocr)  # references, OCR
 fi
 
 missing=()

@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check trajrec recorder uploader schemas tests bench
+.venv/bin/ruff check trajrec recorder uploader schemas tests bench scripts
 .venv/bin/mypy
 .venv/bin/python -m pytest -q "$@"

@@ -1,5 +1,6 @@
-"""Real parts for capture tests: an Xvfb display and a PulseAudio virtual microphone, started per test
-session by the fixtures in conftest.py. Both follow ../shared/recipes (tested on this kind of machine)."""
+"""Real parts for capture tests and the headless demo: an Xvfb display and a PulseAudio virtual microphone,
+started per test session by the fixtures in conftest.py (and by scripts/demo.py). Both follow
+../shared/recipes (tested on this kind of machine)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ def xvfb(width: int = 1280, height: int = 720, number: int | None = None) -> Ite
         ["Xvfb", f":{n}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp", "-noreset"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl+C at the terminal reaches the caller, which stops it in order
     )
     try:
         wait_until(
@@ -122,6 +124,7 @@ def virtual_mic(root: Path) -> Iterator[Microphone]:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     keepalive = None
     try:
@@ -148,6 +151,7 @@ def virtual_mic(root: Path) -> Iterator[Microphone]:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_until(lambda: bool(pactl("list", "short", "sink-inputs").stdout.strip()), "keepalive stream", 5)
         pactl("suspend-sink", "vsink", "1")
