@@ -4,8 +4,10 @@
 
 Starts its own Xvfb (1600x1000) and virtual microphone, opens the app with fresh settings and an embedded
 store in a temporary directory, then goes through a session as an expert would: setup filled in, recording,
-paused, review of the sealed recording, the uploads panel once it is uploaded, and the settings dialog.
-Needs Xvfb and PulseAudio (scripts/setup.sh installs them)."""
+paused, review of the sealed recording, the uploads panel once it is uploaded, and the settings dialog. The
+work recorded is real: a terminal typed into, dragged and clicked with XTEST, and narration spoken by
+espeak-ng into the virtual microphone, so the review shows a voiceover waveform, input ticks and markers.
+Needs Xvfb, PulseAudio, xterm, xdotool and espeak-ng (scripts/setup.sh installs them)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,18 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+NARRATION = [  # (seconds after Record, words)
+    (0.3, "First I look at what documentation is installed."),
+    (5.0, "Now I move the terminal and check the disk."),
+]
 
 
 def pump(app: Any, seconds: float) -> None:
@@ -37,7 +45,25 @@ def until(app: Any, check: Any, what: str, timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
-def render(out: Path) -> list[Path]:
+def while_pumping(app: Any, work: Callable[[], object]) -> None:
+    """Run blocking work (XTEST input through xdotool) off the GUI thread while the app keeps drawing."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as e:  # raised below, on this thread
+            errors.append(e)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    while worker.is_alive():
+        pump(app, 0.05)
+    if errors:
+        raise errors[0]
+
+
+def render(out: Path, sink: str, workdir: Path) -> list[Path]:
     os.environ["QT_QPA_PLATFORM"] = "xcb"
     from PySide6.QtWidgets import QApplication
 
@@ -45,6 +71,7 @@ def render(out: Path) -> list[Path]:
     from recorder.app.controller import Phase
     from recorder.app.dialogs import SettingsDialog
     from recorder.app.window import MainWindow
+    from tests.helpers.desk import Desk, speak
 
     app = QApplication(["trajrec-gui"])
     theme.apply(app)
@@ -74,17 +101,37 @@ def render(out: Path) -> list[Path]:
 
     window.start_recording()
     until(app, lambda: window.controller.phase == Phase.RECORDING, "recording")
-    pump(app, 2.5)
-    window.controller.marker("data loaded")
-    shot("2-recording")
-    window.controller.pause()
-    shot("3-paused")
-    window.controller.resume()
-    pump(app, 1.5)
+    # the work being recorded: a real terminal over the left of the screen, typed into, dragged and clicked,
+    # with the expert's narration spoken into the microphone (the app's own window and input stay out)
+    desk = Desk(dict(os.environ), workdir, x=24, y=24)
+    stop = threading.Event()
+    voice = threading.Thread(target=speak, args=(dict(os.environ), sink, NARRATION, workdir, time.monotonic(), stop))
+    voice.start()
+    try:
+        while_pumping(app, lambda: (desk.click_in(), desk.type("ls /usr/share/doc | tail -n 12\n")))
+        window.controller.marker("data loaded")
+        shot("2-recording")
+        while_pumping(app, lambda: (desk.drag_to(420, 260), desk.click_in(), desk.type("df -h / | tail -n 1\n")))
+        window.controller.pause()
+        shot("3-paused")
+        pump(app, 1.0)
+        window.controller.resume()
+        while_pumping(app, lambda: desk.type("echo checked\n"))
+        window.controller.marker("disk checked")
+        pump(app, 1.0)
+    finally:
+        stop.set()
+        voice.join(10)
     window.controller.stop()
     until(app, lambda: window.controller.phase == Phase.REVIEW, "sealing")
     until(app, lambda: not window.review.is_loading(), "the review screen")
+    window.review.jump_to_marker(1)  # the terminal after the drag, with the pointer and the clicks drawn
+    pump(app, 1.0)
     shot("4-review")
+    data = window.review.data
+    voice = 0.0 if data is None or data.envelope is None else float(abs(data.envelope).max())
+    counts = window.review.counts()
+    print(f"review: {counts['events']} input events, {counts['markers']} markers, voiceover peak {voice:.2f}")
 
     window.review.submit()
     until(app, lambda: any(r.state == "done" for r in window.uploads.rows()), "the upload", 120)
@@ -95,6 +142,7 @@ def render(out: Path) -> list[Path]:
     dialog.show()
     shot("6-settings", dialog)
     dialog.close()
+    desk.close()
     window.close()
     pump(app, 0.5)
     return shots
@@ -117,7 +165,7 @@ def main() -> int:
         with xvfb(1600, 1000) as display, virtual_mic(base / "pulse") as mic:
             os.environ.update(display.env)
             os.environ.update(mic.env)
-            for path in render(args.out.resolve()):
+            for path in render(args.out.resolve(), mic.sink, base):
                 print(path)
     return 0
 

@@ -30,9 +30,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' harness: Xvfb and the virtual microphone, as the tests start them
+from tests.helpers.harness import HarnessError  # noqa: E402
 
 TRAJREC = [sys.executable, "-m", "recorder.cli"]
-XTERM = ["xterm", "-title", "demo-terminal", "-geometry", "96x26+40+40", "+sb", "-fa", "Monospace", "-fs", "11"]
 HEADLESS_TOOLS = ("Xvfb", "xdpyinfo", "xdotool", "xterm", "pulseaudio", "pactl", "paplay", "espeak-ng")
 NARRATION = [  # (seconds into the session, words): what the expert says while working
     (0.5, "I am listing the documentation folders."),
@@ -109,92 +109,19 @@ class Recording:
 
 
 # --- the scripted session (headless) ------------------------------------------------------------------------
-class Desk:
-    """A real xterm on the private display, driven with XTEST (xdotool) as a person would."""
-
-    def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        self.env = env
-        term_env = {**env, "PS1": r"expert@demo:\w$ ", "HISTFILE": "/dev/null", "TERM": "xterm"}
-        self.term = subprocess.Popen(
-            [*XTERM, "-e", "bash", "--norc", "--noprofile", "-i"],
-            env=term_env,
-            cwd="/usr/share",
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=(workdir / "xterm.log").open("ab"),
-            start_new_session=True,
-        )
-        found = self.xdotool("search", "--sync", "--onlyvisible", "--name", "demo-terminal", timeout=15)
-        self.window = found.split()[0]
-        self.pos = (40, 40)
-        time.sleep(0.8)  # bash's first prompt
-
-    def xdotool(self, *args: str, timeout: float = 10) -> str:
-        r = subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=timeout)
-        if r.returncode != 0:
-            raise DemoError(f"xdotool {' '.join(args)}: {r.stderr.strip() or 'failed'}")
-        return r.stdout
-
-    def glide(self, x: int, y: int, seconds: float = 0.4) -> None:
-        x0, y0 = (int(v.split(":")[1]) for v in self.xdotool("getmouselocation").split()[:2])
-        steps = max(1, round(seconds * 30))
-        for i in range(1, steps + 1):
-            self.xdotool("mousemove", str(x0 + (x - x0) * i // steps), str(y0 + (y - y0) * i // steps))
-            time.sleep(seconds / steps)
-
-    def click_in(self) -> None:
-        """Click into the terminal and give it the focus (no window manager: focus does not follow clicks)."""
-        self.glide(self.pos[0] + 300, self.pos[1] + 200)
-        self.xdotool("click", "1")
-        self.xdotool("windowfocus", "--sync", self.window)
-
-    def type(self, text: str) -> None:
-        self.xdotool("type", "--delay", "60", "--", text)
-
-    def drag_to(self, x: int, y: int, seconds: float = 1.0) -> None:
-        """Drag the window by its top edge, pointer and window moving together."""
-        x0, y0 = self.pos
-        self.glide(x0 + 80, y0 + 4, 0.3)
-        self.xdotool("mousedown", "1")
-        steps = max(1, round(seconds * 30))
-        for i in range(1, steps + 1):
-            wx, wy = x0 + (x - x0) * i // steps, y0 + (y - y0) * i // steps
-            self.xdotool("windowmove", self.window, str(wx), str(wy))
-            self.xdotool("mousemove", str(wx + 80), str(wy + 4))
-            time.sleep(seconds / steps)
-        self.xdotool("mouseup", "1")
-        self.pos = (x, y)
-
-    def close(self) -> None:
-        if self.term.poll() is None:
-            self.term.terminate()
-            try:
-                self.term.wait(5)
-            except subprocess.TimeoutExpired:
-                self.term.kill()
-                self.term.wait()
-
-
-def speak(env: dict[str, str], sink: str, workdir: Path, start: float, stop: threading.Event) -> None:
-    """The narration: espeak-ng's voice played into the virtual microphone at its times."""
-    for i, (at, words) in enumerate(NARRATION):
-        if stop.wait(max(0.0, start + at - time.monotonic())):
-            return
-        wav = workdir / f"narration-{i}.wav"
-        subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav), words], check=True, capture_output=True)
-        subprocess.run(["paplay", "-d", sink, str(wav)], env=env, check=False, capture_output=True)
-
-
 def scripted_session(env: dict[str, str], sink: str | None, rec: Recording, workdir: Path) -> None:
+    from tests.helpers.desk import Desk, speak
+
     desk = Desk(env, workdir)
     stop = threading.Event()
     start = time.monotonic()
-    voice = threading.Thread(target=speak, args=(env, sink, workdir, start, stop), daemon=True) if sink else None
+    narration = (env, sink, NARRATION, workdir, start, stop)
+    voice = threading.Thread(target=speak, args=narration, daemon=True) if sink else None
     try:
         if voice is not None:
             voice.start()
         desk.click_in()
-        desk.type("ls /usr/share/doc | head -n 12\n")
+        desk.type("ls /usr/share/doc | tail -n 12\n")
         rec.marker()
         time.sleep(max(0.0, start + 5.5 - time.monotonic()))
         desk.drag_to(420, 220)
@@ -337,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         kept = f"; the last recording is sealed in {sealed[-1].parent}" if sealed else ""
         print(f"\ndemo: interrupted; everything it started is stopped{kept}", file=sys.stderr)
         return 130
-    except (DemoError, subprocess.TimeoutExpired) as e:
+    except (DemoError, HarnessError, subprocess.TimeoutExpired) as e:
         print(f"demo: {e}", file=sys.stderr)
         return 1
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import trajrec
+from tests.helpers.harness import Display, Microphone
 from trajrec import format as fmt
 
 pytestmark = [pytest.mark.x11, pytest.mark.audio, pytest.mark.slow]
@@ -32,6 +33,30 @@ def demo(out: Path, *args: str) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,  # a terminal's process group, for the Ctrl+C test
     )
+
+
+def test_with_a_display_it_asks_then_records_this_screen(
+    x_display: Display, microphone: Microphone, tmp_path: Path
+) -> None:
+    """DISPLAY set: the demo says what it will record, waits for Enter, records that screen and the default
+    microphone, then round-trips the bundle like the headless path."""
+    out = tmp_path / "demo"
+    env = {**os.environ, **x_display.env, **microphone.env}
+    run = subprocess.run(
+        [sys.executable, str(DEMO), str(out), "--seconds", "6"],
+        env=env,
+        input="\n",  # the Enter it waits for
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert f"Record this screen ({x_display.name}) and the default microphone for 6 s" in run.stdout, run.stdout
+    assert "press Enter to start" in run.stdout and "files identical" in run.stdout, run.stdout
+    (bundle,) = (out / "recordings").iterdir()
+    with trajrec.open(bundle) as b:
+        assert b.manifest["streams"]["audio"]["present"]
+        assert b.manifest["environment"]["displays"][0]["size_px"] == [x_display.width, x_display.height]
 
 
 def left_running(out: Path, display: str) -> list[str]:
@@ -104,3 +129,27 @@ def test_ctrl_c_stops_everything_and_keeps_the_recording(tmp_path: Path) -> None
     (bundle,) = (out / "recordings").iterdir()
     report = trajrec.validate(bundle)
     assert report.findings == [], report.findings
+
+
+@pytest.mark.gui
+def test_the_readme_screenshots_come_from_a_recorded_session(tmp_path: Path) -> None:
+    """packaging/screenshots.py records real work (terminal, clicks, keys, narration): the review it shows has
+    input events, both markers and a voiceover waveform, not an empty recording."""
+    script = DEMO.parent.parent / "packaging" / "screenshots.py"
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    run = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=240
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "1-setup.png",
+        "2-recording.png",
+        "3-paused.png",
+        "4-review.png",
+        "5-uploads.png",
+        "6-settings.png",
+    ]
+    m = re.search(r"review: (\d+) input events, (\d+) markers, voiceover peak ([\d.]+)", run.stdout)
+    assert m, run.stdout
+    events, markers, peak = int(m[1]), int(m[2]), float(m[3])
+    assert events >= 50 and markers == 2 and peak > 0.05, m[0]
