@@ -154,7 +154,7 @@ def private_desktop(workdir: Path, audio: bool) -> Iterator[tuple[dict[str, str]
 
 
 # --- after the recording ----------------------------------------------------------------------------------
-def check_bundle(bundle: Path, env: dict[str, str], out: Path) -> None:
+def check_bundle(bundle: Path, env: dict[str, str], dest: Path) -> None:
     step("Validate the bundle (every frame and sample decoded)")
     run([*TRAJREC, "validate", "--deep", "--progress", "never", str(bundle)], env, "validation")
 
@@ -167,8 +167,6 @@ def check_bundle(bundle: Path, env: dict[str, str], out: Path) -> None:
     say(f"uploaded and verified at {url}/{bundle.name}")
 
     step("Download it into a fresh folder, as a lab would, and validate it again")
-    dest = out / "downloaded"
-    shutil.rmtree(dest / bundle.name, ignore_errors=True)
     run([*TRAJREC, "download", "--match", bundle.name, "--progress", "never", url, str(dest)], env, "download")
     got = dest / bundle.name
     run([*TRAJREC, "validate", "--deep", "--progress", "never", str(got)], env, "validation of the download")
@@ -186,11 +184,11 @@ def check_bundle(bundle: Path, env: dict[str, str], out: Path) -> None:
     run([*TRAJREC, "info", str(bundle)], env, "info")
 
 
-def where(out: Path, bundle: Path, env: dict[str, str]) -> None:
+def where(bundle: Path, dest: Path, env: dict[str, str]) -> None:
     step("Where everything is")
     rows = [
         ("the bundle", bundle),
-        ("its downloaded copy", out / "downloaded" / bundle.name),
+        ("its downloaded copy", dest / bundle.name),
         ("the embedded store's files", Path(env["TRAJREC_DATA_DIR"]) / "store"),
         ("the upload queue", Path(env["TRAJREC_DATA_DIR"]) / "uploads.sqlite"),
         ("logs", Path(env["TRAJREC_LOG_DIR"])),
@@ -225,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     home = out / "home"  # the demo's own settings, queue, embedded store and logs
     for d in (out, home / "config", home / "data", home / "logs"):
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    run_dir = out / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = out / "runs" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}"  # this run's scratch and download
     run_dir.mkdir(parents=True, mode=0o700)
     env = {
         **os.environ,
@@ -256,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             with Recording(env, out / "recordings", args.seconds, not args.no_audio) as rec:
                 bundle = rec.finish(timeout=args.seconds + 120)
         say(f"sealed {bundle}")
-        check_bundle(bundle, env, out)
-        where(out, bundle, env)
+        check_bundle(bundle, env, run_dir / "downloaded")
+        where(bundle, run_dir / "downloaded", env)
         return 0
     except KeyboardInterrupt:
         sealed = sorted((out / "recordings").glob("*/manifest.json"))

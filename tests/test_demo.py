@@ -91,7 +91,7 @@ def test_the_demo_records_a_scripted_session_and_round_trips_it(tmp_path: Path) 
         bundles = sorted((out / "recordings").iterdir())
         assert len(bundles) == run
     bundle = bundles[-1]
-    copy = out / "downloaded" / bundle.name
+    (copy,) = (out / "runs").glob(f"*/downloaded/{bundle.name}")
     assert trajrec.validate(copy, deep=True).findings == []
     with trajrec.open(copy) as b:
         events = b.event_records()
