@@ -79,7 +79,8 @@ class Recording:
         if not line.startswith("recording "):
             rest = self.proc.stderr.read()
             self.proc.wait()
-            raise DemoError(f"trajrec record did not start: {(line + rest).strip()}")
+            hint = " (no microphone? run the demo with --no-audio)" if audio and "audio" in line + rest else ""
+            raise DemoError(f"trajrec record did not start: {(line + rest).strip()}{hint}")
         print(line.rstrip(), flush=True)
 
     def marker(self) -> None:
