@@ -8,7 +8,6 @@ Bundles are put on the store with plain put_object in the documented layout (`<p
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import random
@@ -30,6 +29,7 @@ from tests.helpers.s3 import (
     aws_isolated_fixture,  # noqa: F401  (pytest fixture)
     closed_port,
     fresh_bucket,
+    put_bundle,
     running_server,
     s3_server_fixture,  # noqa: F401  (pytest fixture)
 )
@@ -51,19 +51,6 @@ OLD_MTIME = "1704067200"  # 2024-01-01T00:00:00Z; rclone serve s3 takes `mtime` 
 def files_of(bundle: Path) -> list[dict[str, Any]]:
     files: list[dict[str, Any]] = json.loads((bundle / fmt.MANIFEST).read_text())["files"]
     return files
-
-
-def put_bundle(client: Any, bucket: str, prefix: str, bundle: Path, *, mtime: str | None = None) -> None:
-    """Upload a bundle as the protocol says: each file with its sha256 in metadata, manifest.json last."""
-    extra = {"mtime": mtime} if mtime else {}
-    for rel in [f["path"] for f in files_of(bundle)] + [fmt.MANIFEST]:
-        data = (bundle / rel).read_bytes()
-        client.put_object(
-            Bucket=bucket,
-            Key=f"{prefix}/{bundle.name}/{rel}",
-            Body=data,
-            Metadata={"sha256": hashlib.sha256(data).hexdigest(), **extra},
-        )
 
 
 @dataclass

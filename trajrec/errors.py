@@ -42,6 +42,11 @@ class BundleMemberError(BundleError):
         super().__init__(f"{bundle}: {member}: {reason}")
 
 
+class UnsafePathError(BundleMemberError):
+    """A name from a bundle, a live directory or a store that must not become a path (absolute, `..`, a link,
+    not a regular file, not a session id): nothing is read or written through it."""
+
+
 class ManifestError(BundleError):
     """manifest.json is absent, too large, not JSON or not a manifest."""
 

@@ -17,10 +17,11 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from trajrec import format as fmt
-from trajrec.errors import Cancelled, ManifestError
+from trajrec.errors import Cancelled, ManifestError, UnsafePathError
 from trajrec.hashing import CHUNK as HASH_CHUNK
-from trajrec.hashing import sha256_file, sha256_stream
+from trajrec.hashing import sha256_stream
 from trajrec.manifest import load_manifest
+from trajrec.paths import member_path, open_member, open_regular
 from trajrec.retry import RetryPolicy, retry
 from trajrec.source import unsafe_name
 from trajrec.source.s3 import get_from
@@ -202,8 +203,13 @@ class Fetcher:
         bundle.result.bytes_downloaded += len(raw)
         self._advance(len(raw))
         local = bundle.directory / MANIFEST
-        if local.exists():
-            if not local.is_file() or local.read_bytes() != raw:
+        if local.exists() or local.is_symlink():
+            try:
+                with open_member(bundle.directory, MANIFEST) as held:
+                    same = held.read(len(raw) + 1) == raw
+            except (OSError, UnsafePathError):
+                same = False
+            if not same:
                 raise DownloadError(
                     sid,
                     "",
@@ -216,12 +222,18 @@ class Fetcher:
         """Make `entry` present and verified. Returns (skipped, bytes fetched)."""
         self._stop_if_cancelled()
         sid = bundle.remote.session_id
-        final = bundle.directory / entry.path
-        if final.is_file() and final.stat().st_size == entry.size and sha256_file(final) == entry.sha256:
+        try:  # the folder, and every folder on the way to the file, must not be links (trajrec.paths)
+            member_path(bundle.directory.parent, bundle.directory.name)
+            final = member_path(bundle.directory, entry.path)
+        except UnsafePathError as e:
+            raise DownloadError(sid, entry.path, f"{e.reason} in {bundle.directory}: move it away") from e
+        if _holds(final, entry):
             self._advance(entry.size)
             return True, 0
         part = final.with_name(final.name + PART_SUFFIX)
         final.parent.mkdir(parents=True, exist_ok=True)
+        if part.is_symlink() or (part.exists() and not part.is_file()):
+            part.unlink()  # our own temporary name: never written through
         key = bundle.remote.key_prefix + entry.path
         job = FileJob(self, sid, key, part, entry)
         for restart in range(2):
@@ -265,6 +277,15 @@ class Fetcher:
             raise
 
 
+def _holds(final: Path, entry: Entry) -> bool:
+    """Whether `final` is already the entry's file: a regular file (not a link) of its size and hash."""
+    try:
+        with open_regular(final) as f:
+            return os.fstat(f.fileno()).st_size == entry.size and sha256_stream(f)[0] == entry.sha256
+    except (FileNotFoundError, UnsafePathError):
+        return False
+
+
 class FileJob:
     """One file's transfer into its .part: each attempt resumes from what the .part holds."""
 
@@ -284,16 +305,15 @@ class FileJob:
     def attempt(self) -> str:
         """Complete the .part (resuming it) and return the sha256 of its content."""
         f, size = self.f, self.entry.size
-        offset = self.part.stat().st_size if self.part.exists() else 0
+        offset = os.lstat(self.part).st_size if self.part.is_file() and not self.part.is_symlink() else 0
         if offset > size:
             self.part.unlink()
             offset = 0
         self._count(offset - self.counted)  # what the .part already holds is done
         h = hashlib.sha256()
         if offset == size:
-            with open(self.part, "ab"):  # a zero-byte file, or a complete .part: nothing to fetch
-                pass
-            return sha256_file(self.part)
+            with open_regular(self.part, "ab"), open_regular(self.part) as held:  # nothing to fetch
+                return sha256_stream(held)[0]
         try:
             body, starts_at = f.call(lambda: get_from(f.client, f.bucket, self.key, offset))
         except UploaderError as e:
@@ -311,10 +331,10 @@ class FileJob:
             self._count(-self.counted)
             offset = 0
         elif offset:
-            with open(self.part, "rb") as held:
+            with open_regular(self.part) as held:
                 sha256_stream(held, h=h)  # the bytes held so far, then the rest as it arrives
         written = offset
-        with closing(body), open(self.part, "ab" if offset else "wb") as out:
+        with closing(body), open_regular(self.part, "ab" if offset else "wb") as out:
             while written <= size:  # one byte more than expected is enough to know the object is too long
                 f._stop_if_cancelled()
                 chunk = f.call(lambda: body.read(HASH_CHUNK))

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from trajrec import format as fmt
-from trajrec.source import unsafe_name
+from trajrec.paths import session_id_problem
 from uploader.store import StoreCall
 
 if TYPE_CHECKING:
@@ -40,10 +40,8 @@ class RemoteBundle:
 
 
 def bad_session_id(session_id: str) -> str | None:
-    """Why `session_id` cannot name a local folder, or None."""
-    if session_id in ("", ".", ".."):
-        return "not a usable directory name"
-    return unsafe_name(session_id)
+    """Why `session_id` cannot name a local folder, or None: the one rule, `trajrec.paths`."""
+    return session_id_problem(session_id)
 
 
 def _utc(when: datetime) -> datetime:

@@ -30,6 +30,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from trajrec.paths import open_regular
 from uploader.errors import Cancelled, ObjectConflict, PartCorrupted, UploaderError, UploadLost
 from uploader.ledger import FileRow, Ledger, PartRow
 from uploader.parts import (
@@ -150,7 +151,8 @@ class FileUploader:
         log.info("%s: already on the store (If-None-Match), not overwritten", f.key)
 
     def _put(self, f: FileRow, local: Path, progress: Progress) -> None:
-        data = local.read_bytes()
+        with open_regular(local) as fh:
+            data = fh.read()
         digest = Digest.of(data)
         body = PartBody(data, progress, self.throttle, self.cancel)
         while True:
@@ -213,7 +215,7 @@ class FileUploader:
     def _read_part(self, local: Path, number: int, part_size: int, size: int) -> bytes:
         offset = (number - 1) * part_size
         length = min(part_size, size - offset)
-        with open(local, "rb") as fh:
+        with open_regular(local) as fh:  # never through a link put there after the bundle was checked
             data = os.pread(fh.fileno(), length, offset)
         if len(data) != length:
             raise UploaderError(f"{local}: shorter than when it was queued (read {len(data)} of {length} bytes)")

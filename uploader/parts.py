@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from trajrec.paths import open_regular
 from uploader.errors import Cancelled
 
 MiB = 1 << 20
@@ -113,7 +114,7 @@ def expected_etags(path: Path, part_size: int) -> set[str]:
     form, the MD5 of the parts' MD5s with the part count (``md5-of-md5s-N``)."""
     whole = hashlib.md5(usedforsecurity=False)
     parts: list[bytes] = []
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         while block := fh.read(part_size):
             whole.update(block)
             parts.append(hashlib.md5(block, usedforsecurity=False).digest())

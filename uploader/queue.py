@@ -30,7 +30,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from trajrec.hashing import sha256_file
+from trajrec.errors import UnsafePathError
+from trajrec.format import MAX_MANIFEST_BYTES
+from trajrec.hashing import sha256_stream
+from trajrec.paths import member_path, member_problem, open_member, session_id_problem
 from trajrec.retry import RetryPolicy
 from uploader.config import StoreConfig
 from uploader.errors import BundleModified, Cancelled, PartCorrupted, QueueBusy, UploaderError
@@ -73,19 +76,26 @@ class SealedBundle:
 
     @classmethod
     def open(cls, path: Path, *, check_hashes: bool = True) -> SealedBundle:
-        mpath = path / MANIFEST
         try:
-            raw = mpath.read_bytes()
+            raw = _read_manifest(path)
         except FileNotFoundError:
             raise BundleModified(path, f"no {MANIFEST}: not a sealed bundle (seal it with `trajrec repair`)") from None
+        except UnsafePathError as e:
+            raise BundleModified(path, f"{MANIFEST}: {e.reason}") from e
         except OSError as e:
             raise BundleModified(path, f"cannot read {MANIFEST} ({e.strerror})") from e
         try:
             manifest = json.loads(raw)
-            session_id = str(manifest["session_id"])
+            session_id = manifest["session_id"]
             files = [(str(f["path"]), int(f["bytes"]), str(f["sha256"])) for f in manifest["files"]]
-        except (ValueError, KeyError, TypeError) as e:
-            raise BundleModified(path, f"{MANIFEST} is not a bundle manifest ({e})") from e
+        except (ValueError, KeyError, TypeError, RecursionError) as e:
+            raise BundleModified(path, f"{MANIFEST} is not a bundle manifest ({str(e)[:200]})") from e
+        problem = session_id_problem(session_id)
+        if problem is not None:
+            raise BundleModified(path, f"session_id {str(session_id)[:80]!r}: {problem}")
+        for rel, _, _ in files:
+            if (problem := member_problem(rel)) is not None or rel == MANIFEST:
+                raise BundleModified(path, f"files lists {rel[:200]!r}: {problem or 'the manifest itself'}")
         bundle = cls(path, session_id, hashlib.sha256(raw).hexdigest(), files)
         bundle.check(check_hashes=check_hashes)
         return bundle
@@ -93,17 +103,33 @@ class SealedBundle:
     def check(self, *, check_hashes: bool = True, manifest_sha256: str | None = None) -> None:
         """Raise BundleModified if anything differs from the manifest (or from the manifest as queued)."""
         if manifest_sha256 is not None:
-            mpath = self.path / MANIFEST
-            if not mpath.is_file() or sha256_file(mpath) != manifest_sha256:
+            try:
+                same = hashlib.sha256(_read_manifest(self.path)).hexdigest() == manifest_sha256
+            except (OSError, UnsafePathError):
+                same = False
+            if not same:
                 raise BundleModified(self.path, f"{MANIFEST} changed after the bundle was queued")
         for rel, size, sha in self.files:
-            local = self.path / rel
-            if not local.is_file():
-                raise BundleModified(self.path, f"{rel} is missing")
-            if local.stat().st_size != size:
-                raise BundleModified(self.path, f"{rel} is {local.stat().st_size} bytes, the manifest says {size}")
-            if check_hashes and sha256_file(local) != sha:
-                raise BundleModified(self.path, f"{rel} does not match its SHA-256 in the manifest")
+            try:  # a regular file inside the bundle, never through a link
+                with open_member(self.path, rel) as f:
+                    actual = os.fstat(f.fileno()).st_size
+                    if actual != size:
+                        raise BundleModified(self.path, f"{rel} is {actual} bytes, the manifest says {size}")
+                    if check_hashes and sha256_stream(f)[0] != sha:
+                        raise BundleModified(self.path, f"{rel} does not match its SHA-256 in the manifest")
+            except FileNotFoundError:
+                raise BundleModified(self.path, f"{rel} is missing") from None
+            except UnsafePathError as e:
+                raise BundleModified(self.path, f"{rel}: {e.reason}") from e
+
+
+def _read_manifest(root: Path) -> bytes:
+    """manifest.json's bytes: a regular file (no link), at most MAX_MANIFEST_BYTES."""
+    with open_member(root, MANIFEST) as f:
+        raw = f.read(MAX_MANIFEST_BYTES + 1)
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise BundleModified(root, f"{MANIFEST} is over {MAX_MANIFEST_BYTES} bytes: not a bundle manifest")
+    return raw
 
 
 def enqueue_bundle(ledger: Ledger, path: Path, dest: StoreConfig) -> tuple[BundleRow, bool]:
@@ -362,13 +388,13 @@ class UploadQueue:
         for f in ordered:  # manifest.json last: a listed manifest means a complete bundle
             if self.cancel.is_set():
                 raise Cancelled()
-            self.uploader.upload(f, Path(row.path) / f.relpath, meter)
+            self.uploader.upload(f, member_path(Path(row.path), f.relpath), meter)
             self.ledger.set_bytes_done(row.id, meter.done)
 
     def _verify(self, row: BundleRow) -> None:
         for f in self.ledger.files(row.id):
             head = self.uploader.head(f.key)
-            if not self.uploader.matches(head, f, Path(row.path) / f.relpath):
+            if not self.uploader.matches(head, f, member_path(Path(row.path), f.relpath)):
                 self.ledger.reset_files(row.id)
                 found = "missing" if head is None else f"{head.get('ContentLength')} bytes, other sha256"
                 raise PartCorrupted(f.key, 0, f"verification found {found}; uploading the bundle again")

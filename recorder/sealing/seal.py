@@ -22,7 +22,9 @@ from recorder.sealing.media import finish_audio, remux_video
 from recorder.writers.log import read_live_log
 from trajrec import __version__
 from trajrec import format as fmt
+from trajrec.errors import UnsafePathError
 from trajrec.manifest import AudioStreamJSON, EnvironmentJSON, Manifest, RecorderJSON, RegionJSON, ScreenStreamJSON
+from trajrec.paths import open_member, session_id_problem
 from trajrec.timeline import Span, pause_spans
 from trajrec.topics import Topic
 
@@ -54,15 +56,26 @@ class _Tables:
 
 
 def _load_session(live: Path) -> dict[str, Any]:
+    """session.json of a live directory, which is untrusted: read without following links, size-bounded, and
+    its session id checked by the one rule before it names any folder."""
     path = live / fmt.LIVE_SESSION
     try:
-        session = json.loads(path.read_text(encoding="utf-8"))
+        with open_member(live, fmt.LIVE_SESSION) as f:
+            raw = f.read(fmt.MAX_MANIFEST_BYTES + 1)
+        if len(raw) > fmt.MAX_MANIFEST_BYTES:
+            raise ValueError(f"over {fmt.MAX_MANIFEST_BYTES} bytes")
+        session = json.loads(raw)
     except FileNotFoundError as e:
         raise SealError(f"{live}: no {fmt.LIVE_SESSION}: not a live session directory") from e
-    except (OSError, ValueError) as e:
-        raise SealError(f"{path}: unreadable ({e}); the session cannot be sealed") from e
+    except UnsafePathError as e:
+        raise SealError(f"{path}: {e.reason}; the session cannot be sealed") from e
+    except (OSError, ValueError, RecursionError) as e:
+        raise SealError(f"{path}: unreadable ({str(e)[:200]}); the session cannot be sealed") from e
     if not isinstance(session, dict) or "session_id" not in session:
         raise SealError(f"{path}: not a session description (no session_id)")
+    problem = session_id_problem(session["session_id"])
+    if problem is not None:
+        raise SealError(f"{path}: session_id {str(session['session_id'])[:80]!r}: {problem}; nothing was sealed")
     fmt.check_format_version(session.get("format_version"))
     return session
 

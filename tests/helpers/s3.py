@@ -7,6 +7,8 @@ Fixtures are defined here under `name=` and imported by the test modules that ne
 
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
 import uuid
 from collections.abc import Iterator
@@ -95,3 +97,17 @@ def s3_server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embe
     """One running embedded server per test module, with the default bucket; use fresh_bucket() for isolation."""
     with running_server(tmp_path_factory.mktemp("s3")) as server:
         yield server
+
+
+def put_bundle(client: Any, bucket: str, prefix: str, bundle: Path, *, mtime: str | None = None) -> None:
+    """Upload a bundle as the protocol says: each file with its sha256 in metadata, manifest.json last."""
+    extra = {"mtime": mtime} if mtime else {}
+    files = json.loads((bundle / "manifest.json").read_text())["files"]
+    for rel in [f["path"] for f in files] + ["manifest.json"]:
+        data = (bundle / rel).read_bytes()
+        client.put_object(
+            Bucket=bucket,
+            Key=f"{prefix}/{bundle.name}/{rel}",
+            Body=data,
+            Metadata={"sha256": hashlib.sha256(data).hexdigest(), **extra},
+        )

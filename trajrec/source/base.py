@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO
 
 from trajrec.errors import BundleMemberError
+from trajrec.paths import member_problem
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,5 @@ class BundleSource(ABC):
 
 
 def unsafe_name(name: str) -> str | None:
-    """Why a member path must not be opened or written (absolute, climbs out, backslash or NUL), or None."""
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        return "absolute path"
-    if ".." in PurePosixPath(name).parts:
-        return "path climbs out with '..'"
-    if "\\" in name or "\x00" in name:
-        return "path has a backslash or NUL"
-    return None
+    """Why a member path must not be opened or written, or None: the one rule, `trajrec.paths.member_problem`."""
+    return member_problem(name)

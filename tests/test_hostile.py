@@ -1,0 +1,189 @@
+"""Hostile bundles, live directories and destinations: names from outside never become paths outside the
+target, and files are never read or written through links (the one rule in trajrec.paths)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recorder.errors import SealError
+from recorder.sealing.seal import seal
+from recorder.sealing.synthetic import SyntheticSpec, SyntheticTruth, synthesize_live
+from tests.helpers.s3 import (
+    aws_isolated_fixture,  # noqa: F401  (pytest fixture)
+    fresh_bucket,
+    put_bundle,
+    s3_server_fixture,  # noqa: F401  (pytest fixture)
+)
+from trajrec import format as fmt
+from trajrec.errors import UnsafePathError
+from trajrec.paths import member_path, member_problem, open_member, session_id_problem
+from uploader.config import StoreConfig
+from uploader.download import download_bundle
+from uploader.errors import BundleModified
+from uploader.ledger import Ledger
+from uploader.listing import list_bundles
+from uploader.queue import SealedBundle, enqueue_bundle
+from uploader.server import EmbeddedServer
+
+BAD_IDS: list[Any] = ["../escape", "/tmp/abs", "a/b", "", ".", "..", ".hidden", "x\x1b[31m", "a" * 129, 5, None]
+BAD_MEMBERS = ["/etc/passwd", "../x", "a/../../x", "a\\b", "a\x00b", "a\x1bb", "/".join(["d"] * 40) + "/f", ""]
+
+
+# --- the rule -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sid", BAD_IDS)
+def test_session_ids_that_cannot_name_a_folder(sid: Any) -> None:
+    assert session_id_problem(sid) is not None
+
+
+@pytest.mark.parametrize("sid", ["20261125T101500Z-1a2b3c4d", "B-2", "a.b_c-d", "x" * 128])
+def test_session_ids_that_can(sid: str) -> None:
+    assert session_id_problem(sid) is None
+
+
+@pytest.mark.parametrize("name", BAD_MEMBERS)
+def test_member_paths_refused(name: str) -> None:
+    assert member_problem(name) is not None
+
+
+def test_members_open_only_as_regular_files_inside_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "bundle"
+    (root / "screen").mkdir(parents=True)
+    (root / "screen" / "video.mp4").write_bytes(b"ok")
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"private key")
+    (root / "link").symlink_to(secret)
+    (root / "linkdir").symlink_to(tmp_path)
+    os.mkfifo(root / "fifo")
+    with open_member(root, "screen/video.mp4") as f:
+        assert f.read() == b"ok"
+    for name in ("link", "linkdir/secret", "fifo", "screen"):
+        with pytest.raises(UnsafePathError):
+            open_member(root, name).close()
+    with pytest.raises(UnsafePathError):
+        open_member(root, "link", "wb").close()
+    assert secret.read_bytes() == b"private key"
+
+
+def test_member_path_is_the_whole_path_and_refuses_links_and_files_on_the_way(tmp_path: Path) -> None:
+    assert member_path(tmp_path, "a/b/c.bin") == tmp_path / "a" / "b" / "c.bin"  # nothing exists yet
+    (tmp_path / "f").write_bytes(b"")
+    (tmp_path / "l").symlink_to(tmp_path)
+    for name, why in (("f/x", "is a file"), ("l/x", "symbolic link"), ("../x", "'..'")):
+        with pytest.raises(UnsafePathError, match=why):
+            member_path(tmp_path, name)
+
+
+# --- seal / repair: the live directory's session id -----------------------------------------------------------
+def live_dir(tmp_path: Path) -> Path:
+    live = tmp_path / "live"
+    synthesize_live(live, SyntheticSpec(duration_s=1, width=160, height=120), session_id="s1", stop=False)
+    return live
+
+
+def set_session(live: Path, **change: Any) -> None:
+    path = live / fmt.LIVE_SESSION
+    session = json.loads(path.read_text())
+    session.update(change)
+    path.write_text(json.dumps(session))
+
+
+@pytest.mark.parametrize("sid", ["../escape", "/tmp/abs-escape", "a/b", "..", "x\x1b[2J"])
+def test_repair_refuses_a_session_id_that_is_not_a_folder_name(tmp_path: Path, sid: str) -> None:
+    live = live_dir(tmp_path)
+    set_session(live, session_id=sid)
+    out = tmp_path / "out"
+    victim = tmp_path / ".escape.partial"  # what a crafted id would have removed on the way
+    victim.mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = subprocess.run(
+        [sys.executable, "-m", "recorder.cli", "repair", str(live), "--out", str(out)], capture_output=True, text=True
+    )
+    assert r.returncode == 3 and r.stderr.count("\n") == 1, r.stderr
+    assert "session_id" in r.stderr and "\x1b" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and victim.is_dir()
+    assert not out.exists() or not any(out.iterdir())
+    assert not Path("/tmp/abs-escape").exists()
+
+
+def test_seal_does_not_read_session_json_through_a_link(tmp_path: Path) -> None:
+    live = live_dir(tmp_path)
+    real = tmp_path / "elsewhere.json"
+    shutil.move(live / fmt.LIVE_SESSION, real)
+    (live / fmt.LIVE_SESSION).symlink_to(real)
+    with pytest.raises(SealError, match="symbolic link"):
+        seal(live, tmp_path / "out", recover=True)
+
+
+# --- upload: what the manifest names ----------------------------------------------------------------------------
+def test_upload_refuses_links_absolute_paths_and_bad_ids(bundle: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "id_rsa"
+    secret.write_bytes(b"-----BEGIN PRIVATE KEY-----")
+    manifest = json.loads((bundle / fmt.MANIFEST).read_text())
+    video = next(f for f in manifest["files"] if f["path"] == fmt.VIDEO)
+
+    def attempt(change: Any) -> str:
+        m = json.loads(json.dumps(manifest))
+        change(m)
+        (bundle / fmt.MANIFEST).write_text(json.dumps(m))
+        with pytest.raises(BundleModified) as e:
+            SealedBundle.open(bundle)
+        return str(e.value)
+
+    assert "absolute" in attempt(lambda m: m["files"].append({**video, "path": str(secret)}))
+    assert "'..'" in attempt(lambda m: m["files"].append({**video, "path": "../id_rsa"}))
+    assert "session id" in attempt(lambda m: m.update(session_id="../other"))
+    (bundle / fmt.MANIFEST).write_text(json.dumps(manifest))
+    data = (bundle / fmt.VIDEO).read_bytes()
+    (bundle / fmt.VIDEO).unlink()
+    (tmp_path / "real.mp4").write_bytes(data)  # the same bytes: only the link is wrong
+    (bundle / fmt.VIDEO).symlink_to(tmp_path / "real.mp4")
+    with pytest.raises(BundleModified, match="symbolic link"), Ledger(tmp_path / "q.sqlite") as ledger:
+        enqueue_bundle(ledger, bundle, StoreConfig(bucket="lab-bucket"))
+
+
+# --- download: what is already in the destination ---------------------------------------------------------------
+@pytest.mark.usefixtures("aws_isolated")
+def test_download_never_writes_through_a_link_in_the_destination(
+    s3_server: EmbeddedServer, sample: tuple[Path, SyntheticTruth], tmp_path: Path
+) -> None:
+    source, _ = sample
+    bucket = fresh_bucket(s3_server)
+    client = s3_server.client()
+    put_bundle(client, bucket, "p", source)
+    (remote,) = list_bundles(client, bucket, "p")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = outside / "victim"
+    target.write_bytes(b"keep me")
+
+    dest = tmp_path / "dest"
+    (dest / remote.session_id / "screen").mkdir(parents=True)
+    (dest / remote.session_id / (fmt.VIDEO + ".part")).symlink_to(target)  # a planted partial file: replaced
+    result = download_bundle(client, bucket, remote, dest)
+    assert result.ok, result
+    assert target.read_bytes() == b"keep me"
+    got = dest / remote.session_id / fmt.VIDEO
+    assert not got.is_symlink() and got.read_bytes() == (source / fmt.VIDEO).read_bytes()
+
+    dest1 = tmp_path / "dest1"
+    (dest1 / remote.session_id / "screen").mkdir(parents=True)
+    (dest1 / remote.session_id / fmt.VIDEO).symlink_to(target)  # a link where a file of the bundle goes
+    result = download_bundle(client, bucket, remote, dest1)
+    assert not result.ok and "symbolic link" in str(result.error), result
+    assert target.read_bytes() == b"keep me"
+
+    dest2 = tmp_path / "dest2"
+    dest2.mkdir()
+    (dest2 / remote.session_id).symlink_to(outside)  # the bundle's folder itself is a link
+    result = download_bundle(client, bucket, remote, dest2)
+    assert not result.ok
+    assert sorted(p.name for p in outside.iterdir()) == ["victim"] and target.read_bytes() == b"keep me"
+    client.close()
