@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from recorder.commands import download, gui, info, record, repair, sample, store, upload, validate
 from recorder.errors import TrajrecError, UsageError
 from recorder.exitcodes import ExitCode
-from recorder.logs import setup_logging
+from recorder.logs import make_private, setup_logging
 from trajrec import __version__
 from uploader.errors import StoreConfigError
 
@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help/--version exit 0, errors exit 2
         return int(e.code or 0)
+    make_private()
     setup_logging(args.debug)
     log.debug("trajrec %s: %s", __version__, " ".join(sys.argv if argv is None else argv))
     try:

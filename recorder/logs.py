@@ -31,6 +31,23 @@ def data_dir() -> Path:
     return Path(override) if override else Path(platformdirs.user_data_dir(APP, appauthor=False))
 
 
+PRIVATE_UMASK = 0o077  # files 0600, folders 0700: what is written about an expert is theirs alone
+
+
+def make_private() -> None:
+    """Everything this process writes is private to the user whatever the umask it was started with (live
+    directories, bundles, the upload ledger, logs, the embedded store's objects: its server inherits the
+    umask), and the recorder's own folders made under a looser umask are tightened to 0700. Called first
+    by `trajrec` and `trajrec-gui`."""
+    os.umask(PRIVATE_UMASK)
+    for folder in (config_dir(), data_dir(), data_dir() / "bundles", log_dir()):
+        try:
+            if folder.is_dir() and not folder.is_symlink() and folder.stat().st_mode & 0o077:
+                folder.chmod(0o700)
+        except OSError:
+            pass  # not ours to change (a shared folder named by TRAJREC_*_DIR): leave it, keep going
+
+
 def setup_logging(debug: bool = False) -> Path | None:
     """Log INFO+ to a rotating file (DEBUG with --debug); warnings to stderr. Returns the log file."""
     root = logging.getLogger()

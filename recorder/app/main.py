@@ -62,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from recorder.app import theme
     from recorder.app.window import MainWindow
-    from recorder.logs import setup_logging
+    from recorder.logs import make_private, setup_logging
 
+    make_private()
     setup_logging(False)
     app = QApplication.instance() or QApplication(sys.argv if argv is None else ["trajrec-gui", *argv])
     assert isinstance(app, QApplication)
