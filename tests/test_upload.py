@@ -438,6 +438,9 @@ def test_one_uploader_at_a_time_and_it_takes_bundles_queued_meanwhile(
         )
         assert second.returncode == 0, second.stderr
         assert f"another uploader (pid {first.pid})" in second.stderr
+        with Ledger(db) as ledger:  # exit 0 means stored and verified, even when another process sent it
+            assert {b.session_id: b.state for b in ledger.bundles()}["second"] == "done"
+        assert first.poll() is None or first.returncode == 0, "the second waited for the first to send its bundle"
     except BaseException:
         first.kill()
         first.communicate()

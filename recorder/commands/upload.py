@@ -34,7 +34,9 @@ def add_parser(sub: Any) -> None:
         "that are recorded as the store acknowledges them, so an upload cut by a crash, a kill or a lost "
         "connection resumes where it stopped, even in a new process. manifest.json goes last; every object is "
         "then checked (size and SHA-256) before the bundle counts as done. A bundle changed after sealing is "
-        "refused. With no BUNDLE, uploads what is already queued.",
+        "refused. With no BUNDLE, uploads what is already queued. One process sends the queue at a time: while "
+        "another does, this one waits until it has sent these bundles too (exit 0 still means stored and "
+        "verified); --no-wait only queues them and exits 0 at once.",
         epilog="The store: --to s3://BUCKET/PREFIX, else the settings file (store.toml in the config dir), else "
         "AWS_ENDPOINT_URL and the usual AWS credentials, else the embedded local store. Exit codes: 0 every "
         "bundle uploaded and verified, 2 usage error (nothing queued), 3 a bundle failed or the store could not "
@@ -158,11 +160,15 @@ def run_upload(args: argparse.Namespace) -> ExitCode:
         dest = handle.config.url
         ids = ids or [b.id for b in ledger.bundles() if b.dest == dest and b.state != "done"]
         show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
-        try:
-            _run_with_progress(uq, err, show)
-        except QueueBusy as e:
-            err.print(str(e))
-            return ExitCode.OK
+        while True:
+            try:
+                _run_with_progress(uq, err, show)
+                break
+            except QueueBusy as e:  # exit 0 means stored and verified: wait for the other process to send ours
+                err.print(f"another uploader (pid {e.pid}) is sending the queue: waiting for it to send these bundles")
+                if _wait_for_other(ledger, ids, e.pid, err, show):
+                    break
+                # it stopped first (killed, paused, done before ours were queued): send them ourselves
         rows = [ledger.bundle(i) for i in ids]
     failed = [r for r in rows if r.state != "done"]
     if args.json:
@@ -176,6 +182,33 @@ def run_upload(args: argparse.Namespace) -> ExitCode:
     elif not failed:
         err.print(f"{len(rows)} bundle(s) uploaded and verified at {dest}")
     return ExitCode.FAILURE if failed else ExitCode.OK
+
+
+def _wait_for_other(ledger: Any, ids: list[int], pid: int, err: Console, show: bool) -> bool:
+    """Wait while process `pid` holds the queue, until each of `ids` is done or failed (True) or the holder
+    is gone (False: the caller sends them). Ctrl+C stops waiting; the bundles stay queued."""
+    from uploader.ledger import States
+    from uploader.platform import process_alive
+
+    stop = threading.Event()
+    with ExitStack() as stack:
+        stack.enter_context(sigint_sets(stop))
+        bar = None
+        if show:
+            bars = stack.enter_context(
+                Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err)
+            )
+            bar = bars.add_task(f"sent by pid {pid}", total=None)
+        while not stop.wait(0.5):
+            rows = [ledger.bundle(i) for i in ids]
+            if bar is not None:
+                bars.update(bar, total=sum(r.bytes_total for r in rows), completed=sum(r.bytes_done for r in rows))
+            if all(r.state in (States.DONE, States.FAILED) for r in rows):
+                return True
+            holder = ledger.get_setting("runner").partition("@")[0]
+            if holder != str(pid) or not process_alive(pid):
+                return False
+    raise KeyboardInterrupt
 
 
 def _run_with_progress(uq: Any, err: Console, show: bool) -> None:
