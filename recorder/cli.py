@@ -12,6 +12,7 @@ from recorder.commands import download, gui, info, record, repair, sample, store
 from recorder.errors import TrajrecError, UsageError
 from recorder.exitcodes import ExitCode
 from recorder.logs import make_private, setup_logging
+from recorder.terminal import one_line
 from trajrec import __version__
 from uploader.errors import StoreConfigError
 
@@ -55,20 +56,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, StoreConfigError) as e:  # a bad URL or store setting: nothing was done
         if args.debug:
             raise
-        print(f"trajrec {args.command}: {e}", file=sys.stderr)
+        print(f"trajrec {args.command}: {one_line(str(e))}", file=sys.stderr)
         return ExitCode.USAGE
     except TrajrecError as e:  # the uploader's errors too: its tree hangs off TrajrecError
         if args.debug:
             raise
         log.info("failed: %s", e)
-        print(f"trajrec {args.command}: {e}", file=sys.stderr)
+        print(f"trajrec {args.command}: {one_line(str(e))}", file=sys.stderr)
         return ExitCode.FAILURE
     except Exception as e:
         log.exception("unexpected error")
         if args.debug:
             raise
         print(
-            f"trajrec {args.command}: unexpected {type(e).__name__}: {e} (rerun with --debug for details)",
+            f"trajrec {args.command}: unexpected {type(e).__name__}: {one_line(str(e))} "
+            "(rerun with --debug for details)",
             file=sys.stderr,
         )
         return ExitCode.FAILURE

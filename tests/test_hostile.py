@@ -187,3 +187,31 @@ def test_download_never_writes_through_a_link_in_the_destination(
     assert not result.ok
     assert sorted(p.name for p in outside.iterdir()) == ["victim"] and target.read_bytes() == b"keep me"
     client.close()
+
+
+# --- the terminal: text from a bundle or a store never acts on it -------------------------------------------------
+def test_visible_shows_control_characters() -> None:
+    from trajrec.text import visible
+
+    assert visible("plain title, ünïcode ✓") == "plain title, ünïcode ✓"
+    assert visible("a\x1b[2Jb\rc\u202ed") == "a\\x1b[2Jb\\x0dc\\u202ed"
+    assert visible("two\nlines\tok", keep="\n\t") == "two\nlines\tok"
+
+
+def test_info_and_errors_print_bundle_text_visibly(bundle: Path) -> None:
+    manifest = json.loads((bundle / fmt.MANIFEST).read_text())
+    manifest["task"]["title"] = "evil\x1b]0;owned\x07\x1b[2J title"
+    (bundle / fmt.MANIFEST).write_text(json.dumps(manifest))
+    info = subprocess.run([sys.executable, "-m", "recorder.cli", "info", str(bundle)], capture_output=True, text=True)
+    assert info.returncode == 0, info.stderr
+    assert "\x1b" not in info.stdout and "\x07" not in info.stdout and "evil\\x1b]0;owned" in info.stdout
+    (bundle / "weird\x1b[31mname").write_bytes(b"x")  # a file the manifest does not list, named with an escape
+    check = subprocess.run(
+        [sys.executable, "-m", "recorder.cli", "validate", "--progress", "always", str(bundle)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
+    assert check.returncode == 1
+    assert "weird\\x1b[31mname" in check.stdout + check.stderr
+    assert "\x1b[31m" not in check.stdout + check.stderr

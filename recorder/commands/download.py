@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import TransferSpeedColumn
 
@@ -20,6 +19,7 @@ from recorder.dirs import uploader_dirs
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.interrupt import sigint_sets
+from recorder.terminal import console
 from recorder.units import human_bytes
 
 if TYPE_CHECKING:
@@ -81,8 +81,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     dest = Path(args.dest)
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest}: exists and is not a folder")
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-    out = Console(highlight=False, soft_wrap=True)
+    err = console(stderr=True)
+    out = console()
     show_progress = progress_wanted(args)
     cancel = threading.Event()
     results: list[DownloadResult] = []

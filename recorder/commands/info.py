@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from recorder.exitcodes import ExitCode
+from recorder.terminal import one_line
 
 
 def add_parser(sub: Any) -> None:
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         ]
         for note in m.get("notes", []):
             lines.append(f"note      {note}")
-        print("\n".join(lines))
+        print("\n".join(one_line(line) for line in lines))  # titles, notes, devices: from the bundle
     return ExitCode.OK
 
 

@@ -22,6 +22,7 @@ from recorder.dirs import uploader_dirs
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.interrupt import sigint_sets
+from recorder.terminal import console
 
 MANIFEST = "manifest.json"
 
@@ -119,7 +120,7 @@ def run_upload(args: argparse.Namespace) -> ExitCode:
         config = load_config(args.to, profile=args.profile, path=dirs.settings)
     except StoreConfigError as e:
         raise UsageError(str(e)) from e
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = console(stderr=True)
     with ExitStack() as stack:
         ledger = stack.enter_context(_ledger())
         handle = stack.enter_context(open_store(config, dirs))
@@ -289,7 +290,7 @@ def run_queue(args: argparse.Namespace) -> ExitCode:
     if args.json:
         print(json.dumps({"paused": paused, "bundles": describe(rows)}, indent=2))
         return ExitCode.OK
-    out = Console(highlight=False)
+    out = console(soft_wrap=False)
     if not rows:
         out.print("the upload queue is empty")
         return ExitCode.OK

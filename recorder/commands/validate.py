@@ -32,6 +32,7 @@ from rich.table import Table
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.interrupt import sigint_sets
+from recorder.terminal import console
 from recorder.units import human_bytes
 from trajrec import format as fmt
 from trajrec.validation import Finding, Report, Severity, bundle_bytes, validate_bundle
@@ -174,8 +175,8 @@ def _result(r: Report, strict: bool) -> str:
 def run(args: argparse.Namespace) -> ExitCode:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-    out = Console(highlight=False, soft_wrap=True)
+    err = console(stderr=True)
+    out = console()
     show_progress = progress_wanted(args)
     cancel = threading.Event()
     reports: dict[str, Report] = {}
