@@ -43,6 +43,7 @@ LIVE_AUDIO = "audio/live.flac"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_PATH_LENGTH = 1024  # characters in a member path (trajrec.paths)
 MAX_PATH_DEPTH = 32  # folders in a member path: bundles use 2
+MAX_JSON_INT = 2**63 - 1  # every integer in a manifest or record fits in 64 bits
 KEYFRAME_INTERVAL_NS = 2_000_000_000  # a keyframe (and so a frame) at least every 2 s
 FRAME_GAP_LIMIT_NS = 2_500_000_000  # a longer gap between frames outside a pause is a capture stall
 AUDIO_SPAN_TOLERANCE_NS = 500_000_000  # audio must start/end within this of the session span

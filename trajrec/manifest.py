@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 
 import trajrec.schemas as schemas
 from trajrec.errors import ManifestError
-from trajrec.format import MANIFEST_SCHEMA_FILE, MAX_MANIFEST_BYTES, check_format_version
+from trajrec.format import MANIFEST_SCHEMA_FILE, MAX_JSON_INT, MAX_MANIFEST_BYTES, check_format_version
 
 Pair = list[int]  # [x, y] or [width, height]
 
@@ -187,9 +187,27 @@ def load_manifest(data: bytes) -> dict[str, Any]:
         raise ManifestError(f"manifest.json is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
     except RecursionError as e:
         raise ManifestError("manifest.json is nested too deeply to be a manifest") from e
+    except ValueError as e:  # e.g. an integer of thousands of digits
+        raise ManifestError(f"manifest.json is not a manifest: {str(e).split(';')[0][:120]}") from e
     if not isinstance(obj, dict):
         raise ManifestError(f"manifest.json holds a JSON {type(obj).__name__}, not an object")
+    if (big := _first_big_int(obj)) is not None:
+        raise ManifestError(f"manifest.json: {big} holds a number beyond {MAX_JSON_INT} (64 bits)")
     return obj
+
+
+def _first_big_int(obj: object) -> str | None:
+    """Where the first integer beyond 64 bits sits in parsed JSON (a JSON pointer), or None."""
+    stack: list[tuple[str, object]] = [("", obj)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_JSON_INT:
+            return where or "/"
+        if isinstance(value, dict):
+            stack.extend((f"{where}/{k}", v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}/{i}", v) for i, v in enumerate(value))
+    return None
 
 
 @cache

@@ -79,9 +79,17 @@ class BundleReader:
 
     # --- tables ---------------------------------------------------------------------------------
     def _table(self, path: str) -> pa.Table:
+        """A Parquet table of the bundle, read once; a damaged file is a BundleMemberError, never raw Arrow."""
         if path not in self._tables:
-            with self.source.open(path) as f:
-                self._tables[path] = pq.read_table(f)
+            try:
+                with self.source.open(path) as f:
+                    self._tables[path] = pq.read_table(f)
+            except (pa.ArrowException, OSError, ValueError) as e:
+                if isinstance(e, BundleError):
+                    raise
+                raise BundleMemberError(
+                    self.source.location, path, f"not a readable Parquet table ({str(e).splitlines()[0][:120]})"
+                ) from e
         return self._tables[path]
 
     def frames(self) -> pa.Table:
@@ -114,7 +122,11 @@ class BundleReader:
 
     def markers(self) -> list[fmt.Marker]:
         with self.source.open(fmt.MARKERS) as f:
-            return [fmt.marker_from_json(json.loads(line)) for line in f.read().decode().splitlines() if line]
+            data = f.read()
+        try:
+            return [fmt.marker_from_json(json.loads(line)) for line in data.decode().splitlines() if line]
+        except (ValueError, KeyError, TypeError, RecursionError) as e:
+            raise BundleMemberError(self.source.location, fmt.MARKERS, f"not marker records ({str(e)[:120]})") from e
 
     # --- video ----------------------------------------------------------------------------------
     @property

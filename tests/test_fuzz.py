@@ -1,0 +1,140 @@
+"""Property-based fuzzing (Hypothesis) of what comes from outside: manifests with any value anywhere, and files
+swapped, truncated or replaced by links. Whatever the mutation, the validator reports (never raises), the reader
+and `trajrec info` raise only the documented BundleError family, and nothing is written outside the bundle.
+
+The suite runs a few dozen cases per property; `bash scripts/fuzz.sh` runs thousands (FUZZ_EXAMPLES)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import trajrec
+from recorder.sealing.synthetic import SyntheticTruth
+from trajrec import format as fmt
+from trajrec.errors import BundleError
+from trajrec.validation import validate_bundle
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,  # decoding a bundle takes a variable while; each case is bounded by pytest-timeout
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=EXAMPLES <= 100,  # the suite's cases are the same on every run; the long run explores
+)
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=40)
+    | st.sampled_from(["../x", "/etc/passwd", "a\x1b[2J", "", "screen/video.mp4", "a/" * 40 + "b"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def pointers(obj: Any, where: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in parsed JSON, as a path of keys and indexes."""
+    out = [where]
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += pointers(v, (*where, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += pointers(v, (*where, i))
+    return out
+
+
+def mutate(manifest: dict[str, Any], where: tuple[Any, ...], value: Any, delete: bool) -> Any:
+    m = copy.deepcopy(manifest)
+    if not where:
+        return value
+    parent = m
+    for k in where[:-1]:
+        parent = parent[k]
+    if delete and isinstance(parent, dict):
+        del parent[where[-1]]
+    else:
+        parent[where[-1]] = value
+    return m
+
+
+def exercise(bundle: Path) -> None:
+    """What a lab does with a bundle; only documented errors may come out."""
+    report = validate_bundle(str(bundle), deep=False)
+    assert report.findings or report.valid
+    try:
+        with trajrec.open(bundle) as b:
+            b.events()
+            b.markers()
+            b.pauses()
+            b.window_at(b.start_ns)
+    except BundleError:
+        pass
+
+
+def files_outside(root: Path) -> set[str]:
+    return {p.name for p in root.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def manifest_of(sample: tuple[Path, SyntheticTruth]) -> dict[str, Any]:
+    return dict(json.loads((sample[0] / fmt.MANIFEST).read_text()))
+
+
+@FUZZ
+@given(data=st.data(), value=JSON, delete=st.booleans())
+def test_any_value_anywhere_in_the_manifest(
+    sample: tuple[Path, SyntheticTruth], manifest_of: dict[str, Any], data: st.DataObject, value: Any, delete: bool
+) -> None:
+    where = data.draw(st.sampled_from(pointers(manifest_of)))
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = Path(tmp) / "b" / sample[0].name
+        shutil.copytree(sample[0], bundle)
+        (bundle / fmt.MANIFEST).write_text(json.dumps(mutate(manifest_of, where, value, delete)))
+        before = files_outside(Path(tmp))
+        exercise(bundle)
+        assert files_outside(Path(tmp)) == before
+
+
+@FUZZ
+@given(
+    member=st.sampled_from([fmt.EVENTS, fmt.FRAMES, fmt.WINDOWS, fmt.MARKERS, fmt.VIDEO, fmt.AUDIO, fmt.MANIFEST]),
+    how=st.sampled_from(["truncate", "garbage", "link", "folder", "empty"]),
+    cut=st.integers(min_value=0, max_value=4096),
+    junk=st.binary(min_size=0, max_size=256),
+)
+def test_files_truncated_replaced_or_linked(
+    sample: tuple[Path, SyntheticTruth], member: str, how: str, cut: int, junk: bytes
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = Path(tmp) / "b" / sample[0].name
+        shutil.copytree(sample[0], bundle)
+        target = bundle / member
+        secret = Path(tmp) / "secret"
+        secret.write_bytes(b"not yours")
+        data = target.read_bytes()
+        target.unlink()
+        if how == "truncate":
+            target.write_bytes(data[: min(cut, len(data) - 1)])
+        elif how == "garbage":
+            target.write_bytes(junk + data[cut:])
+        elif how == "link":
+            target.symlink_to(secret)
+        elif how == "folder":
+            target.mkdir()
+        else:
+            target.write_bytes(b"")
+        exercise(bundle)
+        assert secret.read_bytes() == b"not yours"
