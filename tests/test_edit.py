@@ -248,7 +248,7 @@ def test_marker_notes_change_only_markers_and_manifest(bundle: Path) -> None:
     assert edit_bundle(bundle, marker_notes={0: "Opened the terminal — ünïcode", len(old) - 1: "Done"}) == bundle
     assert [p.name for p in bundle.parent.iterdir()] == [bundle.name]
     after = file_bytes(bundle)
-    assert {p for p in before if before[p] != after[p]} == {fmt.MARKERS, fmt.MANIFEST}
+    assert {p for p in before if before[p] != after[p]} == {fmt.MARKERS, fmt.MANIFEST, fmt.RAW_LOG}
     assert set(before) == set(after)
     with BundleReader(bundle) as b:
         new = b.markers()
@@ -260,6 +260,17 @@ def test_marker_notes_change_only_markers_and_manifest(bundle: Path) -> None:
     # setting the same text again changes nothing
     edit_bundle(bundle, marker_notes={0: "Opened the terminal — ünïcode"})
     assert file_bytes(bundle) == after
+
+
+def test_an_edited_note_survives_nowhere_in_the_bundle(bundle: Path) -> None:
+    """A note rewritten in review (say, one that named a patient) is gone from markers.jsonl and the raw log."""
+    edit_bundle(bundle, marker_notes={0: "patient Jane Q. Doe, MRN 4471"})
+    assert any(b"MRN 4471" in data for data in file_bytes(bundle).values())
+    edit_bundle(bundle, marker_notes={0: "loaded the record"})
+    assert [p for p, data in file_bytes(bundle).items() if b"MRN 4471" in data] == []
+    with BundleReader(bundle) as b:
+        assert b.markers()[0].text == "loaded the record"
+    assert findings(bundle) == []
 
 
 # --- the in-place swap --------------------------------------------------------------------------------

@@ -39,11 +39,26 @@ def _now_utc() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
+# The raw log's topics in the order records at the same time are written back (trajrec.topics has them all).
+LOG_ORDER = (
+    Topic.ANCHOR,
+    Topic.LAYOUT,
+    Topic.WINDOW,
+    Topic.MARKER,
+    Topic.FRAME,
+    Topic.EVENT,
+    Topic.AUDIO,
+    Topic.DROPPED,
+)
+
+
 def write_notes_only(manifest: Manifest, src: Path, stage: Path, plan: Plan, *, link: bool) -> None:
-    """Every file as it is (hard links when the old bundle is about to go), markers.jsonl rewritten."""
+    """Every file as it is (hard links when the old bundle is about to go), markers.jsonl rewritten, and the
+    raw log rewritten with the new markers: a note edited away survives nowhere in the bundle."""
+    rewritten = {fmt.MARKERS, fmt.RAW_LOG} if plan.changed_notes else {fmt.MARKERS}
     for entry in manifest["files"]:
         rel = entry["path"]
-        if rel == fmt.MARKERS:
+        if rel in rewritten:
             continue
         dst = stage / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -55,6 +70,11 @@ def write_notes_only(manifest: Manifest, src: Path, stage: Path, plan: Plan, *, 
                 pass  # another file system, or links refused: copy
         shutil.copyfile(src / rel, dst)
     write_markers(stage / fmt.MARKERS, plan.markers)
+    if plan.changed_notes:
+        recs = read_live_log(src / fmt.RAW_LOG).records
+        write_raw_log(
+            stage / fmt.RAW_LOG, [(t, plan.markers if t == Topic.MARKER else recs.get(t, [])) for t in LOG_ORDER]
+        )
     m = copy.deepcopy(manifest)
     if plan.changed_notes:
         m.setdefault("edits", []).append(
