@@ -502,3 +502,17 @@ def test_presigned_upload_part_in_a_real_multipart_upload(s3_server: EmbeddedSer
             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, start=1)]},
         )
         assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == b"".join(parts)
+
+
+def test_store_set_works_with_only_aws_endpoint_url_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """No settings file yet and AWS_ENDPOINT_URL set: `store set bucket=...` saves, it does not ask for a bucket."""
+    from recorder.cli import main
+
+    monkeypatch.setenv("TRAJREC_CONFIG_DIR", str(tmp_path / "config"))  # its own settings file, not the run's
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    assert main(["store", "set", "bucket=lab-bucket", "prefix=team-a"]) == 0
+    assert "uploads go to s3://lab-bucket/team-a" in capsys.readouterr().out
+    assert main(["store", "set", "prefix=team-b"]) == 0  # the saved bucket carries on
+    assert "s3://lab-bucket/team-b" in capsys.readouterr().out

@@ -74,7 +74,12 @@ def run(args: argparse.Namespace) -> ExitCode:
             if not args.settings:
                 raise UsageError("store set: give at least one KEY=VALUE")
             changes = _parse(args.settings)
-            current = load_config(path=path)
+            try:
+                current = load_config(path=path)
+            except StoreConfigError:  # nothing saved yet names a bucket (AWS_ENDPOINT_URL alone): this does
+                if not changes.get("bucket"):
+                    raise
+                current = load_config(f"s3://{changes['bucket']}", path=path)
             if changes.get("endpoint_url"):
                 changes.setdefault("embedded", False)
             if current.embedded and not changes.get("embedded", True):
