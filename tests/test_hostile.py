@@ -215,3 +215,58 @@ def test_info_and_errors_print_bundle_text_visibly(bundle: Path) -> None:
     assert check.returncode == 1
     assert "weird\\x1b[31mname" in check.stdout + check.stderr
     assert "\x1b[31m" not in check.stdout + check.stderr
+
+
+# --- listings from a store: bounded ------------------------------------------------------------------------------
+class EndlessStore:
+    """A store whose listing never ends (a new page token every page) or goes round (the same token again):
+    the pure pagination logic under test needs no more than this."""
+
+    def __init__(self, repeat: bool) -> None:
+        self.repeat, self.pages = repeat, 0
+
+    def list_objects_v2(self, **kwargs: Any) -> dict[str, Any]:
+        self.pages += 1
+        token = "again" if self.repeat else f"t{self.pages}"
+        contents = [{"Key": f"p/s{self.pages}-{i}/manifest.json", "Size": 1} for i in range(1000)]
+        return {"Contents": contents, "IsTruncated": True, "NextContinuationToken": token}
+
+
+@pytest.mark.parametrize("repeat", [True, False])
+def test_a_listing_that_never_ends_or_goes_round_is_an_error_not_a_hang(repeat: bool) -> None:
+    from trajrec.errors import ListingError
+    from trajrec.source.s3 import listed
+
+    store = EndlessStore(repeat)
+    with pytest.raises(ListingError, match="goes round" if repeat else "more than 50000 objects"):
+        for _ in listed(store, "b", "p/", 50_000):
+            pass
+    assert store.pages <= 51
+
+
+@pytest.mark.usefixtures("aws_isolated")
+def test_download_holds_sizes_to_the_manifest_and_checks_room_first(
+    s3_server: EmbeddedServer, sample: tuple[Path, SyntheticTruth], tmp_path: Path
+) -> None:
+    from uploader.download import download_many
+
+    source, _ = sample
+    bucket = fresh_bucket(s3_server)
+    client = s3_server.client()
+    for name, size_of_video in (("good", None), ("huge", 10**14), ("short", 1)):
+        copy = tmp_path / "src" / f"{name}-1"
+        shutil.copytree(source, copy)
+        m = json.loads((copy / fmt.MANIFEST).read_text())
+        m["session_id"] = copy.name
+        if size_of_video is not None:  # the same sha256: only the size claimed is wrong
+            video = next(f for f in m["files"] if f["path"] == fmt.VIDEO)
+            video["bytes"] = size_of_video if size_of_video > 1 else video["bytes"] + size_of_video
+        (copy / fmt.MANIFEST).write_text(json.dumps(m))
+        put_bundle(client, bucket, "p", copy)
+    remotes = list_bundles(client, bucket, "p")
+    results = {r.session_id: r for r in download_many(client, bucket, remotes, tmp_path / "d")}
+    assert results["good-1"].ok
+    assert not results["huge-1"].ok and "free some space" in str(results["huge-1"].error)
+    assert not (tmp_path / "d" / "huge-1" / (fmt.VIDEO + ".part")).exists()  # refused before any byte
+    assert not results["short-1"].ok and "the manifest says" in str(results["short-1"].error)
+    client.close()

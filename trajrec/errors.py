@@ -61,5 +61,9 @@ class RetriesExceeded(TrajrecError):
         super().__init__(f"{what} failed {attempts} times; last error: {last}")
 
 
+class ListingError(TrajrecError):
+    """A store's listing that cannot be trusted: it repeats a page or does not end within the bound."""
+
+
 class Cancelled(TrajrecError):
     """Work stopped because the user asked it to (Ctrl+C, a cancel event)."""

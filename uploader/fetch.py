@@ -5,9 +5,11 @@ last. `uploader.download` schedules them; each is thread-safe.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -198,6 +200,7 @@ class Fetcher:
         except ManifestError as e:
             raise DownloadError(sid, MANIFEST, str(e).removeprefix("manifest.json ")) from e
         bundle.entries = manifest_entries(sid, manifest)
+        _check_room(bundle)
         bundle.manifest = raw
         bundle.result.bytes = len(raw) + sum(e.size for e in bundle.entries)
         bundle.result.bytes_downloaded += len(raw)
@@ -239,6 +242,10 @@ class Fetcher:
         for restart in range(2):
             digest = self.retried(f"{sid}/{entry.path}", job.attempt)
             if digest == entry.sha256:
+                got = os.lstat(part).st_size
+                if got != entry.size:  # the right bytes, the wrong size: the manifest contradicts itself
+                    part.unlink(missing_ok=True)
+                    raise DownloadError(sid, entry.path, f"is {got} bytes, the manifest says {entry.size}")
                 os.replace(part, final)
                 return False, job.fetched
             part.unlink(missing_ok=True)
@@ -275,6 +282,26 @@ class Fetcher:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _check_room(bundle: InFlight) -> None:
+    """Refuse a bundle whose files would not fit on the destination's disk before fetching any of it (the sizes
+    are the manifest's, which the transfer then holds each file to)."""
+    present = 0
+    for e in bundle.entries:
+        with contextlib.suppress(OSError):
+            present += os.lstat(bundle.directory / e.path).st_size
+    need = sum(e.size for e in bundle.entries) - present
+    folder = bundle.directory
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise DownloadError(
+            bundle.remote.session_id,
+            "",
+            f"needs {need} bytes but {folder} has {free} free: free some space or download elsewhere",
+        )
 
 
 def _holds(final: Path, entry: Entry) -> bool:

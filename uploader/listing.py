@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from trajrec import format as fmt
+from trajrec.format import MAX_LISTING_OBJECTS
 from trajrec.paths import session_id_problem
+from trajrec.source.s3 import listed
 from uploader.store import StoreCall
 
 if TYPE_CHECKING:
@@ -72,21 +74,19 @@ def list_bundles(
     sizes: dict[str, int] = defaultdict(int)
     own: Any = None
     own_bytes = 0
-    paginator = client.get_paginator("list_objects_v2")
 
     def scan() -> None:
         nonlocal own, own_bytes
-        for page in paginator.paginate(Bucket=bucket, Prefix=lead):
-            for obj in page.get("Contents", []):
-                rest = obj["Key"][len(lead) :]
-                own_bytes += obj["Size"]
-                if rest == MANIFEST:
-                    own = obj
-                session, _, relpath = rest.partition("/")
-                if relpath:
-                    sizes[session] += obj["Size"]
-                    if relpath == MANIFEST:
-                        manifests[session] = obj
+        for obj in listed(client, bucket, lead, MAX_LISTING_OBJECTS):
+            rest = obj["Key"][len(lead) :]
+            own_bytes += obj["Size"]
+            if rest == MANIFEST:
+                own = obj
+            session, _, relpath = rest.partition("/")
+            if relpath:
+                sizes[session] += obj["Size"]
+                if relpath == MANIFEST:
+                    manifests[session] = obj
 
     (call or StoreCall.for_client(client, bucket))(scan)
     if include_prefix and own is not None and base:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -30,7 +30,8 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from trajrec.errors import BundleMemberError, Cancelled, RetriesExceeded, UsageError
+from trajrec import format as fmt
+from trajrec.errors import BundleMemberError, Cancelled, ListingError, RetriesExceeded, UsageError
 from trajrec.retry import RetryPolicy
 from trajrec.retry import retry as retrying
 from trajrec.source.base import BundleSource, Member, UnsafeMember, unsafe_name
@@ -239,19 +240,17 @@ class S3Source(BundleSource):
         """List the members (one paginated listing), sorting out the names that must not be opened."""
         members: dict[str, Member] = {}
         unsafe: list[UnsafeMember] = []
-        paginator = self.client.get_paginator("list_objects_v2")
 
         def pages() -> None:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key_prefix):
-                for obj in page.get("Contents", []):
-                    rel = obj["Key"][len(self.key_prefix) :]
-                    if not rel or rel.endswith("/"):  # "folder" marker objects
-                        continue
-                    reason = unsafe_name(rel)
-                    if reason is not None:
-                        unsafe.append(UnsafeMember(rel, reason))
-                    else:
-                        members[rel] = Member(rel, obj["Size"])
+            for obj in listed(self.client, self.bucket, self.key_prefix, fmt.MAX_BUNDLE_OBJECTS):
+                rel = obj["Key"][len(self.key_prefix) :]
+                if not rel or rel.endswith("/"):  # "folder" marker objects
+                    continue
+                reason = unsafe_name(rel)
+                if reason is not None:
+                    unsafe.append(UnsafeMember(rel, reason))
+                else:
+                    members[rel] = Member(rel, obj["Size"])
 
         self.call(pages)
         self.members, self.unsafe = members, unsafe
@@ -301,3 +300,28 @@ def open_s3(url: str, *, client: S3Client | None = None, cancel: threading.Event
         raise
     source.owns_client = own
     return source
+
+
+def listed(client: Any, bucket: str, prefix: str, limit: int) -> Iterator[dict[str, Any]]:
+    """The objects under `prefix`, page after page, trusting the store no further than this: a continuation
+    token seen before (a listing going round) or more than `limit` objects (one that never ends) is a
+    ListingError, not a hang."""
+    seen: set[str] = set()
+    count = 0
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    while True:
+        page = client.list_objects_v2(**kwargs)
+        contents = page.get("Contents", [])
+        count += len(contents)
+        if count > limit:
+            raise ListingError(
+                f"s3://{bucket}/{prefix}: the store lists more than {limit} objects here: not a bundle layout"
+            )
+        yield from contents
+        token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+        if not token:
+            return
+        if token in seen:
+            raise ListingError(f"s3://{bucket}/{prefix}: the store's listing goes round (a page token came back twice)")
+        seen.add(token)
+        kwargs["ContinuationToken"] = token
