@@ -6,7 +6,10 @@ The suite runs a few dozen cases per property; `bash scripts/fuzz.sh` runs thous
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import copy
+import io
 import json
 import os
 import shutil
@@ -19,9 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import trajrec
+from recorder.commands import info
 from recorder.sealing.synthetic import SyntheticTruth
 from trajrec import format as fmt
-from trajrec.errors import BundleError
+from trajrec.errors import BundleError, TrajrecError
 from trajrec.validation import validate_bundle
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
@@ -81,6 +85,11 @@ def exercise(bundle: Path) -> None:
             b.pauses()
             b.window_at(b.start_ns)
     except BundleError:
+        pass
+    try:  # `trajrec info`: one line from the TrajrecError family, or the summary
+        with contextlib.redirect_stdout(io.StringIO()):
+            info.run(argparse.Namespace(path=str(bundle), json=False))
+    except TrajrecError:
         pass
 
 
