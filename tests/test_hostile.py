@@ -270,3 +270,32 @@ def test_download_holds_sizes_to_the_manifest_and_checks_room_first(
     assert not (tmp_path / "d" / "huge-1" / (fmt.VIDEO + ".part")).exists()  # refused before any byte
     assert not results["short-1"].ok and "the manifest says" in str(results["short-1"].error)
     client.close()
+
+
+@pytest.mark.usefixtures("aws_isolated")
+def test_a_bundle_skipped_for_its_session_id_is_a_failed_row_and_a_non_zero_exit(
+    s3_server: EmbeddedServer,
+    sample: tuple[Path, SyntheticTruth],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from recorder.cli import main
+
+    source, _ = sample
+    bucket = fresh_bucket(s3_server)
+    client = s3_server.client()
+    put_bundle(client, bucket, "p", source)
+    client.put_object(Bucket=bucket, Key="p/bad id\x1b[2J/manifest.json", Body=b"{}")
+    client.close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    assert main(["download", "--json", "--progress", "never", f"s3://{bucket}/p", str(tmp_path / "d")]) == 3
+    report = json.loads(capsys.readouterr().out)
+    rows = {b["session_id"]: b for b in report["bundles"]}
+    assert rows[source.name]["status"] == "downloaded"
+    assert rows["bad id\x1b[2J"]["status"] == "failed" and "skipped" in rows["bad id\x1b[2J"]["error"]
+    assert report["summary"]["failed"] == 1
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [source.name]

@@ -59,6 +59,7 @@ def list_bundles(
     match: str | None = None,
     include_prefix: bool = False,
     call: StoreCall | None = None,
+    skipped: list[tuple[str, str]] | None = None,
 ) -> list[RemoteBundle]:
     """The bundles under `prefix`, sorted by session id: each key `<prefix>/<session_id>/manifest.json` exactly
     one level below the prefix (deeper manifests are not bundles of this prefix).
@@ -67,7 +68,8 @@ def list_bundles(
     upload completed, not when the session was recorded; a naive datetime is UTC). `match`: an fnmatch glob on the
     session id. `include_prefix`: when the prefix itself holds `manifest.json` it is a bundle and the only one
     returned (its session id is the prefix's last segment). One paginated listing, run by `call` (default: errors
-    worded for the client's endpoint); raises UploaderError."""
+    worded for the client's endpoint); raises UploaderError. Bundles whose session id cannot name a folder are
+    left out and, with `skipped`, appended to it as (session id, reason)."""
     base = prefix.strip("/")
     lead = f"{base}/" if base else ""
     manifests: dict[str, Any] = {}
@@ -96,8 +98,10 @@ def list_bundles(
         found = []
         for session_id, obj in sorted(manifests.items()):
             reason = bad_session_id(session_id)
-            if reason is not None:
-                log.warning("s3://%s/%s: skipped, the session id %r is %s", bucket, obj["Key"], session_id, reason)
+            if reason is not None:  # never a folder name: reported to the caller, who says so
+                log.warning("s3://%s/%s: skipped: %s", bucket, obj["Key"], reason)
+                if skipped is not None:
+                    skipped.append((session_id, reason))
                 continue
             found.append(RemoteBundle(session_id, obj["Key"], obj["LastModified"], obj["Size"], sizes[session_id]))
     if since is not None:

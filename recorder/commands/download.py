@@ -69,7 +69,7 @@ def parse_since(text: str | None) -> datetime | None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    from uploader.download import download_many, list_bundles
+    from uploader.download import DownloadResult, download_many, list_bundles
     from uploader.remote import load_source
     from uploader.server import open_store
 
@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     results: list[DownloadResult] = []
     t0 = time.perf_counter()
 
+    skipped: list[tuple[str, str]] = []
     with open_store(config, dirs) as handle:
         remotes = list_bundles(
             handle.client,
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> ExitCode:
             match=args.match,
             include_prefix=True,
             call=handle.call,
+            skipped=skipped,
         )
         if remotes:
             try:
@@ -133,6 +135,10 @@ def run(args: argparse.Namespace) -> ExitCode:
                     )
     if cancel.is_set():
         raise KeyboardInterrupt
+    for sid, reason in skipped:  # a failed row each: in the output, the summary, --json and the exit code
+        results.append(DownloadResult(sid, dest, status="failed", error=f"{sid!r}: skipped: {reason}"))
+        if not args.json:
+            err.print(f"[red]failed[/] {escape(results[-1].error or '')}")
     elapsed = time.perf_counter() - t0
     if args.json:
         json.dump(_json(results, elapsed, config.url, dest, since, args.match), sys.stdout, indent=2)
