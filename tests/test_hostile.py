@@ -299,3 +299,27 @@ def test_a_bundle_skipped_for_its_session_id_is_a_failed_row_and_a_non_zero_exit
     assert rows["bad id\x1b[2J"]["status"] == "failed" and "skipped" in rows["bad id\x1b[2J"]["error"]
     assert report["summary"]["failed"] == 1
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [source.name]
+
+
+@pytest.mark.s3
+@pytest.mark.usefixtures("aws_isolated")
+def test_one_refused_bundle_does_not_stop_an_upload_batch(
+    sample: tuple[Path, SyntheticTruth], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recorder.cli import main
+
+    source, _ = sample
+    folder = tmp_path / "bundles"
+    good, bad = folder / "good-1", folder / "bad-1"
+    for copy in (good, bad):
+        shutil.copytree(source, copy)
+        m = json.loads((copy / fmt.MANIFEST).read_text())
+        m["session_id"] = copy.name
+        (copy / fmt.MANIFEST).write_text(json.dumps(m))
+    data = (bad / fmt.VIDEO).read_bytes()
+    (bad / fmt.VIDEO).write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # changed after sealing
+    assert main(["upload", "--json", "--progress", "never", str(folder)]) == 3  # the embedded store
+    report = json.loads(capsys.readouterr().out)
+    assert [(b["session_id"], b["state"]) for b in report["bundles"]] == [("good-1", "done")]
+    assert [(Path(r["path"]).name, r["state"]) for r in report["refused"]] == [("bad-1", "refused")]
+    assert report["ok"] is False

@@ -136,12 +136,14 @@ def run_upload(args: argparse.Namespace) -> ExitCode:
             translate=handle.translate,
         )
         ids: list[int] = []
+        refused: list[dict[str, str]] = []  # one bad bundle does not stop the others; each is reported
         for path in bundles:
             try:
                 row, added = uq.enqueue(path)
             except BundleModified as e:
-                err.print(f"trajrec upload: {escape(str(e))}")
-                return ExitCode.FAILURE
+                err.print(f"trajrec upload: refused: {escape(str(e))}")
+                refused.append({"path": str(path), "state": "refused", "reason": str(e)})
+                continue
             ids.append(row.id)
             if not added and row.state == "done":
                 err.print(f"{row.session_id}: already uploaded to {row.dest}")
@@ -149,7 +151,7 @@ def run_upload(args: argparse.Namespace) -> ExitCode:
                 uq.retry_failed([row.id])
         if args.no_wait:
             err.print(f"queued {len(ids)} bundle(s) for {config.url}; `trajrec upload` uploads them")
-            return ExitCode.OK
+            return ExitCode.FAILURE if refused else ExitCode.OK
         if uq.paused:
             err.print("the upload queue is paused: `trajrec queue resume` to carry on")
             return ExitCode.FAILURE
@@ -159,9 +161,10 @@ def run_upload(args: argparse.Namespace) -> ExitCode:
             err.print(f"trajrec upload: {escape(str(handle.translate(e)))}")
             return ExitCode.FAILURE
         dest = handle.config.url
-        ids = ids or [b.id for b in ledger.bundles() if b.dest == dest and b.state != "done"]
+        if not bundles:  # no BUNDLE named: what is queued for this store
+            ids = [b.id for b in ledger.bundles() if b.dest == dest and b.state != "done"]
         show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
-        while True:
+        while ids or not bundles:  # every named bundle refused: nothing to send
             try:
                 _run_with_progress(uq, err, show)
                 break
@@ -175,14 +178,16 @@ def run_upload(args: argparse.Namespace) -> ExitCode:
     if args.json:
         from uploader.queue import describe
 
-        print(json.dumps({"bundles": describe(rows), "ok": not failed}, indent=2))
+        print(json.dumps({"bundles": describe(rows), "refused": refused, "ok": not failed and not refused}, indent=2))
     for r in failed:
         err.print(f"{r.session_id}: {r.state}{': ' + escape(r.reason) if r.reason else ''}")
-    if not rows:
+    if not rows and not refused:
         err.print("nothing to upload")
-    elif not failed:
+    elif rows and not failed:
         err.print(f"{len(rows)} bundle(s) uploaded and verified at {dest}")
-    return ExitCode.FAILURE if failed else ExitCode.OK
+    if refused:
+        err.print(f"{len(refused)} bundle(s) refused (changed after sealing, or not a bundle): none of it was sent")
+    return ExitCode.FAILURE if failed or refused else ExitCode.OK
 
 
 def _wait_for_other(ledger: Any, ids: list[int], pid: int, err: Console, show: bool) -> bool:
