@@ -323,3 +323,14 @@ def test_one_refused_bundle_does_not_stop_an_upload_batch(
     assert [(b["session_id"], b["state"]) for b in report["bundles"]] == [("good-1", "done")]
     assert [(Path(r["path"]).name, r["state"]) for r in report["refused"]] == [("bad-1", "refused")]
     assert report["ok"] is False
+
+
+@pytest.mark.parametrize("name", [fmt.LIVE_LOG, fmt.LIVE_VIDEO, fmt.LIVE_AUDIO])
+def test_seal_refuses_a_live_file_that_is_a_link(tmp_path: Path, name: str) -> None:
+    live = live_dir(tmp_path)
+    real = tmp_path / "elsewhere"
+    shutil.move(live / name, real)
+    (live / name).symlink_to(real)
+    with pytest.raises(SealError, match="symbolic link"):
+        seal(live, tmp_path / "out", recover=True)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -12,6 +12,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -24,7 +25,7 @@ from trajrec import __version__
 from trajrec import format as fmt
 from trajrec.errors import UnsafePathError
 from trajrec.manifest import AudioStreamJSON, EnvironmentJSON, Manifest, RecorderJSON, RegionJSON, ScreenStreamJSON
-from trajrec.paths import open_member, session_id_problem
+from trajrec.paths import member_path, open_member, session_id_problem
 from trajrec.timeline import Span, pause_spans
 from trajrec.topics import Topic
 
@@ -78,6 +79,20 @@ def _load_session(live: Path) -> dict[str, Any]:
         raise SealError(f"{path}: session_id {str(session['session_id'])[:80]!r}: {problem}; nothing was sealed")
     fmt.check_format_version(session.get("format_version"))
     return session
+
+
+def _check_live_files(live: Path) -> None:
+    """The live directory's media and log, read by decoders that follow links: each must be a regular file
+    inside it (or absent), so that no file elsewhere ends up sealed into a bundle."""
+    for name in (fmt.LIVE_LOG, fmt.LIVE_VIDEO, fmt.LIVE_AUDIO):
+        try:
+            mode = os.lstat(member_path(live, name)).st_mode
+        except FileNotFoundError:
+            continue
+        except UnsafePathError as e:
+            raise SealError(f"{live / name}: {e.reason}; the session cannot be sealed") from e
+        if not stat.S_ISREG(mode):
+            raise SealError(f"{live / name}: not a regular file (a link?); the session cannot be sealed")
 
 
 def _environment(env: EnvironmentJSON, layouts: list[dict[str, Any]]) -> EnvironmentJSON:
@@ -186,6 +201,7 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
     survived is sealed with status `recovered`.
     """
     session = _load_session(live)
+    _check_live_files(live)
     sid = str(session["session_id"])
     final = out_dir / sid
     if final.exists():
