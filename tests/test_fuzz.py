@@ -84,6 +84,9 @@ def exercise(bundle: Path) -> None:
             b.markers()
             b.pauses()
             b.window_at(b.start_ns)
+            b.frame_at(b.start_ns + 1_000_000_000)
+            if b.has_audio:
+                b.audio(b.start_ns, b.start_ns + 500_000_000)
     except BundleError:
         pass
     try:  # `trajrec info`: one line from the TrajrecError family, or the summary

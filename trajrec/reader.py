@@ -23,6 +23,7 @@ import soundfile as sf
 from trajrec import format as fmt
 from trajrec.errors import BundleError, BundleMemberError, ManifestError
 from trajrec.manifest import read_manifest
+from trajrec.paths import open_regular
 from trajrec.source import BundleSource, open_source
 from trajrec.timeline import Span, pause_spans
 
@@ -143,10 +144,13 @@ class BundleReader:
         table = self.frames()
         if not 0 <= index < table.num_rows:
             raise IndexError(f"frame {index} out of range (0..{table.num_rows - 1})")
-        if self._video is None:
-            self._video = _VideoCursor(self._open_media(fmt.VIDEO))
-        pts = table.column("pts").to_numpy()
-        return self._video.decode(int(pts[index]), pts)
+        try:
+            if self._video is None:
+                self._video = _VideoCursor(self._open_media(fmt.VIDEO))
+            pts = table.column("pts").to_numpy()
+            return self._video.decode(int(pts[index]), pts)
+        except MEDIA_ERRORS as e:
+            raise _damaged(self.source.location, fmt.VIDEO, e) from e
 
     def frame_at(self, t_ns: int) -> np.ndarray | None:
         """The frame on screen at session time `t_ns`, or None before the first frame."""
@@ -179,10 +183,13 @@ class BundleReader:
         out = np.zeros((max(0, s1 - s0), channels), np.int16)
         a, b = max(0, s0), min(n, s1)
         if a < b:
-            with self._open_media(fmt.AUDIO) as f, sf.SoundFile(f) as snd:
-                snd.seek(a)
-                data = snd.read(b - a, dtype="int16", always_2d=True)
-            out[a - s0 : a - s0 + len(data)] = data
+            try:
+                with self._open_media(fmt.AUDIO) as f, sf.SoundFile(f) as snd:
+                    snd.seek(a)
+                    data = snd.read(b - a, dtype="int16", always_2d=True)
+                out[a - s0 : a - s0 + len(data)] = data
+            except MEDIA_ERRORS as e:
+                raise _damaged(self.source.location, fmt.AUDIO, e) from e
         return out
 
     def sample_time_ns(self, index: int) -> int:
@@ -197,7 +204,9 @@ class BundleReader:
     # --- plumbing -------------------------------------------------------------------------------
     def _open_media(self, path: str) -> IO[bytes]:
         local = self.source.local_path(path)
-        return open(local, "rb") if local is not None else self.source.open(path)
+        return (
+            open_regular(local, where=self.source.location, name=path) if local is not None else self.source.open(path)
+        )
 
     def close(self) -> None:
         if self._video is not None:
@@ -212,13 +221,31 @@ class BundleReader:
         self.close()
 
 
+# What a damaged media file raises in the decoders (PyAV's errors are OSError/ValueError subclasses).
+MEDIA_ERRORS = (av.FFmpegError, sf.SoundFileError, OSError, ValueError, RuntimeError, EOFError, IndexError)
+
+
+def _damaged(location: str, path: str, e: BaseException) -> BundleError:
+    """A decoder's error on a damaged member, as the BundleError family says it."""
+    first = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+    return BundleMemberError(location, path, f"cannot be decoded ({first})")
+
+
 class _VideoCursor:
     """Decode frames by pts, continuing forward when it can and seeking to a keyframe when it must."""
 
     def __init__(self, f: IO[bytes]) -> None:
         self._file = f
-        self._container = av.open(f, "r")
-        self._stream = self._container.streams.video[0]
+        try:
+            self._container = av.open(f, "r")
+        except BaseException:
+            f.close()
+            raise
+        try:
+            self._stream = self._container.streams.video[0]
+        except BaseException:
+            self.close()
+            raise
         self._iter: Any = None
         self._last_pts: int | None = None
 
