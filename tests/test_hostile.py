@@ -95,6 +95,7 @@ def set_session(live: Path, **change: Any) -> None:
     path.write_text(json.dumps(session))
 
 
+@pytest.mark.slow  # a subprocess per case
 @pytest.mark.parametrize("sid", ["../escape", "/tmp/abs-escape", "a/b", "..", "x\x1b[2J"])
 def test_repair_refuses_a_session_id_that_is_not_a_folder_name(tmp_path: Path, sid: str) -> None:
     live = live_dir(tmp_path)
@@ -198,6 +199,7 @@ def test_visible_shows_control_characters() -> None:
     assert visible("two\nlines\tok", keep="\n\t") == "two\nlines\tok"
 
 
+@pytest.mark.slow
 def test_info_and_errors_print_bundle_text_visibly(bundle: Path) -> None:
     manifest = json.loads((bundle / fmt.MANIFEST).read_text())
     manifest["task"]["title"] = "evil\x1b]0;owned\x07\x1b[2J title"

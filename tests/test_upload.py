@@ -251,7 +251,6 @@ def _acknowledged(db: Path) -> set[int]:
         con.close()
 
 
-@pytest.mark.slow
 def _runner(db: Path) -> int | None:
     """The pid of the process that holds the queue, from the ledger."""
     if not db.exists():
@@ -261,6 +260,7 @@ def _runner(db: Path) -> int | None:
     return int(holder) if holder else None
 
 
+@pytest.mark.slow
 def test_kill_9_mid_upload_resumes_without_resending_acknowledged_parts(
     s3_server: EmbeddedServer, tmp_path: Path
 ) -> None:
