@@ -1,6 +1,7 @@
-"""Property-based fuzzing (Hypothesis) of what comes from outside: manifests with any value anywhere, and files
-swapped, truncated or replaced by links. Whatever the mutation, the validator reports (never raises), the reader
-and `trajrec info` raise only the documented BundleError family, and nothing is written outside the bundle.
+"""Property-based fuzzing (Hypothesis) of what comes from outside: manifests with any value anywhere, files
+swapped, truncated or replaced by links, and .tar bundles with members of any name and type. Whatever the
+mutation, the validator reports (never raises), the reader and `trajrec info` raise only the documented
+BundleError family, and nothing is written outside the bundle.
 
 The suite runs a few dozen cases per property; `bash scripts/fuzz.sh` runs thousands (FUZZ_EXAMPLES)."""
 
@@ -13,6 +14,7 @@ import io
 import json
 import os
 import shutil
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -150,3 +152,36 @@ def test_files_truncated_replaced_or_linked(
             target.write_bytes(b"")
         exercise(bundle)
         assert secret.read_bytes() == b"not yours"
+
+
+@FUZZ
+@given(
+    name=st.sampled_from(["/etc/passwd", "../up", "x/../../up", "a\\b", "manifest.json", fmt.VIDEO, "screen"])
+    | st.text(min_size=1, max_size=30),
+    kind=st.sampled_from([tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE, tarfile.FIFOTYPE]),
+    first=st.booleans(),
+    payload=st.binary(max_size=64),
+)
+def test_tar_bundles_with_hostile_members(
+    sample: tuple[Path, SyntheticTruth], name: str, kind: bytes, first: bool, payload: bytes
+) -> None:
+    """A .tar bundle with one extra member of any name and type (absolute, `..`, a link to a private file, a
+    FIFO, a duplicate of a real member, before or after it): read in place, never extracted, only documented
+    errors."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "b.tar"
+        hostile = tarfile.TarInfo(name)
+        hostile.type = kind
+        if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+            hostile.linkname = "/etc/passwd" if kind == tarfile.SYMTYPE else f"{sample[0].name}/{fmt.MANIFEST}"
+        if kind == tarfile.REGTYPE:
+            hostile.size = len(payload)
+        with tarfile.open(archive, "w") as tar:
+            if first:
+                tar.addfile(hostile, io.BytesIO(payload) if kind == tarfile.REGTYPE else None)
+            tar.add(sample[0], arcname=sample[0].name)
+            if not first:
+                tar.addfile(hostile, io.BytesIO(payload) if kind == tarfile.REGTYPE else None)
+        before = files_outside(Path(tmp))
+        exercise(archive)
+        assert files_outside(Path(tmp)) == before
