@@ -27,6 +27,7 @@ from recorder.sealing.synthetic import SyntheticSpec, SyntheticTruth, synthesize
 from tests.helpers.s3 import (
     BUCKET,
     aws_isolated_fixture,  # noqa: F401  (pytest fixture)
+    cli_env_fixture,  # noqa: F401  (pytest fixture)
     closed_port,
     fresh_bucket,
     put_bundle,
@@ -144,15 +145,6 @@ def client(s3_server: EmbeddedServer) -> Iterator[Any]:
     c = s3_server.client()
     yield c
     c.close()
-
-
-@pytest.fixture
-def cli_env(s3_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The AWS environment a lab would set for its store (no settings file: TRAJREC_CONFIG_DIR is empty)."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
 
 # --- listing ----------------------------------------------------------------------------------------------

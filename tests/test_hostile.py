@@ -18,6 +18,7 @@ from recorder.sealing.seal import seal
 from recorder.sealing.synthetic import SyntheticSpec, SyntheticTruth, synthesize_live
 from tests.helpers.s3 import (
     aws_isolated_fixture,  # noqa: F401  (pytest fixture)
+    cli_env_fixture,  # noqa: F401  (pytest fixture)
     fresh_bucket,
     put_bundle,
     s3_server_fixture,  # noqa: F401  (pytest fixture)
@@ -274,12 +275,11 @@ def test_download_holds_sizes_to_the_manifest_and_checks_room_first(
     client.close()
 
 
-@pytest.mark.usefixtures("aws_isolated")
+@pytest.mark.usefixtures("aws_isolated", "cli_env")
 def test_a_bundle_skipped_for_its_session_id_is_a_failed_row_and_a_non_zero_exit(
     s3_server: EmbeddedServer,
     sample: tuple[Path, SyntheticTruth],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from recorder.cli import main
@@ -290,10 +290,6 @@ def test_a_bundle_skipped_for_its_session_id_is_a_failed_row_and_a_non_zero_exit
     put_bundle(client, bucket, "p", source)
     client.put_object(Bucket=bucket, Key="p/bad id\x1b[2J/manifest.json", Body=b"{}")
     client.close()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     assert main(["download", "--json", "--progress", "never", f"s3://{bucket}/p", str(tmp_path / "d")]) == 3
     report = json.loads(capsys.readouterr().out)
     rows = {b["session_id"]: b for b in report["bundles"]}

@@ -111,3 +111,12 @@ def put_bundle(client: Any, bucket: str, prefix: str, bundle: Path, *, mtime: st
             Body=data,
             Metadata={"sha256": hashlib.sha256(data).hexdigest(), **extra},
         )
+
+
+@pytest.fixture(name="cli_env")
+def cli_env_fixture(s3_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The AWS environment a lab would set for its store (no settings file: TRAJREC_CONFIG_DIR is empty)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
