@@ -26,7 +26,7 @@ DEMO = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
 def demo(out: Path, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}  # a fresh server: no display of its own
     return subprocess.Popen(
-        [sys.executable, str(DEMO), str(out), "--seconds", "12", *args],
+        [sys.executable, str(DEMO), str(out), "--seconds", "16", *args],  # the script needs ~12 s: room under load
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
