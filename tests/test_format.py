@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import fastjsonschema
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -15,12 +16,18 @@ from recorder.sealing.synthetic import SyntheticTruth
 from trajrec import format as fmt
 from trajrec import schemas
 from trajrec.manifest import schema_errors
+from trajrec.topics import Topic
 
 ARROW_TO_JSON = {pa.int64(): "integer", pa.int32(): "integer", pa.string(): "string", pa.bool_(): "boolean"}
 
 
 def test_every_schema_is_valid_2020_12() -> None:
-    assert set(schemas.names()) == {"manifest.schema.json", "task.schema.json", *fmt.RECORD_SCHEMA_FILES.values()}
+    assert set(schemas.names()) == {
+        fmt.MANIFEST_SCHEMA_FILE,
+        fmt.LIVE_SCHEMA_FILE,
+        "task.schema.json",
+        *fmt.RECORD_SCHEMA_FILES.values(),
+    }
     for name in schemas.names():
         s = schemas.load(name)
         assert s["$schema"] == "https://json-schema.org/draft/2020-12/schema"
@@ -146,3 +153,36 @@ def test_readme_lists_every_live_log_topic() -> None:
     section = section[: section.index("\n### ", 1) if "\n### " in section[1:] else len(section)]
     documented = set(re.findall(r"^\| `(/[a-z/]+)` \|", section, re.M))
     assert documented == {str(t) for t in Topic}
+
+
+def test_the_live_schema_holds_what_the_writer_writes_and_refuses_damage(tmp_path: Path) -> None:
+    """schemas/live.schema.json is the contract of a live directory: every record a real live log holds fits its
+    topic's definition (checked by the compiled check sealing uses and by jsonschema alike); damaged ones do not."""
+    from recorder.sealing.intake import TOPIC_DEFINITIONS, load_session, record_check
+    from recorder.sealing.synthetic import SyntheticSpec, synthesize_live
+    from recorder.writers.log import iter_live_log
+
+    live = tmp_path / "live"
+    synthesize_live(live, SyntheticSpec(duration_s=2, width=160, height=120), session_id="s1")
+    assert load_session(live)["session_id"] == "s1"
+    seen: dict[str, dict[str, object]] = {}
+    for topic, _t, rec in iter_live_log(live / fmt.LIVE_LOG):
+        record_check(TOPIC_DEFINITIONS[topic])(rec)
+        assert schema_errors(rec, fmt.LIVE_SCHEMA_FILE, definition=TOPIC_DEFINITIONS[topic]) == []
+        seen.setdefault(topic, rec)
+    assert {Topic.ANCHOR, Topic.FRAME, Topic.EVENT, Topic.WINDOW, Topic.MARKER, Topic.AUDIO} <= set(seen)
+    for topic, rec in seen.items():
+        for key in rec:
+            for bad in ("x", -1, 2**70, None, [1]):
+                damaged = {**rec, key: bad}
+                refused_by_jsonschema = bool(
+                    schema_errors(damaged, fmt.LIVE_SCHEMA_FILE, definition=TOPIC_DEFINITIONS[topic])
+                )
+                try:
+                    record_check(TOPIC_DEFINITIONS[topic])(damaged)
+                    refused = False
+                except fastjsonschema.JsonSchemaException:
+                    refused = True
+                assert refused == refused_by_jsonschema, (topic, key, bad)
+        with pytest.raises(fastjsonschema.JsonSchemaException):
+            record_check(TOPIC_DEFINITIONS[topic])({k: v for k, v in list(rec.items())[1:]})  # a field missing

@@ -16,6 +16,7 @@ import pytest
 from recorder.errors import SealError
 from recorder.sealing.seal import seal
 from recorder.sealing.synthetic import SyntheticSpec, SyntheticTruth, synthesize_live
+from recorder.writers.log import LiveLog, iter_live_log
 from tests.helpers.s3 import (
     aws_isolated_fixture,  # noqa: F401  (pytest fixture)
     cli_env_fixture,  # noqa: F401  (pytest fixture)
@@ -26,6 +27,8 @@ from tests.helpers.s3 import (
 from trajrec import format as fmt
 from trajrec.errors import UnsafePathError
 from trajrec.paths import member_path, member_problem, open_member, session_id_problem
+from trajrec.topics import Topic
+from trajrec.validation import validate_bundle
 from uploader.config import StoreConfig
 from uploader.download import download_bundle
 from uploader.errors import BundleModified
@@ -332,3 +335,32 @@ def test_seal_refuses_a_live_file_that_is_a_link(tmp_path: Path, name: str) -> N
     with pytest.raises(SealError, match="symbolic link"):
         seal(live, tmp_path / "out", recover=True)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_damaged_log_record_is_left_out_and_counted_and_the_rest_is_sealed(tmp_path: Path) -> None:
+    live = live_dir(tmp_path)
+    records = list(iter_live_log(live / fmt.LIVE_LOG))
+    events = [i for i, (topic, _t, _r) in enumerate(records) if topic == Topic.EVENT]
+    (live / fmt.LIVE_LOG).unlink()
+    log = LiveLog(live / fmt.LIVE_LOG)
+    for i, (topic, t, rec) in enumerate(records):
+        if i == events[0]:
+            rec = {**rec, "kind": "bogus", "t_ns": 2**70}
+        log.write(Topic(topic), t, rec)
+    log.close()
+    bundle = seal(live, tmp_path / "out", recover=True)
+    m = json.loads((bundle / fmt.MANIFEST).read_text())
+    assert m["status"] == "recovered"
+    assert any(f"1 damaged records left out of the live log ({Topic.EVENT}: 1)" in n for n in m["notes"])
+    assert m["streams"]["input"]["events"] == len(events) - 1
+    report = validate_bundle(str(bundle), deep=True)
+    assert report.valid, report.findings
+
+
+def test_session_json_that_does_not_fit_the_schema_is_refused_in_one_line(tmp_path: Path) -> None:
+    live = live_dir(tmp_path)
+    set_session(live, screen={"width": "wide", "height": 64, "pix_fmt": "yuv420p"})
+    with pytest.raises(SealError, match=r"not a session this recorder wrote \(screen") as e:
+        seal(live, tmp_path / "out", recover=True)
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "out").exists()

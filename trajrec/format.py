@@ -256,6 +256,7 @@ RECORD_SCHEMA_FILES: dict[str, str] = {
     MARKERS: "marker.schema.json",
 }
 MANIFEST_SCHEMA_FILE = "manifest.schema.json"
+LIVE_SCHEMA_FILE = "live.schema.json"  # a live directory: session.json and each topic's log records
 
 
 def _record_to_row(record: Any) -> dict[str, Any]:

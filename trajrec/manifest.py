@@ -12,6 +12,8 @@ from functools import cache
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 import trajrec.schemas as schemas
 from trajrec.errors import ManifestError
@@ -211,18 +213,34 @@ def _first_big_int(obj: object) -> str | None:
 
 
 @cache
-def validator(schema_file: str) -> Draft202012Validator:
-    return Draft202012Validator(schemas.load(schema_file))
+def _registry() -> Registry[Any]:
+    """Every schema in schemas/ by its $id, so that one may refer to another (live.schema.json to the manifest's)."""
+    loaded = [schemas.load(name) for name in schemas.names()]
+    return Registry().with_resources((s["$id"], DRAFT202012.create_resource(s)) for s in loaded)
+
+
+@cache
+def validator(schema_file: str, definition: str | None = None) -> Draft202012Validator:
+    """The validator of `schema_file`, or of one of its `$defs` (`definition`)."""
+    schema = schemas.load(schema_file)
+    if definition is not None:
+        schema = {"$ref": f"{schema['$id']}#/$defs/{definition}"}
+    return Draft202012Validator(schema, registry=_registry())
 
 
 def schema_errors(
-    obj: Any, schema_file: str = MANIFEST_SCHEMA_FILE, limit: int = 20, ignore_unknown: bool = False
+    obj: Any,
+    schema_file: str = MANIFEST_SCHEMA_FILE,
+    limit: int = 20,
+    ignore_unknown: bool = False,
+    definition: str | None = None,
 ) -> list[str]:
     """Human-readable schema violations, each with the JSON path of the offending value.
 
     `ignore_unknown` tolerates properties the schema does not know (a newer minor format version)."""
     out = []
-    for err in sorted(validator(schema_file).iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
+    found = validator(schema_file, definition).iter_errors(obj)
+    for err in sorted(found, key=lambda e: list(map(str, e.absolute_path))):
         if ignore_unknown and err.validator == "additionalProperties":
             continue
         where = "/".join(str(p) for p in err.absolute_path) or "(root)"

@@ -9,25 +9,43 @@ durable writing (tables, checksums, the manifest last) in `commit`.
 from __future__ import annotations
 
 import datetime as _dt
-import json
+import errno
 import os
 import shutil
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+import av
+import pyarrow as pa
+import soundfile as sf
+
 from recorder.errors import SealError
 from recorder.sealing.commit import anchors_json, commit, fsync_dir, session_stats, write_markers, write_table
+from recorder.sealing.intake import check_live_files, load_session, sound_records
 from recorder.sealing.media import finish_audio, remux_video
 from recorder.writers.log import read_live_log
 from trajrec import __version__
 from trajrec import format as fmt
-from trajrec.errors import UnsafePathError
 from trajrec.manifest import AudioStreamJSON, EnvironmentJSON, Manifest, RecorderJSON, RegionJSON, ScreenStreamJSON
-from trajrec.paths import member_path, open_member, session_id_problem
 from trajrec.timeline import Span, pause_spans
 from trajrec.topics import Topic
+
+# What damaged input makes the decoders, Arrow and the arithmetic raise: sealing turns it into a SealError.
+DAMAGE = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ArithmeticError,
+    RecursionError,
+    MemoryError,
+    EOFError,
+    av.FFmpegError,
+    pa.ArrowException,
+    sf.SoundFileError,
+)
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 # Screen settings a session may record, copied into `streams.screen` as they are.
 SCREEN_SETTINGS = ("fps_target", "crf", "preset", "display_ids", "cursor_drawn")
@@ -54,45 +72,6 @@ class _Tables:
     events: list[dict[str, Any]]
     windows: list[dict[str, Any]]
     markers: list[dict[str, Any]]
-
-
-def _load_session(live: Path) -> dict[str, Any]:
-    """session.json of a live directory, which is untrusted: read without following links, size-bounded, and
-    its session id checked by the one rule before it names any folder."""
-    path = live / fmt.LIVE_SESSION
-    try:
-        with open_member(live, fmt.LIVE_SESSION) as f:
-            raw = f.read(fmt.MAX_MANIFEST_BYTES + 1)
-        if len(raw) > fmt.MAX_MANIFEST_BYTES:
-            raise ValueError(f"over {fmt.MAX_MANIFEST_BYTES} bytes")
-        session = json.loads(raw)
-    except FileNotFoundError as e:
-        raise SealError(f"{live}: no {fmt.LIVE_SESSION}: not a live session directory") from e
-    except UnsafePathError as e:
-        raise SealError(f"{path}: {e.reason}; the session cannot be sealed") from e
-    except (OSError, ValueError, RecursionError) as e:
-        raise SealError(f"{path}: unreadable ({str(e)[:200]}); the session cannot be sealed") from e
-    if not isinstance(session, dict) or "session_id" not in session:
-        raise SealError(f"{path}: not a session description (no session_id)")
-    problem = session_id_problem(session["session_id"])
-    if problem is not None:
-        raise SealError(f"{path}: session_id {str(session['session_id'])[:80]!r}: {problem}; nothing was sealed")
-    fmt.check_format_version(session.get("format_version"))
-    return session
-
-
-def _check_live_files(live: Path) -> None:
-    """The live directory's media and log, read by decoders that follow links: each must be a regular file
-    inside it (or absent), so that no file elsewhere ends up sealed into a bundle."""
-    for name in (fmt.LIVE_LOG, fmt.LIVE_VIDEO, fmt.LIVE_AUDIO):
-        try:
-            mode = os.lstat(member_path(live, name)).st_mode
-        except FileNotFoundError:
-            continue
-        except UnsafePathError as e:
-            raise SealError(f"{live / name}: {e.reason}; the session cannot be sealed") from e
-        if not stat.S_ISREG(mode):
-            raise SealError(f"{live / name}: not a regular file (a link?); the session cannot be sealed")
 
 
 def _environment(env: EnvironmentJSON, layouts: list[dict[str, Any]]) -> EnvironmentJSON:
@@ -181,15 +160,20 @@ def seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
     The live directory is only read; if sealing fails (a full disk), the partial bundle is removed and
     the error says how to retry.
     """
-    sid = str(_load_session(live)["session_id"])
+    sid = str(load_session(live)["session_id"])
     try:
         return _seal(live, out_dir, recover=recover)
     except BaseException as e:
         shutil.rmtree(out_dir / f".{sid}.partial", ignore_errors=True)
-        if isinstance(e, OSError):
+        if isinstance(e, OSError) and (e.errno in NO_ROOM or not isinstance(e, DAMAGE)):
             raise SealError(
                 f"sealing {sid} failed: {e.strerror or e}; the recording is intact in {live}: "
                 f"free some disk space, then run `trajrec repair {live}`"
+            ) from e
+        if isinstance(e, DAMAGE):
+            raise SealError(
+                f"{live}: damaged beyond repair ({type(e).__name__}: {str(e)[:200]}); nothing was sealed "
+                "and the live directory is unchanged"
             ) from e
         raise
 
@@ -200,14 +184,14 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
     A live directory without a clean stop is refused unless `recover` is set, in which case whatever
     survived is sealed with status `recovered`.
     """
-    session = _load_session(live)
-    _check_live_files(live)
+    session = load_session(live)
+    check_live_files(live)
     sid = str(session["session_id"])
     final = out_dir / sid
     if final.exists():
         raise SealError(f"{final} already exists: this session was sealed before")
     log = read_live_log(live / fmt.LIVE_LOG)
-    recs = log.records
+    recs, damaged = sound_records(log)
     anchors = sorted(
         (
             fmt.Anchor(int(a["mono_ns"]), int(a["utc_ns"]), fmt.AnchorEvent(a["event"]))
@@ -231,6 +215,12 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
         s.cut(f"live log torn at the end ({log.error})")
     if not stopped:
         s.cut("no stop anchor: the recorder did not stop cleanly")
+    if damaged:
+        s.cut(
+            f"{sum(damaged.values())} damaged records left out of the live log ("
+            + ", ".join(f"{topic}: {n}" for topic, n in sorted(damaged.items()))
+            + ")"
+        )
 
     frames, screen_meta = _screen(s, recs.get(Topic.FRAME, []))
     audio_meta, audio_gap_ns, audio_gaps = _audio(
