@@ -28,10 +28,18 @@ from recorder.commands import info
 from recorder.sealing.seal import seal
 from recorder.sealing.synthetic import SyntheticSpec, SyntheticTruth, synthesize_live
 from recorder.writers.log import LiveLog, iter_live_log
+from tests.helpers.s3 import (
+    aws_isolated_fixture,  # noqa: F401  (pytest fixture)
+    cli_env_fixture,  # noqa: F401  (pytest fixture)
+    fresh_bucket,
+    put_bundle,
+    s3_server_fixture,  # noqa: F401  (pytest fixture)
+)
 from trajrec import format as fmt
 from trajrec.errors import BundleError, TrajrecError
 from trajrec.topics import Topic
 from trajrec.validation import validate_bundle
+from uploader.server import EmbeddedServer
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 FUZZ = settings(
@@ -288,3 +296,75 @@ def test_live_files_truncated_replaced_or_linked(
             target.write_bytes(b"")
         repair(live, Path(tmp) / "in" / "out")
         assert secret.read_bytes() == b"not yours"
+
+
+# --- a hostile store: what `trajrec download` fetches ---------------------------------------------------------------
+HOSTILE_KEYS = st.sampled_from(
+    [
+        None,
+        "p/bad-1/../escape",
+        "p/bad-1/screen/video.mp4/inner",
+        "p/bad-1/extra\x1b[2J.bin",
+        "p/../up/manifest.json",
+        "p/.hidden/manifest.json",
+        "p/bad-1/" + "d/" * 40 + "f",
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def store_with_two(s3_server: EmbeddedServer, sample: tuple[Path, SyntheticTruth]) -> str:
+    """A bucket holding the sample bundle twice, as itself and as p/bad-1/ (whose manifest each case replaces)."""
+    bucket = fresh_bucket(s3_server)
+    client = s3_server.client()
+    put_bundle(client, bucket, "p", sample[0])
+    for f in json.loads((sample[0] / fmt.MANIFEST).read_text())["files"]:
+        client.put_object(Bucket=bucket, Key=f"p/bad-1/{f['path']}", Body=(sample[0] / f["path"]).read_bytes())
+    client.close()
+    return bucket
+
+
+@settings(FUZZ, max_examples=max(min(EXAMPLES, 20), EXAMPLES // 4))  # each case downloads from a real store (~1 s)
+@given(data=st.data(), value=JSON, delete=st.booleans(), extra=HOSTILE_KEYS)
+@pytest.mark.usefixtures("aws_isolated", "cli_env")
+def test_download_from_a_store_holding_any_manifest(
+    s3_server: EmbeddedServer,
+    store_with_two: str,
+    sample: tuple[Path, SyntheticTruth],
+    manifest_of: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    data: st.DataObject,
+    value: Any,
+    delete: bool,
+    extra: str | None,
+) -> None:
+    """Next to a good bundle, one whose manifest has any value anywhere (and maybe an object of a hostile name):
+    the good one is downloaded whole, the hostile one is a row of its own, nothing lands outside the destination
+    and the exit code says whether everything came."""
+    from recorder.cli import main
+
+    where = data.draw(st.sampled_from(pointers(manifest_of)))
+    bucket = store_with_two
+    client = s3_server.client()
+    hostile = mutate(manifest_of, where, value, delete)
+    client.put_object(Bucket=bucket, Key="p/bad-1/manifest.json", Body=json.dumps(hostile).encode())
+    if extra is not None:
+        with contextlib.suppress(Exception):  # a name the store itself refuses is not a case
+            client.put_object(Bucket=bucket, Key=extra, Body=b"x")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            dest = Path(tmp) / "d"
+            code = main(["download", "--json", "--progress", "never", f"s3://{bucket}/p", str(dest)])
+            report = json.loads(capsys.readouterr().out)
+            rows = {b["session_id"]: b for b in report["bundles"]}
+            assert rows[sample[0].name]["status"] == "downloaded"
+            assert validate_bundle(str(dest / sample[0].name), deep=False).valid
+            assert code == (0 if all(b["status"] == "downloaded" for b in report["bundles"]) else 3)
+            assert files_outside(Path(tmp)) == {"d"}
+            for p in dest.rglob("*"):
+                assert not p.is_symlink() and p.resolve().is_relative_to(dest.resolve())
+    finally:
+        if extra is not None:
+            with contextlib.suppress(Exception):
+                client.delete_object(Bucket=bucket, Key=extra)
+        client.close()

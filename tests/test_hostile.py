@@ -364,3 +364,77 @@ def test_session_json_that_does_not_fit_the_schema_is_refused_in_one_line(tmp_pa
         seal(live, tmp_path / "out", recover=True)
     assert "\n" not in str(e.value)
     assert not (tmp_path / "out").exists()
+
+
+# --- isolation: whatever one bundle raises is that bundle's row ----------------------------------------------------
+def _two_bundles(source: Path, root: Path) -> list[Path]:
+    out = []
+    for name in ("good-1", "bad-1"):
+        copy = root / name
+        shutil.copytree(source, copy)
+        m = json.loads((copy / fmt.MANIFEST).read_text())
+        m["session_id"] = name
+        (copy / fmt.MANIFEST).write_text(json.dumps(m))
+        out.append(copy)
+    return out
+
+
+def _memory_error_for_bad(real: Any) -> Any:
+    """`real`, except that it runs out of memory on anything about bad-1 (a fault injected into a real run)."""
+
+    def injected(*args: Any, **kwargs: Any) -> Any:
+        if any("bad-1" in (a.decode(errors="replace") if isinstance(a, bytes) else str(a)) for a in args):
+            raise MemoryError("injected")
+        return real(*args, **kwargs)
+
+    return injected
+
+
+@pytest.mark.usefixtures("aws_isolated")
+def test_a_memory_error_in_one_bundle_is_its_row_in_validate_and_upload(
+    sample: tuple[Path, SyntheticTruth],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import trajrec.validation.bundle as validation
+    import uploader.queue as queue
+    from recorder.cli import main
+
+    good, bad = _two_bundles(sample[0], tmp_path / "folder")
+    monkeypatch.setattr(validation, "open_source", _memory_error_for_bad(validation.open_source))
+    assert main(["validate", "--json", "--progress", "never", str(tmp_path / "folder")]) == 1
+    reports = {Path(r["path"]).name: r for r in json.loads(capsys.readouterr().out)["bundles"]}
+    assert reports["good-1"]["valid"] is True
+    assert [f["code"] for f in reports["bad-1"]["findings"]] == ["internal"]
+    assert "MemoryError" in reports["bad-1"]["findings"][0]["message"]
+
+    monkeypatch.setattr(queue.SealedBundle, "open", _memory_error_for_bad(queue.SealedBundle.open))
+    assert main(["upload", "--json", "--progress", "never", str(good), str(bad)]) == 3  # the embedded store
+    report = json.loads(capsys.readouterr().out)
+    assert [(b["session_id"], b["state"]) for b in report["bundles"]] == [("good-1", "done")]
+    assert [(Path(r["path"]).name, "MemoryError" in r["reason"]) for r in report["refused"]] == [("bad-1", True)]
+
+
+@pytest.mark.usefixtures("aws_isolated", "cli_env")
+def test_a_memory_error_in_one_bundle_is_its_row_in_download(
+    s3_server: EmbeddedServer,
+    sample: tuple[Path, SyntheticTruth],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uploader.fetch as fetch
+    from recorder.cli import main
+
+    bucket = fresh_bucket(s3_server)
+    client = s3_server.client()
+    for bundle in _two_bundles(sample[0], tmp_path / "src"):
+        put_bundle(client, bucket, "p", bundle)
+    client.close()
+    monkeypatch.setattr(fetch, "load_manifest", _memory_error_for_bad(fetch.load_manifest))
+    assert main(["download", "--json", "--progress", "never", f"s3://{bucket}/p", str(tmp_path / "d")]) == 3
+    rows = {b["session_id"]: b for b in json.loads(capsys.readouterr().out)["bundles"]}
+    assert rows["good-1"]["status"] == "downloaded"
+    assert rows["bad-1"]["status"] == "failed" and "MemoryError" in rows["bad-1"]["error"]
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["good-1"]

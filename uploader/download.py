@@ -95,7 +95,7 @@ def download_many(
                         outcome = fut.result()
                     except Cancelled:  # stopped between two chunks: its .part is resumed next time
                         continue
-                    except (UploaderError, OSError) as e:
+                    except Exception as e:  # this bundle's failure (MemoryError, a decoder...): a row, never the batch
                         _fail(b, entry, e, end)
                         if entry is not None:
                             b.waiting -= 1
@@ -113,7 +113,7 @@ def download_many(
                     if b.waiting == 0 and b.result.status == "pending":
                         try:
                             fetcher.commit(b)
-                        except OSError as e:
+                        except Exception as e:
                             _fail(b, None, e, end)
                             continue
                         fresh = not (b.present and b.result.files_downloaded == 0)
@@ -134,8 +134,13 @@ def _fail(b: InFlight, entry: Entry | None, e: BaseException, end: Callable[[InF
     elif isinstance(e, OSError):
         where = f"{b.directory / entry.path}" if entry else str(b.directory)
         message = f"{b.remote.session_id}: cannot write {where} ({e.strerror or e})"
-    else:
+    elif isinstance(e, UploaderError):
         message = f"{b.remote.session_id}/{entry.path if entry else MANIFEST}: {e}"
+    else:
+        message = (
+            f"{b.remote.session_id}/{entry.path if entry else MANIFEST}: unexpected {type(e).__name__}: "
+            f"{str(e)[:300]} (please report)"
+        )
     log.warning("download failed: %s", message)
     end(b, "failed", message)
 

@@ -144,6 +144,11 @@ def run_upload(args: argparse.Namespace) -> ExitCode:
                 err.print(f"trajrec upload: refused: {escape(str(e))}")
                 refused.append({"path": str(path), "state": "refused", "reason": str(e)})
                 continue
+            except Exception as e:  # anything else about this bundle (MemoryError, a damaged file): refused alone
+                reason = f"{path}: cannot be queued: {type(e).__name__}: {str(e)[:300]}"
+                err.print(f"trajrec upload: refused: {escape(reason)}")
+                refused.append({"path": str(path), "state": "refused", "reason": reason})
+                continue
             ids.append(row.id)
             if not added and row.state == "done":
                 err.print(f"{row.session_id}: already uploaded to {row.dest}")

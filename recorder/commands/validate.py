@@ -35,7 +35,8 @@ from recorder.interrupt import sigint_sets
 from recorder.terminal import console
 from recorder.units import human_bytes
 from trajrec import format as fmt
-from trajrec.validation import Finding, Report, Severity, bundle_bytes, validate_bundle
+from trajrec.errors import TrajrecError
+from trajrec.validation import Code, Finding, Report, Severity, bundle_bytes, validate_bundle
 
 if TYPE_CHECKING:
     from uploader.remote import RemoteBundles
@@ -206,7 +207,7 @@ def run(args: argparse.Namespace) -> ExitCode:
                     for fut in done:
                         if cancel.is_set():
                             break
-                        report = fut.result()  # raises only when the store failed (s3://)
+                        report = _report_of(fut, futures[fut])
                         reports[futures[fut]] = report
                         progress.update(task, done=len(reports))
                         if not args.json and not args.quiet:
@@ -230,6 +231,18 @@ def run(args: argparse.Namespace) -> ExitCode:
     else:
         _summary(out, ordered, elapsed, args)
     return ExitCode.INVALID if n_invalid else ExitCode.OK
+
+
+def _report_of(fut: Future[Report], bundle: str) -> Report:
+    """The bundle's report; a store that kept failing (s3://) ends the run, anything else that escaped the checks
+    (MemoryError and the like) is this bundle's internal finding, and the batch goes on."""
+    try:
+        return fut.result()
+    except TrajrecError:  # the store's errors and Cancelled: about the run, not the bundle
+        raise
+    except Exception as e:
+        message = f"validator error {type(e).__name__}: {str(e)[:300]} (please report)"
+        return Report(location=bundle, findings=[Finding(Code.INTERNAL, Code.INTERNAL.severity, "", message)])
 
 
 def _now() -> float:

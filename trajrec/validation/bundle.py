@@ -77,6 +77,9 @@ def validate_bundle(
         source = open_source(path)
     except BundleError as e:
         return Report(location=path, findings=[Finding(Code.UNREADABLE, Code.UNREADABLE.severity, "", str(e))])
+    except Exception as e:  # an archive that breaks the reader in a way nobody foresaw: this bundle's finding
+        message = f"cannot be opened: {type(e).__name__}: {str(e)[:300]} (please report)"
+        return Report(location=path, findings=[Finding(Code.INTERNAL, Code.INTERNAL.severity, "", message)])
     with source:
         return validate_source(source, deep=deep, cancel=cancel, progress=progress)
 
