@@ -438,3 +438,16 @@ def test_a_memory_error_in_one_bundle_is_its_row_in_download(
     assert rows["good-1"]["status"] == "downloaded"
     assert rows["bad-1"]["status"] == "failed" and "MemoryError" in rows["bad-1"]["error"]
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["good-1"]
+
+
+@pytest.mark.parametrize("name", [fmt.VIDEO, fmt.RAW_LOG, fmt.MARKERS])
+def test_an_edit_never_reads_a_bundle_file_through_a_link(bundle: Path, tmp_path: Path, name: str) -> None:
+    from recorder.errors import BundleEditError
+    from recorder.sealing.edit import edit_bundle
+
+    real = tmp_path / "elsewhere"
+    shutil.move(bundle / name, real)
+    (bundle / name).symlink_to(real)
+    with pytest.raises(BundleEditError, match="nothing was changed"):
+        edit_bundle(bundle, marker_notes={0: "new note"}, out=tmp_path / "edited")
+    assert not (tmp_path / "edited").exists() and (bundle / name).is_symlink()

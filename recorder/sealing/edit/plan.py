@@ -11,7 +11,9 @@ from typing import Any
 
 from recorder.errors import BundleEditError, ManifestError
 from trajrec import format as fmt
+from trajrec.errors import UnsafePathError
 from trajrec.manifest import load_manifest
+from trajrec.paths import open_member
 from trajrec.reader import BundleReader
 from trajrec.validation import validate_bundle
 
@@ -43,7 +45,7 @@ def check_span(start_ns: int | None, end_ns: int | None) -> None:
 
 def check_source(src: Path) -> None:
     """Only a sealed bundle that validates without errors, in a format this version writes, is edited."""
-    if not (src / fmt.MANIFEST).is_file():
+    if not (src / fmt.MANIFEST).is_file() or (src / fmt.MANIFEST).is_symlink():
         raise BundleEditError(f"{src}: not a sealed bundle directory (no {fmt.MANIFEST})")
     report = validate_bundle(str(src))
     errors = [f for f in report.findings if f.severity == "error"]
@@ -64,8 +66,9 @@ def check_source(src: Path) -> None:
 
 def _format_version(src: Path) -> str:
     try:
-        return str(load_manifest((src / fmt.MANIFEST).read_bytes()).get("format_version"))
-    except (OSError, ManifestError):
+        with open_member(src, fmt.MANIFEST) as f:
+            return str(load_manifest(f.read(fmt.MAX_MANIFEST_BYTES + 1)).get("format_version"))
+    except (OSError, ManifestError, UnsafePathError):
         return "?"
 
 

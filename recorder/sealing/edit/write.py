@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from recorder.errors import BundleEditError
 from recorder.sealing.commit import anchors_json, commit, session_stats, write_markers, write_table
 from recorder.sealing.edit.media import copy_audio, copy_video, kept_samples, video_time_base
 from recorder.sealing.edit.plan import Plan
@@ -29,10 +30,36 @@ from recorder.sealing.edit.trim import (
 from recorder.sealing.media import audio_gap_stats
 from recorder.writers.log import read_live_log
 from trajrec import format as fmt
+from trajrec.errors import UnsafePathError
 from trajrec.manifest import Manifest
+from trajrec.paths import member_path, open_member
 from trajrec.reader import BundleReader
 from trajrec.timeline import Span, pause_spans
 from trajrec.topics import Topic
+
+
+def _member(src: Path, rel: str) -> Path:
+    """A file of the bundle being edited, by the one rule (trajrec.paths): inside it, no link on the way."""
+    try:
+        return member_path(src, rel)
+    except UnsafePathError as e:
+        raise BundleEditError(f"{src}: {rel}: {e.reason}; nothing was changed") from e
+
+
+def _copy_member(src: Path, rel: str, dst: Path, *, link: bool) -> None:
+    """`rel` of `src` to `dst`: a hard link to the file itself (never to a link's target) when `link`, else a
+    copy read without following links."""
+    if link:
+        try:
+            os.link(_member(src, rel), dst, follow_symlinks=False)
+            return
+        except OSError:
+            pass  # another file system, or links refused: copy
+    try:
+        with open_member(src, rel) as f, open(dst, "wb") as out:
+            shutil.copyfileobj(f, out, 1 << 20)
+    except UnsafePathError as e:
+        raise BundleEditError(f"{src}: {rel}: {e.reason}; nothing was changed") from e
 
 
 def _now_utc() -> str:
@@ -62,16 +89,10 @@ def write_notes_only(manifest: Manifest, src: Path, stage: Path, plan: Plan, *, 
             continue
         dst = stage / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        if link:
-            try:
-                os.link(src / rel, dst)
-                continue
-            except OSError:
-                pass  # another file system, or links refused: copy
-        shutil.copyfile(src / rel, dst)
+        _copy_member(src, rel, dst, link=link)
     write_markers(stage / fmt.MARKERS, plan.markers)
     if plan.changed_notes:
-        recs = read_live_log(src / fmt.RAW_LOG).records
+        recs = read_live_log(_member(src, fmt.RAW_LOG)).records
         write_raw_log(
             stage / fmt.RAW_LOG, [(t, plan.markers if t == Topic.MARKER else recs.get(t, [])) for t in LOG_ORDER]
         )
@@ -90,7 +111,7 @@ def write_trimmed(reader: BundleReader, src: Path, stage: Path, plan: Plan) -> N
     old_end = int(m["clock"]["end_ns"])
     anchors, paused_at_start = trim_anchors(anchor_list(m["clock"]["anchors"]), old_end, start, end)
     pauses = pause_spans(anchors, end)
-    recs = read_live_log(src / fmt.RAW_LOG).records
+    recs = read_live_log(_member(src, fmt.RAW_LOG)).records
 
     # screen
     frame_rows: list[dict[str, Any]] = []
@@ -100,7 +121,8 @@ def write_trimmed(reader: BundleReader, src: Path, stage: Path, plan: Plan) -> N
         disp = [int(x) for x in table.column("display_id").to_pylist()]
         t_kept = t_all[plan.first_frame : plan.stop_frame]
         nxt = t_all[plan.stop_frame] if plan.stop_frame < len(t_all) else end
-        got = copy_video(src / fmt.VIDEO, stage / fmt.VIDEO, plan.first_frame, t_kept, min(nxt, end) - t_kept[-1])
+        video = _member(src, fmt.VIDEO)
+        got = copy_video(video, stage / fmt.VIDEO, plan.first_frame, t_kept, min(nxt, end) - t_kept[-1])
         frame_rows = [
             {"frame_index": i, "pts": p, "t_ns": t, "display_id": disp[plan.first_frame + i], "keyframe": k}
             for i, ((p, k), t) in enumerate(zip(got, t_kept, strict=True))
@@ -126,7 +148,8 @@ def write_trimmed(reader: BundleReader, src: Path, stage: Path, plan: Plan) -> N
     if audio["present"]:
         s0, s1, ns_per_sample = kept_samples(audio, start, end)
         if s1 > s0:
-            copy_audio(src / fmt.AUDIO, stage / fmt.AUDIO, s0, s1, int(audio["sample_rate"]), int(audio["channels"]))
+            voice = _member(src, fmt.AUDIO)
+            copy_audio(voice, stage / fmt.AUDIO, s0, s1, int(audio["sample_rate"]), int(audio["channels"]))
             audio["first_sample_t_ns"] = int(audio["first_sample_t_ns"]) + round(s0 * ns_per_sample)
             audio["samples"] = s1 - s0
             audio_blocks = trim_audio_blocks(recs.get(Topic.AUDIO, []), s0, s1, start, end, ns_per_sample)
