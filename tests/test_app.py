@@ -256,6 +256,40 @@ def test_the_app_offers_to_recover_a_crashed_session(
     assert [f.code for f in report.findings] == ["status-recovered"]
 
 
+def test_recovery_at_launch_is_contained_against_hostile_live_directories(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live directory that is a link to another folder is not offered; one whose session.json names a folder
+    outside the recordings folder is refused with a plain-text warning; nothing is written outside."""
+    from PySide6.QtWidgets import QMessageBox
+
+    import recorder.app.dialogs as dialogs
+    from recorder.app.main import crashed_sessions, offer_repair
+    from recorder.sealing.synthetic import SyntheticSpec, synthesize_live
+    from trajrec import format as fmt
+
+    out = tmp_path / "bundles"
+    elsewhere = tmp_path / "elsewhere"
+    synthesize_live(elsewhere / "live", SyntheticSpec(duration_s=1, width=96, height=64), session_id="x", stop=False)
+    out.mkdir()
+    (out / ".linked.live").symlink_to(elsewhere / "live")
+    hostile = out / ".hostile.live"
+    synthesize_live(hostile, SyntheticSpec(duration_s=1, width=96, height=64), session_id="h", stop=False)
+    session = json.loads((hostile / fmt.LIVE_SESSION).read_text())
+    session["session_id"] = "../../<b>escape</b>"
+    (hostile / fmt.LIVE_SESSION).write_text(json.dumps(session))
+    assert crashed_sessions(out) == [hostile]
+
+    warned: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(dialogs, "warn", lambda _parent, _title, text: warned.append(text))
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    offer_repair(None, out)
+    qtbot.waitUntil(lambda: bool(warned), timeout=20_000)
+    assert "session_id" in warned[0] and "nothing was sealed" in warned[0]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
+
+
 def test_closing_while_recording_asks_first(qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from PySide6.QtGui import QCloseEvent
     from PySide6.QtWidgets import QMessageBox

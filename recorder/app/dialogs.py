@@ -1,11 +1,11 @@
-"""Settings and the log viewer."""
+"""Settings, the log viewer, and warnings that show outside text as plain text."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QFont
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
@@ -28,6 +29,14 @@ from PySide6.QtWidgets import (
 
 from recorder.app.settings import AppSettings
 from recorder.capture.exclusion import Hotkey
+
+
+def warn(parent: QWidget | None, title: str, text: str) -> None:
+    """A modal warning whose text is shown as written: errors carry names from bundles, stores and devices, and
+    Qt would otherwise render anything that looks like a tag as rich text."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, parent)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.exec()
 
 
 class SettingsDialog(QDialog):

@@ -14,12 +14,17 @@ def crashed_sessions(out_dir: Path) -> list[Path]:
     """Live directories a crash left in the recordings folder (`.<session_id>.live`)."""
     if not out_dir.is_dir():
         return []
-    return sorted(p for p in out_dir.iterdir() if p.is_dir() and p.name.startswith(".") and p.name.endswith(".live"))
+    return sorted(
+        p
+        for p in out_dir.iterdir()
+        if p.name.startswith(".") and p.name.endswith(".live") and p.is_dir() and not p.is_symlink()
+    )
 
 
 def offer_repair(window: object, out_dir: Path) -> None:
     from PySide6.QtWidgets import QMessageBox, QWidget
 
+    from recorder.app.dialogs import warn
     from recorder.app.threads import run_task
     from recorder.sealing.seal import seal
 
@@ -39,13 +44,13 @@ def offer_repair(window: object, out_dir: Path) -> None:
         return
 
     def recover(live: Path) -> Path:
-        return seal(live, live.resolve().parent, recover=True)
+        return seal(live, out_dir, recover=True)  # into the recordings folder, wherever a link might point
 
     def recovered(bundle: Path) -> None:
         log.info("recovered %s", bundle)
 
     def failed(error: BaseException) -> None:
-        QMessageBox.warning(parent, "Recovery", f"Could not recover a recording: {error}. Its files are kept.")
+        warn(parent, "Recovery", f"Could not recover a recording: {error}. Its files are kept.")
 
     for live in found:
         run_task(partial(recover, live), recovered, failed)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from recorder.app.controller import Phase, RecordingController
-from recorder.app.dialogs import LogDialog, SettingsDialog
+from recorder.app.dialogs import LogDialog, SettingsDialog, warn
 from recorder.app.recording import RecordingPage
 from recorder.app.settings import AppSettings
 from recorder.app.setup.screen import SetupPage
@@ -205,7 +205,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.review)
 
     def _failed(self, message: str) -> None:
-        QMessageBox.warning(self, "Recording", message)
+        warn(self, "Recording", message)
 
     def submit(
         self, bundle: Path, start_ns: int | None = None, end_ns: int | None = None, notes: dict[int, str] | None = None
@@ -223,7 +223,7 @@ class MainWindow(QMainWindow):
         run_task(work, self._submitted, self._submit_failed)
 
     def _submit_failed(self, error: BaseException) -> None:
-        QMessageBox.warning(self, "Submit", f"The recording was not submitted: {error}. It is kept; try again.")
+        warn(self, "Submit", f"The recording was not submitted: {error}. It is kept; try again.")
 
     def _submitted(self, bundle: Path) -> None:
         self.controller.reset()

@@ -4,6 +4,7 @@ preflight checks. Record is enabled only when everything required is there."""
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -388,7 +389,8 @@ class SetupPage(QWidget):
             check.ok
         ]
         label = self.check_rows[check.name]
-        label.setText(f"<span style='color:{colour}; font-weight:700'>{mark}</span>&nbsp;&nbsp;{check.message}")
+        message = html.escape(check.message)  # device names and store errors come from outside
+        label.setText(f"<span style='color:{colour}; font-weight:700'>{mark}</span>&nbsp;&nbsp;{message}")
         self.update_ready()
 
     def problems(self) -> list[str]:
