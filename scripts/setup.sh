@@ -11,6 +11,9 @@ APT_PACKAGES=(python3 python3-venv ca-certificates
   libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1
   # the demo's scripted session on a private display: a real terminal, spoken narration
   xterm espeak-ng
+  # privacy guards and their tests: the accessibility bus (AT-SPI over D-Bus), a window manager, and GTK 3 test
+  # windows run by the system's Python (python3-gi); the recorder itself speaks D-Bus from the venv (jeepney)
+  dbus at-spi2-core openbox python3-gi gir1.2-gtk-3.0
   # packaging checks (tests/test_packaging.py): the .desktop entry validator
   desktop-file-utils)
 if [[ "${1:-}" == "--bench" ]]; then
