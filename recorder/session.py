@@ -1,11 +1,12 @@
 """Session: start / pause / resume / marker / stop. Owns the capture sources and the live writer.
 
 Sources stamp, copy and hand records over through two bounded queues: frames to the encoder thread,
-everything else (a `Record`: input, window context, display layout, audio, markers, anchors) to the log
-thread, which hands each to the writer by its type (one table, `_handlers`). A full queue drops the newest
-item and counts it; dropped frames are written to the log and reported in the manifest. A worker's
-exception is never lost: it stops the session and is re-raised by stop(), after the recording has been
-sealed (as `recovered` when the session could not finish cleanly).
+everything else (a `Record`: input, window context, elements, display layout, audio, markers, anchors) to the
+log thread (recorder.logthread), which hands each to the writer by its type, key events through the privacy
+guard (`hide_keys`, password fields). A full queue drops the newest item and counts it; dropped frames are
+written to the log and reported in the manifest. A worker's exception is never lost: it stops the session
+and is re-raised by stop(), after the recording has been sealed (as `recovered` when it could not finish
+cleanly).
 
 The sources are injectable: `Session(config, sources=factory)`, where the factory builds them from the
 session (its clock, `offer_frame`, `offer_record`, `paused`, `config`). `default_sources` builds the real ones
@@ -26,10 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recorder.capture.base import AudioChunk, ScreenFrame, Source, WorkerThread
+from recorder.capture.base import ScreenFrame, Source, WorkerThread
 from recorder.capture.screen import Region, ScreenSource
 from recorder.clock import SessionClock
 from recorder.errors import CaptureError, RecorderError
+from recorder.logthread import DroppedFrames, Record, run_log
+from recorder.privacy.keys import KeyGuard
+from recorder.privacy.state import GuardsRecord, PrivacyState
 from recorder.sealing.seal import seal
 from recorder.writers.live import LiveWriter
 from recorder.writers.video import VideoSettings
@@ -39,7 +43,6 @@ log = logging.getLogger(__name__)
 
 FRAME_QUEUE = 16  # ~0.5 s at 30 fps; 1080p BGRA frames are 8 MB each
 RECORD_QUEUE = 20_000
-IDLE_FLUSH_S = 0.5  # with nothing to write for this long, the log is flushed anyway
 WORKER_JOIN_S = 30.0  # how long stop() waits for a writer thread to finish what is queued
 
 
@@ -67,6 +70,7 @@ class SessionConfig:
     session_id: str | None = None
     input: bool = True
     windows: bool = True
+    elements: bool = True  # the accessibility tree: focus and click targets, and the password-field guard
     # Input the recorder itself causes (its hotkeys, its windows) must never enter the trajectory:
     # capture.exclusion.OwnInputFilter is the predicate the app passes.
     exclude_input: Callable[[fmt.InputEvent], bool] | None = None
@@ -79,17 +83,6 @@ class SessionStats:
     audio_overflows: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class DroppedFrames:
-    """Frames the full frame queue turned away, logged at the time they were grabbed."""
-
-    t_ns: int
-    count: int = 1
-
-
-# What goes through the record queue to the log thread (frames have their own queue, to the encoder).
-Record = fmt.InputEvent | fmt.WindowRecord | fmt.DisplayLayout | fmt.Marker | fmt.Anchor | AudioChunk | DroppedFrames
-Handler = Callable[[Any], None]  # writes one record of the type it is registered for
 SourceFactory = Callable[["Session"], list[Source]]  # the sources of a session, built (not started) at start()
 
 
@@ -117,10 +110,21 @@ def default_sources(session: Session) -> list[Source]:
         sources.append(
             AudioSource(now_ns, session.offer_record, device=c.audio_device, samplerate=c.samplerate, paused=paused)
         )
+    emit_input: Callable[[fmt.InputEvent], None] = session.offer_record
+    if c.elements:  # before input: a press asks it for the element under the pointer
+        from recorder.capture.elements import ElementSource
+
+        elements = ElementSource(now_ns, session.offer_record, session.privacy, paused=paused)
+        sources.append(elements)
+
+        def emit_input(event: fmt.InputEvent) -> None:
+            session.offer_record(event)
+            elements.pressed(event)
+
     if c.input:
         from recorder.capture.input import InputSource
 
-        sources.append(InputSource(now_ns, session.offer_record, paused=paused, exclude=c.exclude_input))
+        sources.append(InputSource(now_ns, emit_input, paused=paused, exclude=c.exclude_input))
     if c.windows:
         from recorder.capture.window import WindowSource
 
@@ -158,6 +162,8 @@ class Session:
         self._workers: list[WorkerThread] = []
         self._failed = threading.Event()
         self._lock = threading.Lock()
+        self.privacy = PrivacyState()  # when keys are private; the log thread's KeyGuard redacts by it
+        self.key_guard = KeyGuard(self.privacy)
 
     # --- what sources call (any thread; never blocks) -------------------------------------------
     def paused(self) -> bool:
@@ -215,6 +221,7 @@ class Session:
             shutil.rmtree(self.live_dir, ignore_errors=True)  # nothing was recorded yet
             raise
         self.sources = started
+        self.offer_record(GuardsRecord(self.clock.now_ns(), _accessibility(started)))
         log.info("session %s recording into %s", self.session_id, self.live_dir)
 
     def pause(self) -> None:
@@ -234,6 +241,14 @@ class Session:
             self.offer_record(anchor)
             self.offer_record(fmt.Marker(anchor.mono_ns, fmt.MarkerKind.RESUME))
             self.state = State.RECORDING
+
+    def hide_keys(self, hidden: bool) -> None:
+        """The keys-hidden hotkey: while on, every key is recorded redacted (works without accessibility)."""
+        self.privacy.mark(fmt.PrivacyKind.KEYS_HIDDEN, hidden, self.clock.now_ns())
+
+    @property
+    def keys_hidden(self) -> bool:
+        return self.privacy.is_on(fmt.PrivacyKind.KEYS_HIDDEN)
 
     def marker(self, text: str | None = None, kind: fmt.MarkerKind = fmt.MarkerKind.STEP) -> None:
         if self.state in (State.RECORDING, State.PAUSED):
@@ -295,47 +310,23 @@ class Session:
             self._failed.set()
             raise
 
-    def _handlers(self, w: LiveWriter) -> dict[type, Handler]:
-        """Which writer call each Record type goes to (the types are exact: no subclasses are made)."""
-
-        def audio(chunk: AudioChunk) -> None:
-            if chunk.overflow:
-                self.stats.audio_overflows += 1
-            w.audio(chunk.t_ns, chunk.samples)
-
-        def dropped(d: DroppedFrames) -> None:
-            w.dropped_frames(d.t_ns, d.count)
-
-        return {
-            fmt.InputEvent: w.event,
-            fmt.WindowRecord: w.window,
-            fmt.DisplayLayout: w.layout,
-            fmt.Marker: w.marker,
-            fmt.Anchor: w.anchor,
-            AudioChunk: audio,
-            DroppedFrames: dropped,
-        }
-
     def _write(self) -> None:
-        w = self._writer
-        assert w is not None
-        handlers = self._handlers(w)
+        assert self._writer is not None
         try:
-            while True:
-                try:
-                    item = self._records.get(timeout=IDLE_FLUSH_S)
-                except queue.Empty:  # a quiet moment: put what is buffered on disk (bounds crash loss)
-                    w.log.flush()
-                    continue
-                if item is None:
-                    break
-                handler = handlers.get(type(item))
-                if handler is None:
-                    raise RecorderError(f"unknown record {type(item).__name__} from a capture source")
-                handler(item)
+            run_log(self._records, self._writer, self.key_guard, self.clock.now_ns, self.stats)
         except BaseException:
             self._failed.set()
             raise
+
+
+def _accessibility(sources: list[Source]) -> str | None:
+    """Why the password-field guard runs degraded (None: it runs), for the manifest."""
+    from recorder.capture.elements import ElementSource
+
+    found = [s for s in sources if isinstance(s, ElementSource)]
+    if not found:
+        return "the accessibility tree was not asked (elements off in this session's settings)"
+    return found[0].unavailable
 
 
 def _end_queue(q: queue.Queue[Any], reader: WorkerThread) -> None:

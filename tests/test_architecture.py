@@ -28,11 +28,13 @@ LAYERS: dict[str, int] = {
     "uploader": 2,  # depends on the lab package only
     "recorder.platform": 2,
     "recorder.writers": 2,
+    "recorder.privacy": 2,  # guards applied before anything is written
     "recorder.capture": 3,
     "recorder.dirs": 3,  # the uploader's directories, resolved on this machine
     "recorder.sealing": 3,
     "recorder.bundle": 4,  # deprecated aliases of trajrec.* and recorder.sealing.*
     "recorder.session": 4,
+    "recorder.logthread": 4,  # the session's log thread
     "recorder.plan": 5,
     "recorder.app": 6,
     "recorder.commands": 6,

@@ -81,10 +81,17 @@ def test_record_schemas_reject_bad_rows() -> None:
         "scancode": None,
         "modifiers": [],
         "injected": None,
+        "redacted": False,
     }
     assert schema_errors(move, "event.schema.json")  # a move needs x
     assert schema_errors({**move, "x": 1, "modifiers": ["hyper"]}, "event.schema.json")
     assert schema_errors({**move, "x": 1}, "event.schema.json") == []
+    hidden = {**move, "kind": "key_down", "y": None, "redacted": True}
+    assert schema_errors(hidden, "event.schema.json") == []  # a redacted key: kind and time only
+    assert schema_errors({**hidden, "key": "a"}, "event.schema.json")  # a redacted key keeps no name
+    assert schema_errors({**hidden, "modifiers": ["shift"]}, "event.schema.json")
+    assert schema_errors({**hidden, "kind": "move", "x": 1, "y": 1}, "event.schema.json")  # only keys are redacted
+    assert schema_errors({**hidden, "redacted": False}, "event.schema.json")  # an unredacted key needs its name
     assert schema_errors({"t_ns": -1, "kind": "step", "text": None}, "marker.schema.json")
 
 

@@ -25,9 +25,10 @@ from recorder.capture.input import InputSource
 from recorder.capture.screen import Region
 from recorder.capture.window import WindowSource
 from recorder.errors import CaptureError, RecorderError, VideoWriteError
+from recorder.logthread import Record, handlers
 from recorder.plan import environment
 from recorder.platform import DummyDisplayBackend, DummyInputBackend, DummyWindowBackend, WindowInfo
-from recorder.session import Record, Session, SessionConfig, SourceFactory, State
+from recorder.session import Session, SessionConfig, SourceFactory, State
 from recorder.writers.live import LiveWriter
 from tests.helpers.harness import wait_until
 from trajrec import format as fmt
@@ -194,7 +195,7 @@ def test_every_record_type_has_a_writer(tmp_path: Path) -> None:
     session = Session(config(tmp_path))
     writer = LiveWriter(tmp_path / "live", session_id="s", task={}, environment={}, video=None)
     try:
-        assert set(session._handlers(writer)) == set(typing.get_args(Record))
+        assert set(handlers(writer, session.stats)) == set(typing.get_args(Record))
     finally:
         writer.close()
 
@@ -325,10 +326,11 @@ def test_the_voiceover_starts_before_the_slow_input_listener(tmp_path: Path, mon
     """The real sources in start order: the screen, then the voiceover (its stream opens in milliseconds), then
     input (the X11 listener takes 0.15-0.5 s to start, which the narration would otherwise miss)."""
     from recorder.capture.audio import AudioSource
+    from recorder.capture.elements import ElementSource
     from recorder.capture.screen import ScreenSource
     from recorder.session import default_sources
 
     monkeypatch.setenv("TRAJREC_PLATFORM", "dummy")
     kinds = [type(s) for s in default_sources(Session(config(tmp_path)))]
-    assert kinds == [ScreenSource, AudioSource, InputSource, WindowSource, DisplayLayoutSource]
+    assert kinds == [ScreenSource, AudioSource, ElementSource, InputSource, WindowSource, DisplayLayoutSource]
     assert AudioSource not in [type(s) for s in default_sources(Session(config(tmp_path, audio=False)))]

@@ -20,7 +20,7 @@ import pyarrow as pa
 from trajrec.errors import FormatVersionError
 
 FORMAT_NAME = "trajrec.bundle"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"  # 1.1: context/elements.parquet, events.redacted, manifest privacy
 FORMAT_MAJOR = 1
 
 # --- sealed bundle layout (paths are POSIX, relative to the bundle root) ---------------------------
@@ -29,6 +29,7 @@ VIDEO = "screen/video.mp4"
 FRAMES = "screen/frames.parquet"
 EVENTS = "input/events.parquet"
 WINDOWS = "context/windows.parquet"
+ELEMENTS = "context/elements.parquet"  # since 1.1: accessibility elements (focus changes, click targets)
 AUDIO = "audio/voiceover.flac"
 MARKERS = "markers.jsonl"
 RAW_LOG = "raw/session.mcap"
@@ -69,6 +70,17 @@ class EventKind(enum.StrEnum):
 
 POINTER_KINDS = frozenset({EventKind.MOVE, EventKind.DOWN, EventKind.UP, EventKind.SCROLL})
 KEY_KINDS = frozenset({EventKind.KEY_DOWN, EventKind.KEY_UP})
+
+
+class ElementKind(enum.StrEnum):
+    FOCUS = "focus"  # the keyboard focus moved to this element
+    CLICK = "click"  # the element under the pointer at a button press
+
+
+class PrivacyKind(enum.StrEnum):
+    PASSWORD = "password-field"  # a password field had the focus: keys redacted
+    KEYS_HIDDEN = "keys-hidden"  # the expert hid typed keys with the hotkey: keys redacted
+    DENY_LIST = "deny-list"  # a denied window had the focus: no input, no frames
 
 
 class MarkerKind(enum.StrEnum):
@@ -153,6 +165,7 @@ class InputEvent:
     scancode: int | None = None  # platform key code (X11 keycode); pairs key_down with key_up
     modifiers: tuple[str, ...] = ()
     injected: bool | None = None  # synthesized by software (when the platform tells)
+    redacted: bool = False  # since 1.1: a key typed where keys are private (key, char, scancode, modifiers cleared)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +180,34 @@ class WindowRecord:
     focused: bool = True
     pid: int | None = None
     window_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ElementRecord:
+    """An accessibility element: where the focus went, or what was under the pointer at a press."""
+
+    t_ns: int
+    kind: ElementKind
+    role: str  # AT-SPI role name ("push button", "password text", "text", ...)
+    name: str  # accessible name ("Sign in"); empty for password fields
+    states: tuple[str, ...]  # AT-SPI state names ("focused", "editable", ...)
+    app: str  # the accessible application's name
+    toolkit: str  # "gtk", "Qt", ...
+    rect_x: int | None = None  # the element's extents, virtual-desktop physical px
+    rect_y: int | None = None
+    rect_w: int | None = None
+    rect_h: int | None = None
+    x: int | None = None  # the press position (kind click)
+    y: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacySpan:
+    """A span of session time in which a privacy guard removed something (keys, or input and frames)."""
+
+    start_ns: int
+    end_ns: int
+    kind: PrivacyKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +268,7 @@ EVENTS_SCHEMA = pa.schema(
         pa.field("scancode", pa.int32()),
         pa.field("modifiers", pa.list_(pa.string()), nullable=False),
         pa.field("injected", pa.bool_()),
+        pa.field("redacted", pa.bool_(), nullable=False, metadata={"since": "1.1"}),
     ],
     metadata={"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "table": "events"},
 )
@@ -247,12 +289,45 @@ WINDOWS_SCHEMA = pa.schema(
     metadata={"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "table": "windows"},
 )
 
-TABLE_SCHEMAS: dict[str, pa.Schema] = {FRAMES: FRAMES_SCHEMA, EVENTS: EVENTS_SCHEMA, WINDOWS: WINDOWS_SCHEMA}
+ELEMENTS_SCHEMA = pa.schema(
+    [
+        pa.field("t_ns", pa.int64(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("role", pa.string(), nullable=False),
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("states", pa.list_(pa.string()), nullable=False),
+        pa.field("app", pa.string(), nullable=False),
+        pa.field("toolkit", pa.string(), nullable=False),
+        pa.field("rect_x", pa.int32()),
+        pa.field("rect_y", pa.int32()),
+        pa.field("rect_w", pa.int32()),
+        pa.field("rect_h", pa.int32()),
+        pa.field("x", pa.int32()),
+        pa.field("y", pa.int32()),
+    ],
+    metadata={"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "table": "elements"},
+)
+
+TABLE_SCHEMAS: dict[str, pa.Schema] = {
+    FRAMES: FRAMES_SCHEMA,
+    EVENTS: EVENTS_SCHEMA,
+    WINDOWS: WINDOWS_SCHEMA,
+    ELEMENTS: ELEMENTS_SCHEMA,
+}
+
+
+def column_since(field: pa.Field) -> str | None:
+    """The format version that added a column (None: there from 1.0); readers of older bundles fill it."""
+    since = (field.metadata or {}).get(b"since")
+    return since.decode() if since else None
+
+
 # The JSON Schema (schemas/<name>) that describes one row of each table / one line of markers.jsonl.
 RECORD_SCHEMA_FILES: dict[str, str] = {
     FRAMES: "frame.schema.json",
     EVENTS: "event.schema.json",
     WINDOWS: "window.schema.json",
+    ELEMENTS: "element.schema.json",
     MARKERS: "marker.schema.json",
 }
 MANIFEST_SCHEMA_FILE = "manifest.schema.json"
@@ -286,6 +361,15 @@ def events_from_table(table: pa.Table) -> list[InputEvent]:
         row["kind"] = EventKind(row["kind"])
         row["modifiers"] = tuple(row["modifiers"] or ())
         out.append(InputEvent(**row))
+    return out
+
+
+def elements_from_table(table: pa.Table) -> list[ElementRecord]:
+    out = []
+    for row in table.to_pylist():
+        row["kind"] = ElementKind(row["kind"])
+        row["states"] = tuple(row["states"] or ())
+        out.append(ElementRecord(**row))
     return out
 
 

@@ -119,12 +119,46 @@ class AudioStreamJSON(TypedDict):
     clock_rate_hz: NotRequired[float]
 
 
+class ElementsStreamJSON(TypedDict):
+    present: bool
+    path: NotRequired[str]
+    records: NotRequired[int]
+    reason: NotRequired[str]
+
+
 class StreamsJSON(TypedDict):
     screen: ScreenStreamJSON
     input: TableStreamJSON
     context: TableStreamJSON
     markers: TableStreamJSON
     audio: AudioStreamJSON
+    elements: NotRequired[ElementsStreamJSON]  # since 1.1
+
+
+class AccessibilityJSON(TypedDict):
+    available: bool
+    reason: NotRequired[str]
+
+
+class DenyListJSON(TypedDict):
+    entries: int
+    sha256: str
+
+
+class PrivacySpanJSON(TypedDict):
+    start_ns: int
+    end_ns: int
+    kind: Literal["password-field", "keys-hidden", "deny-list"]
+
+
+class PrivacyJSON(TypedDict):
+    accessibility: AccessibilityJSON
+    deny_list: DenyListJSON
+    redacted_keys: int
+    masked_frames: int
+    spans: list[PrivacySpanJSON]
+    gaps: int
+    gap_ns: int
 
 
 class StatsJSON(TypedDict):
@@ -171,6 +205,7 @@ class Manifest(TypedDict):
     files: list[FileJSON]
     notes: NotRequired[list[str]]
     edits: NotRequired[list[EditJSON]]
+    privacy: NotRequired[PrivacyJSON]  # since 1.1
 
 
 def dump_manifest(manifest: Manifest | dict[str, Any]) -> bytes:

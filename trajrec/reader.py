@@ -43,6 +43,7 @@ class BundleReader:
         self._tables: dict[str, pa.Table] = {}
         self._video: _VideoCursor | None = None
         self._windows: list[fmt.WindowRecord] | None = None
+        self._elements: list[fmt.ElementRecord] | None = None
 
     # --- manifest shortcuts ---------------------------------------------------------------------
     @property
@@ -84,7 +85,7 @@ class BundleReader:
         if path not in self._tables:
             try:
                 with self.source.open(path) as f:
-                    self._tables[path] = pq.read_table(f)
+                    self._tables[path] = _with_added_columns(pq.read_table(f), fmt.TABLE_SCHEMAS.get(path))
             except (pa.ArrowException, OSError, ValueError) as e:
                 if isinstance(e, BundleError):
                     raise
@@ -113,6 +114,25 @@ class BundleReader:
 
     def window_records(self) -> list[fmt.WindowRecord]:
         return fmt.windows_from_table(self.windows())
+
+    def elements(self) -> pa.Table:
+        """context/elements.parquet (format 1.1): the accessibility element that took the focus, and the one
+        under the pointer at each press; empty when the bundle has none (1.0, or no accessibility bus)."""
+        if not self.manifest["streams"].get("elements", {}).get("present"):
+            return fmt.ELEMENTS_SCHEMA.empty_table()
+        return self._table(fmt.ELEMENTS)
+
+    def element_records(self) -> list[fmt.ElementRecord]:
+        return fmt.elements_from_table(self.elements())
+
+    def element_at(self, t_ns: int, kind: fmt.ElementKind = fmt.ElementKind.FOCUS) -> fmt.ElementRecord | None:
+        """The element that had the focus at `t_ns` (the latest focus record at or before it); with
+        kind=CLICK, the target of the latest press at or before it."""
+        if self._elements is None:
+            self._elements = self.element_records()
+        of_kind = [e for e in self._elements if e.kind == kind]
+        i = bisect.bisect_right([e.t_ns for e in of_kind], t_ns) - 1
+        return None if i < 0 else of_kind[i]
 
     def window_at(self, t_ns: int) -> fmt.WindowRecord | None:
         """The window context in effect at `t_ns` (the latest record at or before it)."""
@@ -222,6 +242,17 @@ class BundleReader:
 
 
 # What a damaged media file raises in the decoders (PyAV's errors are OSError/ValueError subclasses).
+def _with_added_columns(table: pa.Table, schema: pa.Schema | None) -> pa.Table:
+    """A table of an older minor version, with the columns added since filled as that version meant them
+    (events.redacted: false)."""
+    if schema is None:
+        return table
+    for field in schema:
+        if fmt.column_since(field) is not None and field.name not in table.column_names:
+            table = table.append_column(field, pa.array([False] * table.num_rows, field.type))
+    return table
+
+
 MEDIA_ERRORS = (av.FFmpegError, sf.SoundFileError, OSError, ValueError, RuntimeError, EOFError, IndexError)
 
 

@@ -18,3 +18,6 @@ class Topic(enum.StrEnum):
     MARKER = "/marker"  # step, note, pause, resume
     AUDIO = "/audio/block"  # a block of voiceover samples was written (time, count, gaps)
     LAYOUT = "/screen/layout"  # the displays and the recorded region
+    ELEMENT = "/context/element"  # since 1.1: an accessibility element (focus change, click target)
+    PRIVACY = "/privacy/span"  # since 1.1: a span in which a privacy guard removed keys, or input and frames
+    GUARDS = "/privacy/guards"  # since 1.1: which privacy guards ran (accessibility, deny-list)

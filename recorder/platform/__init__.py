@@ -6,7 +6,8 @@ platform itself. The modules:
 - ``base``: the interfaces (InputBackend, WindowBackend, DisplayBackend, WindowInfo, Deliver);
 - ``detect``: ``detect()`` (TRAJREC_PLATFORM, else DISPLAY) and the factories built on it;
 - ``dummy``: playback backends for logic tests (``TRAJREC_PLATFORM=dummy``);
-- ``x11`` (focused window, monitor layout) and ``input_x11`` (mouse and keyboard): the X11 backends.
+- ``x11`` (focused window, monitor layout) and ``input_x11`` (mouse and keyboard): the X11 backends;
+- ``atspi``: the accessibility tree (focus changes, the element at a point) over D-Bus.
 
 Only X11 is written; Wayland, macOS and Windows would slot in beside it. Implementations are imported lazily,
 so importing this package needs no GUI or capture library. This package sits below recorder.capture and
@@ -17,10 +18,14 @@ from __future__ import annotations
 
 from recorder.errors import BackendUnavailable
 from recorder.platform.base import (
+    AccessibilityBackend,
+    AccessibilityBackendFactory,
     Deliver,
     DisplayBackend,
+    ElementInfo,
     InputBackend,
     InputBackendFactory,
+    OnFocus,
     WindowBackend,
     WindowInfo,
 )
@@ -28,28 +33,40 @@ from recorder.platform.detect import (
     ENV,
     NO_BACKEND,
     PLATFORMS,
+    accessibility_backend,
     detect,
     display_backend,
     graphical_session,
     input_backend,
     window_backend,
 )
-from recorder.platform.dummy import DummyDisplayBackend, DummyInputBackend, DummyWindowBackend
+from recorder.platform.dummy import (
+    DummyAccessibilityBackend,
+    DummyDisplayBackend,
+    DummyInputBackend,
+    DummyWindowBackend,
+)
 
 __all__ = [
     "ENV",
     "NO_BACKEND",
     "PLATFORMS",
+    "AccessibilityBackend",
+    "AccessibilityBackendFactory",
     "BackendUnavailable",
     "Deliver",
     "DisplayBackend",
+    "DummyAccessibilityBackend",
     "DummyDisplayBackend",
     "DummyInputBackend",
     "DummyWindowBackend",
+    "ElementInfo",
     "InputBackend",
     "InputBackendFactory",
+    "OnFocus",
     "WindowBackend",
     "WindowInfo",
+    "accessibility_backend",
     "detect",
     "display_backend",
     "graphical_session",

@@ -1,4 +1,5 @@
-"""The platform interfaces: one small abstract base per capability (input, focused window, monitor layout).
+"""The platform interfaces: one small abstract base per capability (input, focused window, monitor layout,
+accessibility).
 
 Capture sources (recorder.capture) are written against these and get an implementation from the factories in
 recorder.platform.detect; no module outside recorder.platform looks at the platform itself. Nothing here
@@ -17,6 +18,8 @@ from trajrec.format import Display, InputEvent
 
 Deliver = Callable[[InputEvent], None]  # called on a backend's listener thread with each event
 InputBackendFactory = Callable[[Clock, Deliver], "InputBackend"]  # how an InputSource gets its backend
+OnFocus = Callable[[int, "ElementInfo"], None]  # (t_ns read when the focus change was heard, the element)
+AccessibilityBackendFactory = Callable[[Clock, OnFocus], "AccessibilityBackend"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,23 @@ class WindowInfo:
     h: int
     pid: int | None = None
     window_id: int | None = None  # the platform's window handle (X11 window id)
+
+
+@dataclass(frozen=True, slots=True)
+class ElementInfo:
+    """An element of an application's accessibility tree (a button, a text field, a password field)."""
+
+    role: str  # the platform's role name: "push button", "text", "password text"
+    name: str
+    states: tuple[str, ...]  # "focused", "editable", ...
+    app: str
+    toolkit: str
+    rect: tuple[int, int, int, int] | None = None  # x, y, w, h in virtual-desktop physical px
+
+    @property
+    def password(self) -> bool:
+        """A field whose text must never be recorded."""
+        return self.role == "password text" or "protected" in self.states
 
 
 class InputBackend(ABC):
@@ -56,6 +76,25 @@ class WindowBackend(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+class AccessibilityBackend(ABC):
+    """The desktop's accessibility tree: focus changes as they happen, and the element at a point. Turns the
+    tree on for the session (as screen readers do) and back to how it was at stop()."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Return once focus changes are heard (the backend calls its `OnFocus` on its own thread); raise
+        BackendUnavailable (one line, says why) when the desktop has no accessibility bus."""
+
+    @abstractmethod
+    def element_at(self, x: int, y: int) -> ElementInfo | None:
+        """The deepest element at (x, y), virtual-desktop physical px; None when no application shows one there.
+        Blocks for a few ms (questions to the application); call it off the capture threads."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop listening; raise CaptureError for any error the listener had."""
 
 
 class DisplayBackend(ABC):

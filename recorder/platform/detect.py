@@ -15,7 +15,7 @@ import os
 
 from recorder.clock import Clock
 from recorder.errors import BackendUnavailable
-from recorder.platform.base import Deliver, DisplayBackend, InputBackend, WindowBackend
+from recorder.platform.base import AccessibilityBackend, Deliver, DisplayBackend, InputBackend, OnFocus, WindowBackend
 
 ENV = "TRAJREC_PLATFORM"
 PLATFORMS = ("x11", "dummy")  # the values TRAJREC_PLATFORM accepts, and detect() returns
@@ -81,3 +81,15 @@ def display_backend() -> DisplayBackend:
     from recorder.platform.x11 import X11DisplayBackend
 
     return X11DisplayBackend()
+
+
+def accessibility_backend(clock: Clock, on_focus: OnFocus) -> AccessibilityBackend:
+    """The accessibility backend (AT-SPI over D-Bus on Linux); raises BackendUnavailable when there is none.
+    AT-SPI serves X11 and Wayland alike: it needs a D-Bus session, not a display."""
+    if _platform() == "dummy":
+        from recorder.platform.dummy import DummyAccessibilityBackend
+
+        return DummyAccessibilityBackend(clock, on_focus, unavailable="the dummy platform has no accessibility bus")
+    from recorder.platform.atspi import AtspiBackend
+
+    return AtspiBackend(clock, on_focus)

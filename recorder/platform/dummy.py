@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from recorder.clock import Clock
-from recorder.errors import CaptureError, FirstError
+from recorder.errors import BackendUnavailable, CaptureError, FirstError
 from recorder.platform.base import (
+    AccessibilityBackend,
     Deliver,
     DisplayBackend,
+    ElementInfo,
     InputBackend,
+    OnFocus,
     WindowBackend,
     WindowInfo,
     raise_lost_events,
@@ -112,3 +115,36 @@ class DummyDisplayBackend(DisplayBackend):
         if isinstance(item, BaseException):
             raise item
         return list(item)
+
+
+class DummyAccessibilityBackend(AccessibilityBackend):
+    """A scripted accessibility tree: `focus(info)` is a focus change heard now (stamped on the session clock),
+    `at` answers element_at; `unavailable` makes start() fail as a desktop without an accessibility bus does."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        on_focus: OnFocus,
+        at: Callable[[int, int], ElementInfo | None] = lambda _x, _y: None,
+        unavailable: str | None = None,
+    ) -> None:
+        self.clock = clock
+        self.on_focus = on_focus
+        self.at = at
+        self.unavailable = unavailable
+        self.running = False
+
+    def start(self) -> None:
+        if self.unavailable is not None:
+            raise BackendUnavailable(self.unavailable)
+        self.running = True
+
+    def focus(self, info: ElementInfo) -> None:
+        if self.running:
+            self.on_focus(self.clock(), info)
+
+    def element_at(self, x: int, y: int) -> ElementInfo | None:
+        return self.at(x, y)
+
+    def stop(self) -> None:
+        self.running = False

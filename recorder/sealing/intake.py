@@ -38,7 +38,14 @@ TOPIC_DEFINITIONS: dict[str, str] = {
     Topic.MARKER: "marker",
     Topic.AUDIO: "audio",
     Topic.LAYOUT: "layout",
+    Topic.ELEMENT: "element",
+    Topic.PRIVACY: "privacy",
+    Topic.GUARDS: "guards",
 }
+
+
+# Fields added to a topic's records after format 1.0, with the value a 1.0 recorder's records mean.
+ADDED_SINCE_1_0: dict[str, dict[str, Any]] = {Topic.EVENT: {"redacted": False}}
 
 
 def _schema_by_uri(uri: str) -> dict[str, Any]:
@@ -108,7 +115,10 @@ def sound_records(log: LiveLogContents) -> tuple[dict[str, list[dict[str, Any]]]
     for topic, definition in TOPIC_DEFINITIONS.items():
         check = record_check(definition)
         good = kept[topic] = []
+        defaults = ADDED_SINCE_1_0.get(topic, {})
         for rec in log.records.get(topic, []):
+            if defaults and isinstance(rec, dict):
+                rec = {**defaults, **rec}
             try:
                 check(rec)
             except fastjsonschema.JsonSchemaException:

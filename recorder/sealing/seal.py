@@ -24,6 +24,7 @@ from recorder.errors import SealError
 from recorder.sealing.commit import anchors_json, commit, fsync_dir, session_stats, write_markers, write_table
 from recorder.sealing.intake import check_live_files, load_session, sound_records
 from recorder.sealing.media import finish_audio, remux_video
+from recorder.sealing.privacy import privacy_section, seal_elements
 from recorder.writers.log import read_live_log
 from trajrec import __version__
 from trajrec import format as fmt
@@ -254,6 +255,7 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
             "context": {"path": fmt.WINDOWS, "records": len(tables.windows)},
             "markers": {"path": fmt.MARKERS, "count": len(tables.markers)},
             "audio": audio_meta,
+            "elements": seal_elements(stage, recs.get(Topic.ELEMENT, []), recs.get(Topic.GUARDS, [])),
         },
         "stats": session_stats(
             Span(start_ns, end_ns),
@@ -265,6 +267,9 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
         ),
         "files": [],
     }
+    manifest["privacy"] = privacy_section(
+        recs.get(Topic.GUARDS, []), recs.get(Topic.PRIVACY, []), tables.events, Span(start_ns, end_ns)
+    )
     if s.notes:
         manifest["notes"] = [n if len(n) <= 1000 else n[:997] + "..." for n in s.notes][:100]
 

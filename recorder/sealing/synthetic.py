@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from recorder.privacy.state import GuardsRecord
 from recorder.sealing.seal import seal
 from recorder.writers.live import LiveWriter
 from recorder.writers.video import VideoSettings
@@ -58,6 +59,7 @@ class SyntheticTruth:
     frame_t_ns: list[int] = field(default_factory=list)
     events: list[fmt.InputEvent] = field(default_factory=list)
     windows: list[fmt.WindowRecord] = field(default_factory=list)
+    elements: list[fmt.ElementRecord] = field(default_factory=list)
     markers: list[fmt.Marker] = field(default_factory=list)
     audio: np.ndarray | None = None  # gap-filled int16 samples, shape (n, 1)
     first_sample_t_ns: int | None = None
@@ -211,6 +213,7 @@ def synthesize_live(
     )
     truth = SyntheticTruth(session_id=sid, start_ns=start, end_ns=end)
     writer.anchor(fmt.Anchor(start, BASE_UTC_NS, fmt.AnchorEvent.START))
+    writer.guards(start + 1_000, GuardsRecord(start + 1_000, accessibility=None).to_json())
     if pause:
         writer.anchor(fmt.Anchor(pause[0], BASE_UTC_NS + pause[0] - start, fmt.AnchorEvent.PAUSE))
         writer.anchor(fmt.Anchor(pause[1], BASE_UTC_NS + pause[1] - start, fmt.AnchorEvent.RESUME))
@@ -273,6 +276,10 @@ def synthesize_live(
         button = rng.choice(["left", "left", "right"])
         t += 30_000_000
         timeline.append((t, 2, "event", fmt.InputEvent(0, t, fmt.EventKind.DOWN, x=x, y=y, button=button)))
+        run = fmt.ElementRecord(
+            t, fmt.ElementKind.CLICK, "push button", "Run", ("enabled",), "ide", "gtk", x, y, 40, 20, x, y
+        )
+        timeline.append((t, 3, "element", run))
         t += rng.randint(50, 120) * 1_000_000
         timeline.append((t, 2, "event", fmt.InputEvent(0, t, fmt.EventKind.UP, x=x, y=y, button=button)))
         t += 200_000_000
@@ -296,6 +303,10 @@ def synthesize_live(
         if paused(wt):
             continue
         app, title = apps[i % len(apps)]
+        field_at = ("text", f"{app} input", ("editable", "focused"), app, "gtk", 10 * i, 40, 200, 20)
+        timeline.append(
+            (wt + 2_000_000, 3, "element", fmt.ElementRecord(wt + 2_000_000, fmt.ElementKind.FOCUS, *field_at))
+        )
         timeline.append(
             (
                 wt,
@@ -372,6 +383,9 @@ def synthesize_live(
         elif kind == "window":
             writer.window(payload)
             truth.windows.append(payload)
+        elif kind == "element":
+            writer.element(payload)
+            truth.elements.append(payload)
         elif kind == "marker":
             writer.marker(payload)
             truth.markers.append(payload)

@@ -30,9 +30,11 @@ from trajrec.format import (
     Anchor,
     AudioBlock,
     DisplayLayout,
+    ElementRecord,
     Frame,
     InputEvent,
     Marker,
+    PrivacySpan,
     WindowRecord,
 )
 from trajrec.topics import Topic
@@ -145,6 +147,16 @@ class LiveWriter:
 
     def marker(self, marker: Marker) -> None:
         self.log.write(Topic.MARKER, marker.t_ns, marker.to_json())
+
+    def element(self, record: ElementRecord) -> None:
+        self.log.write(Topic.ELEMENT, record.t_ns, _row(record))
+
+    def privacy_span(self, span: PrivacySpan) -> None:
+        self.log.write(Topic.PRIVACY, span.start_ns, _row(span))
+
+    def guards(self, t_ns: int, guards: dict[str, Any]) -> None:
+        """Which privacy guards run (accessibility, deny-list), once they started."""
+        self.log.write(Topic.GUARDS, t_ns, {"t_ns": t_ns, **guards})
 
     def audio(self, t_ns: int, block: np.ndarray) -> AudioBlock:
         if self.audio_writer is None:

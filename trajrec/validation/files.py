@@ -104,6 +104,8 @@ def expected_files(m: Manifest) -> set[str]:
         want |= {fmt.VIDEO, fmt.FRAMES}
     if s["audio"]["present"]:
         want.add(fmt.AUDIO)
+    if s.get("elements", {}).get("present"):
+        want.add(fmt.ELEMENTS)
     return want
 
 

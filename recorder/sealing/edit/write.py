@@ -28,6 +28,7 @@ from recorder.sealing.edit.trim import (
     write_raw_log,
 )
 from recorder.sealing.media import audio_gap_stats
+from recorder.sealing.privacy import privacy_section
 from recorder.writers.log import read_live_log
 from trajrec import format as fmt
 from trajrec.errors import UnsafePathError
@@ -76,6 +77,9 @@ LOG_ORDER = (
     Topic.EVENT,
     Topic.AUDIO,
     Topic.DROPPED,
+    Topic.GUARDS,
+    Topic.ELEMENT,
+    Topic.PRIVACY,
 )
 
 
@@ -140,6 +144,15 @@ def write_trimmed(reader: BundleReader, src: Path, stage: Path, plan: Plan) -> N
     write_table(stage / fmt.WINDOWS, fmt.records_to_table(windows, fmt.WINDOWS_SCHEMA))
     markers = trim_markers(plan.markers, start, end, paused_at_start)
     write_markers(stage / fmt.MARKERS, markers)
+    elements: list[dict[str, Any]] = []
+    if m["streams"].get("elements", {}).get("present"):
+        elements = [e for e in reader.elements().to_pylist() if start <= int(e["t_ns"]) <= end]
+        write_table(stage / fmt.ELEMENTS, fmt.records_to_table(elements, fmt.ELEMENTS_SCHEMA))
+        m["streams"]["elements"]["records"] = len(elements)
+    if "privacy" in m:
+        old = m["privacy"]
+        guards = [{"accessibility": old["accessibility"], "deny_list": old["deny_list"]}]
+        m["privacy"] = privacy_section(guards, [dict(s) for s in old["spans"]], events, Span(start, end))
 
     # audio
     audio = m["streams"]["audio"]
@@ -171,6 +184,9 @@ def write_trimmed(reader: BundleReader, src: Path, stage: Path, plan: Plan) -> N
             (Topic.EVENT, events),
             (Topic.AUDIO, audio_blocks),
             (Topic.DROPPED, dropped),
+            (Topic.GUARDS, [{**g, "t_ns": max(int(g["t_ns"]), start)} for g in recs.get(Topic.GUARDS, [])[:1]]),
+            (Topic.ELEMENT, elements),
+            (Topic.PRIVACY, [dict(s) for s in m.get("privacy", {}).get("spans", [])]),
         ],
     )
 

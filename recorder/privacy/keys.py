@@ -1,0 +1,68 @@
+"""The key guard, on the log thread: every key event is held back HOLD_NS, then written whole or redacted.
+
+Holding is what makes the guard sound: the focus signal that says a password field has the focus arrives a
+few milliseconds after the field got it, and keys typed meanwhile would otherwise slip through. After HOLD_NS
+every signal about the key's moment has arrived, and a key is redacted when a private span (password field,
+keys hidden; `PrivacyState`) widened by MARGIN_NS on both sides covers it. A redacted event keeps its kind and
+time and loses key name, character, keycode and modifiers; the release of a redacted press is redacted too,
+wherever it happens. Held keys live only in memory: a crash loses at most HOLD_NS of them, never writes one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+
+from recorder.privacy.state import PrivacyState
+from trajrec.format import KEY_KINDS, EventKind, InputEvent, PrivacyKind
+
+HOLD_NS = 400_000_000  # how long a key waits for the signals about its moment
+MARGIN_NS = 300_000_000  # how far a private span is widened each way (signal latency, a busy machine)
+KEY_PRIVATE = (PrivacyKind.PASSWORD, PrivacyKind.KEYS_HIDDEN, PrivacyKind.DENY_LIST)
+
+
+def redact(event: InputEvent) -> InputEvent:
+    return dataclasses.replace(event, key=None, char=None, scancode=None, modifiers=(), redacted=True)
+
+
+class KeyGuard:
+    """Not thread-safe: the log thread owns it. `offer` each input event, `due` at every turn of the loop,
+    `drain` at stop; each returns the events to write now."""
+
+    def __init__(self, state: PrivacyState, hold_ns: int = HOLD_NS, margin_ns: int = MARGIN_NS) -> None:
+        self.state = state
+        self.hold_ns = hold_ns
+        self.margin_ns = margin_ns
+        self._held: deque[InputEvent] = deque()
+        self._pressed_private: set[int | str | None] = set()  # keys whose press was redacted, until released
+        self.redacted = 0
+
+    def offer(self, event: InputEvent, now_ns: int) -> list[InputEvent]:
+        if event.kind not in KEY_KINDS:
+            return [event]
+        self._held.append(event)
+        return self.due(now_ns)
+
+    def due(self, now_ns: int) -> list[InputEvent]:
+        out = []
+        while self._held and self._held[0].t_ns + self.hold_ns <= now_ns:
+            out.append(self._decide(self._held.popleft()))
+        return out
+
+    def drain(self) -> list[InputEvent]:
+        out = [self._decide(e) for e in self._held]
+        self._held.clear()
+        return out
+
+    def _decide(self, e: InputEvent) -> InputEvent:
+        which = e.scancode if e.scancode is not None else e.key
+        private = self.state.covers(e.t_ns, self.margin_ns, self.margin_ns, KEY_PRIVATE)
+        if e.kind == EventKind.KEY_DOWN and private:
+            self._pressed_private.add(which)
+        elif e.kind == EventKind.KEY_UP and which in self._pressed_private:
+            self._pressed_private.discard(which)
+            private = True
+        if not private:
+            return e
+        self.redacted += 1
+        return redact(e)
