@@ -322,6 +322,15 @@ def column_since(field: pa.Field) -> str | None:
     return since.decode() if since else None
 
 
+def with_added_columns(table: pa.Table, schema: pa.Schema | None) -> pa.Table:
+    """A table of an older minor version with the columns added since, filled as that version meant them
+    (the only such column, events.redacted, is false)."""
+    for field in schema or ():
+        if column_since(field) is not None and field.name not in table.column_names:
+            table = table.append_column(field, pa.array([False] * table.num_rows, field.type))
+    return table
+
+
 # The JSON Schema (schemas/<name>) that describes one row of each table / one line of markers.jsonl.
 RECORD_SCHEMA_FILES: dict[str, str] = {
     FRAMES: "frame.schema.json",

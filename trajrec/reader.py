@@ -85,7 +85,7 @@ class BundleReader:
         if path not in self._tables:
             try:
                 with self.source.open(path) as f:
-                    self._tables[path] = _with_added_columns(pq.read_table(f), fmt.TABLE_SCHEMAS.get(path))
+                    self._tables[path] = fmt.with_added_columns(pq.read_table(f), fmt.TABLE_SCHEMAS.get(path))
             except (pa.ArrowException, OSError, ValueError) as e:
                 if isinstance(e, BundleError):
                     raise
@@ -242,17 +242,6 @@ class BundleReader:
 
 
 # What a damaged media file raises in the decoders (PyAV's errors are OSError/ValueError subclasses).
-def _with_added_columns(table: pa.Table, schema: pa.Schema | None) -> pa.Table:
-    """A table of an older minor version, with the columns added since filled as that version meant them
-    (events.redacted: false)."""
-    if schema is None:
-        return table
-    for field in schema:
-        if fmt.column_since(field) is not None and field.name not in table.column_names:
-            table = table.append_column(field, pa.array([False] * table.num_rows, field.type))
-    return table
-
-
 MEDIA_ERRORS = (av.FFmpegError, sf.SoundFileError, OSError, ValueError, RuntimeError, EOFError, IndexError)
 
 

@@ -15,6 +15,7 @@ from trajrec.source import BundleSource, open_source
 from trajrec.validation.context import Context
 from trajrec.validation.files import check_clock, check_files, check_manifest
 from trajrec.validation.media import check_audio, check_video
+from trajrec.validation.privacy import check_elements, check_privacy
 from trajrec.validation.report import Code, Finding, Report
 from trajrec.validation.streams import check_events, check_frames, check_markers, check_windows
 
@@ -29,8 +30,10 @@ def run_checks(ctx: Context) -> None:
     frames = check_frames(ctx, m, span)
     if frames is not None and ctx.usable(fmt.VIDEO):
         check_video(ctx, m["streams"]["screen"], frames)
-    check_events(ctx, m, span)
+    events = check_events(ctx, m, span)
     check_windows(ctx, m, span)
+    check_elements(ctx, m, span)
+    check_privacy(ctx, m, events, frames)
     check_markers(ctx, m, span)
     check_audio(ctx, m["streams"]["audio"], span)
 

@@ -75,6 +75,13 @@ class Code(enum.StrEnum):
     # context/windows.parquet
     WINDOWS_ORDER = "windows-order"
     WINDOWS_SPAN = "windows-span"
+    # context/elements.parquet (1.1)
+    ELEMENTS_ORDER = "elements-order"
+    ELEMENTS_SPAN = "elements-span"
+    ELEMENTS_KIND = "elements-kind"
+    # privacy (1.1): something the guards should have removed is there, or the manifest's counts disagree
+    PRIVACY_LEAK = "privacy-leak"
+    PRIVACY_COUNTS = "privacy-counts"
     # markers.jsonl
     MARKERS_MALFORMED = "markers-malformed"
     MARKERS_ORDER = "markers-order"

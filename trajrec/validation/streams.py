@@ -48,6 +48,8 @@ def read_table(ctx: Context, path: str, schema: pa.Schema, rows_expected: int, c
     have = {f.name: f for f in table.schema}
     for want in schema:
         got = have.get(want.name)
+        if got is None and _added_after(want, ctx.raw.get("format_version")):
+            continue  # a column a later minor added: the reader fills it
         if got is None:
             problems.append(f"column {want.name!r} missing")
         elif not got.type.equals(want.type):
@@ -62,7 +64,18 @@ def read_table(ctx: Context, path: str, schema: pa.Schema, rows_expected: int, c
         return None
     if table.num_rows != rows_expected:
         ctx.add(Code.TABLE_ROWS, path, f"{table.num_rows} rows, manifest {count_field} says {rows_expected}")
-    return table
+    return fmt.with_added_columns(table, schema)
+
+
+def _added_after(field: pa.Field, version: object) -> bool:
+    """The column came with a minor version later than the bundle's."""
+    since = fmt.column_since(field)
+    if since is None or not isinstance(version, str) or "." not in version:
+        return False
+    try:
+        return int(version.split(".")[1]) < int(since.split(".")[1])
+    except ValueError:
+        return False
 
 
 # --- screen/frames.parquet ----------------------------------------------------------------------------
@@ -131,11 +144,12 @@ def frame_gaps(ctx: Context, t: np.ndarray, span: SessionSpan) -> None:
 
 
 # --- input/events.parquet -----------------------------------------------------------------------------
-def check_events(ctx: Context, m: Manifest, span: SessionSpan) -> None:
+def check_events(ctx: Context, m: Manifest, span: SessionSpan) -> pa.Table | None:
+    """The events table's own checks; returns the table for the privacy checks (None: unusable)."""
     path = fmt.EVENTS
     table = read_table(ctx, path, fmt.EVENTS_SCHEMA, m["streams"]["input"]["events"], "streams.input.events")
     if table is None:
-        return
+        return None
     if m["stats"]["events"] != table.num_rows:
         ctx.add(Code.TABLE_ROWS, path, f"{table.num_rows} rows, manifest stats.events says {m['stats']['events']}")
     n = table.num_rows
@@ -169,6 +183,7 @@ def check_events(ctx: Context, m: Manifest, span: SessionSpan) -> None:
     event_fields(ctx, table)
     pairs(ctx, table, span.pauses)
     coords(ctx, m, table)
+    return table
 
 
 def event_fields(ctx: Context, table: pa.Table) -> None:
@@ -176,8 +191,9 @@ def event_fields(ctx: Context, table: pa.Table) -> None:
     kind = table.column("kind")
     missing = np.zeros(table.num_rows, bool)
     first_field: dict[int, str] = {}
+    kept = ~table.column("redacted").to_numpy(zero_copy_only=False).astype(bool)  # a redacted key keeps no name
     for k, cols in NEEDED_FIELDS.items():
-        of_kind = pc.equal(kind, k).to_numpy(zero_copy_only=False)
+        of_kind = pc.equal(kind, k).to_numpy(zero_copy_only=False) & kept
         for col in cols:
             hole = of_kind & pc.is_null(table.column(col)).to_numpy(zero_copy_only=False)
             if hole.any():
@@ -226,6 +242,8 @@ def pairs(ctx: Context, table: pa.Table, pauses: list[Span]) -> None:
     buttons = sub.column("button").to_pylist()
     codes = sub.column("scancode").to_pylist()
     keys = sub.column("key").to_pylist()
+    hidden = sub.column("redacted").to_pylist()
+    hidden_held = 0  # redacted keys have no name: they pair among themselves, by count
     resumes = sorted(p.end_ns for p in pauses)
     held: set[tuple[str, Any]] = set()
     seen: set[tuple[str, Any]] = set()
@@ -236,6 +254,9 @@ def pairs(ctx: Context, table: pa.Table, pauses: list[Span]) -> None:
             held.clear()
             seen.clear()
             r_i += 1
+        if hidden[j]:
+            hidden_held = hidden_held + 1 if kind == "key_down" else max(0, hidden_held - 1)
+            continue
         k: tuple[str, Any] = (
             ("button", buttons[j]) if kind in ("down", "up") else ("key", codes[j] if codes[j] is not None else keys[j])
         )

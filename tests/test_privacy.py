@@ -1,0 +1,220 @@
+"""Privacy guards, the logic and the contract: the key guard holds keys until it knows, redacts by the
+password-field and keys-hidden spans (widened for signal latency), redacts the release of a redacted press;
+the validator catches anything private that slipped through; format 1.0 bundles still read and validate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import trajrec
+from recorder.privacy.keys import KeyGuard, redact
+from recorder.privacy.state import PrivacyState
+from recorder.sealing.synthetic import SyntheticTruth
+from tests.helpers.bundles import codes, edit_manifest, rewrite_table
+from trajrec import format as fmt
+from trajrec.format import EventKind, InputEvent, PrivacyKind
+
+MS = 1_000_000
+
+
+def key(t_ms: int, kind: EventKind = EventKind.KEY_DOWN, k: str = "a", code: int = 38) -> InputEvent:
+    return InputEvent(0, t_ms * MS, kind, key=k, char=k, scancode=code, modifiers=("shift",))
+
+
+def test_keys_are_held_until_the_signals_about_their_moment_have_arrived() -> None:
+    state = PrivacyState()
+    guard = KeyGuard(state, hold_ns=400 * MS, margin_ns=300 * MS)
+    assert guard.offer(key(1000), now_ns=1000 * MS) == []  # held
+    move = InputEvent(0, 1001 * MS, EventKind.MOVE, x=1, y=2)
+    assert guard.offer(move, now_ns=1001 * MS) == [move]  # pointer events are not held
+    state.mark(PrivacyKind.PASSWORD, True, 1050 * MS)  # the focus signal arrives 50 ms after the key
+    assert guard.due(1399 * MS) == []
+    (out,) = guard.due(1400 * MS)
+    assert out == redact(key(1000)) and out.redacted and out.key is None and out.modifiers == ()
+
+
+def test_spans_are_widened_by_the_margin_and_a_redacted_press_redacts_its_release() -> None:
+    state = PrivacyState()
+    guard = KeyGuard(state, hold_ns=0, margin_ns=300 * MS)
+    state.mark(PrivacyKind.PASSWORD, True, 2000 * MS)
+    state.mark(PrivacyKind.PASSWORD, False, 3000 * MS)
+    got = [
+        guard.offer(e, now_ns=e.t_ns)[0]
+        for e in (
+            key(1600),  # before the span's margin: kept
+            key(1650, EventKind.KEY_UP),
+            key(1750, k="b", code=56),  # inside the margin before the span: redacted
+            key(3250, EventKind.KEY_UP, k="b", code=56),  # inside the margin after it
+            key(3400, k="c", code=54),  # the press is past the margin: kept
+            key(3500, EventKind.KEY_UP, k="c", code=54),
+        )
+    ]
+    assert [e.redacted for e in got] == [False, False, True, True, False, False]
+    state2 = PrivacyState()
+    guard2 = KeyGuard(state2, hold_ns=0, margin_ns=0)
+    state2.mark(PrivacyKind.KEYS_HIDDEN, True, 0)
+    down = guard2.offer(key(10), now_ns=10 * MS)[0]
+    state2.mark(PrivacyKind.KEYS_HIDDEN, False, 20 * MS)
+    up = guard2.offer(key(900, EventKind.KEY_UP), now_ns=900 * MS)[0]  # released long after: still private
+    assert down.redacted and up.redacted and guard2.redacted == 2
+    assert state2.take_closed() == [fmt.PrivacySpan(0, 20 * MS, PrivacyKind.KEYS_HIDDEN)]
+    assert state2.take_closed() == []
+
+
+def test_drain_decides_with_what_is_known_and_open_spans_close_at_stop() -> None:
+    state = PrivacyState()
+    guard = KeyGuard(state, hold_ns=10_000 * MS)
+    guard.offer(key(5), now_ns=5 * MS)
+    state.mark(PrivacyKind.KEYS_HIDDEN, True, 6 * MS)
+    (out,) = guard.drain()
+    assert out.redacted  # within the margin of a span still open
+    state.close_all(50 * MS)
+    assert state.take_closed() == [fmt.PrivacySpan(6 * MS, 50 * MS, PrivacyKind.KEYS_HIDDEN)]
+
+
+# --- the validator: what slipped through is a finding ---------------------------------------------------------
+def _privacy(bundle: Path) -> dict[str, Any]:
+    return dict(json.loads((bundle / fmt.MANIFEST).read_text())["privacy"])
+
+
+def test_sealed_sample_has_elements_and_a_privacy_section(sample: tuple[Path, SyntheticTruth]) -> None:
+    bundle, truth = sample
+    with trajrec.open(bundle) as b:
+        assert len(b.elements()) == len(truth.elements) > 0
+        click = next(e for e in truth.elements if e.kind == fmt.ElementKind.CLICK)
+        assert b.element_at(click.t_ns, fmt.ElementKind.CLICK) == click
+        focus = next(e for e in truth.elements if e.kind == fmt.ElementKind.FOCUS)
+        assert b.element_at(focus.t_ns + 1) == focus and b.element_at(focus.t_ns - 1) != focus
+    p = _privacy(bundle)
+    assert p["accessibility"] == {"available": True} and p["redacted_keys"] == 0 and p["spans"] == []
+
+
+def test_an_unredacted_key_inside_a_password_span_is_a_leak(bundle: Path) -> None:
+    t = [e for e in trajrec.open(bundle).event_records() if e.kind == EventKind.KEY_DOWN][3].t_ns
+    edit_manifest(
+        bundle, lambda m: m["privacy"]["spans"].append({"start_ns": t - 10, "end_ns": t + 10, "kind": "password-field"})
+    )
+    assert codes(bundle) == {"privacy-leak"}
+
+
+def test_a_redacted_row_that_keeps_its_key_is_a_leak_and_counts_must_agree(bundle: Path) -> None:
+    def hide(rows: list[dict[str, Any]]) -> None:
+        row = next(r for r in rows if r["kind"] == "key_down")
+        row["redacted"] = True  # but key, char and scancode stay
+
+    rewrite_table(bundle, fmt.EVENTS, hide)
+    assert codes(bundle) == {"privacy-leak", "privacy-counts"}
+
+
+def test_a_password_fields_name_in_elements_is_a_leak(bundle: Path) -> None:
+    def name_it(rows: list[dict[str, Any]]) -> None:
+        rows[0]["role"] = "password text"  # its name ("xterm input") stays
+
+    rewrite_table(bundle, fmt.ELEMENTS, name_it)
+    assert codes(bundle) == {"privacy-leak"}
+
+
+def test_input_or_frames_inside_a_deny_list_gap_are_a_leak(bundle: Path) -> None:
+    frames = trajrec.open(bundle).frame_times()
+    a, b = int(frames[5]), int(frames[8])
+    edit_manifest(bundle, lambda m: m["privacy"]["spans"].append({"start_ns": a, "end_ns": b, "kind": "deny-list"}))
+    assert codes(bundle) == {"privacy-leak"}
+
+
+# --- format 1.0 bundles, read and validated by this version ---------------------------------------------------
+def as_format_1_0(bundle: Path) -> None:
+    """What a 1.0 recorder wrote: no redacted column, no elements, no privacy section."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(bundle / fmt.EVENTS)
+    pq.write_table(table.drop_columns(["redacted"]), bundle / fmt.EVENTS)
+    (bundle / fmt.ELEMENTS).unlink()
+
+    def older(m: dict[str, Any]) -> None:
+        m["format_version"] = "1.0"
+        del m["privacy"]
+        del m["streams"]["elements"]
+        m["files"] = [f for f in m["files"] if f["path"] != fmt.ELEMENTS]
+
+    edit_manifest(bundle, older)
+    from tests.helpers.bundles import reseal
+
+    reseal(bundle, fmt.EVENTS)
+
+
+def test_a_format_1_0_bundle_reads_and_validates(bundle: Path) -> None:
+    as_format_1_0(bundle)
+    assert codes(bundle, deep=True) == set()
+    with trajrec.open(bundle) as b:
+        events = b.events()
+        assert events.column("redacted").to_pylist() == [False] * len(events)
+        assert len(b.elements()) == 0 and b.element_at(b.start_ns + 10**9) is None
+
+
+@pytest.mark.slow
+def test_the_previous_release_reads_a_1_1_bundle_as_a_newer_minor(bundle: Path, tmp_path: Path) -> None:
+    """The lab package as it was before format 1.1 (from this repository's history) reads a 1.1 bundle as a newer
+    minor: every table, the events with their extra column. Its validator knew only 1.0's files and reports the
+    new one (context/elements.parquet) as unexpected, and nothing else: this version's validator tolerates
+    files a later minor adds, so 1.2 will not meet the same."""
+    root = Path(__file__).resolve().parents[1]
+    commit = subprocess.run(
+        ["git", "-C", str(root), "log", "-1", "--format=%H", "-S", 'FORMAT_VERSION = "1.0"', "--", "trajrec/format.py"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if not commit:
+        pytest.fail("no commit with format 1.0 in this checkout's history: run the suite from a git clone")
+    old = tmp_path / "old"
+    old.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", f"{commit}~1", "trajrec", "schemas"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+    shutil.move(old / "schemas", old / "trajrec" / "schemas")
+    script = (
+        "import json, sys, trajrec\n"
+        "r = trajrec.validate(sys.argv[1], deep=True)\n"
+        "b = trajrec.open(sys.argv[1])\n"
+        "print(json.dumps({'version': trajrec.FORMAT_VERSION, 'codes': sorted({f.code for f in r.findings}),\n"
+        "  'unexpected': [f.path for f in r.findings if f.code == 'file-unexpected'],\n"
+        "  'valid': r.valid, 'events': len(b.events()), 'newer': b.newer_minor}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(bundle)],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(old)},
+        cwd=tmp_path,  # not the checkout: `-c` puts the working directory first on the path
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout)
+    assert got["version"] == "1.0" and got["newer"] is True
+    assert got["codes"] == ["file-unexpected", "format-newer"], got
+    assert got["unexpected"] == [fmt.ELEMENTS]
+    assert got["events"] == len(trajrec.open(bundle).events())
+
+
+def test_this_validator_tolerates_a_file_a_later_minor_adds(bundle: Path) -> None:
+    import hashlib
+
+    (bundle / "context" / "later.parquet").write_bytes(b"a table from 1.2")
+    data = (bundle / "context" / "later.parquet").read_bytes()
+
+    def newer(m: dict[str, Any]) -> None:
+        m["format_version"] = "1.2"
+        m["files"].append(
+            {"path": "context/later.parquet", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        )
+
+    edit_manifest(bundle, newer)
+    assert codes(bundle) == {"format-newer"}
+    (bundle / "context" / "later.parquet").write_bytes(b"a table from 1.3")  # still held to its checksum
+    assert codes(bundle) == {"format-newer", "file-sha256"}
