@@ -8,9 +8,11 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import trajrec
@@ -20,6 +22,7 @@ from recorder.sealing.synthetic import SyntheticTruth
 from tests.helpers.bundles import codes, edit_manifest, rewrite_table
 from trajrec import format as fmt
 from trajrec.format import EventKind, InputEvent, PrivacyKind
+from trajrec.validation import validate_bundle as validate
 
 MS = 1_000_000
 
@@ -218,3 +221,99 @@ def test_this_validator_tolerates_a_file_a_later_minor_adds(bundle: Path) -> Non
     assert codes(bundle) == {"format-newer"}
     (bundle / "context" / "later.parquet").write_bytes(b"a table from 1.3")  # still held to its checksum
     assert codes(bundle) == {"format-newer", "file-sha256"}
+
+
+# --- a whole session on the dummy platform: the guard runs before the first write ---------------------------------
+def _typed(session: Any, text: str, t_end: int) -> None:
+    """Keys as the input source hands them over, the last at `t_end` (before the focus signal may arrive)."""
+    t0 = t_end - 2 * MS * len(text)
+    for i, ch in enumerate(text):
+        code = 24 + ord(ch) % 40
+        session.offer_record(InputEvent(0, t0 + i * 2 * MS, EventKind.KEY_DOWN, key=ch, char=ch, scancode=code))
+        session.offer_record(InputEvent(0, t0 + i * 2 * MS + MS, EventKind.KEY_UP, key=ch, char=ch, scancode=code))
+
+
+def _everything(bundle: Path) -> bytes:
+    """Every byte of the bundle, with the raw log decompressed (MCAP chunks are zstd)."""
+    from recorder.writers.log import iter_live_log
+
+    blob = b"".join(p.read_bytes() for p in sorted(bundle.rglob("*")) if p.is_file())
+    return blob + json.dumps(list(iter_live_log(bundle / fmt.RAW_LOG))).encode()
+
+
+def test_a_session_redacts_password_field_keys_and_hidden_keys_before_writing(tmp_path: Path) -> None:
+    from recorder.capture.base import ScreenFrame
+    from recorder.capture.elements import ElementSource
+    from recorder.capture.screen import Region
+    from recorder.platform import DummyAccessibilityBackend, ElementInfo
+    from recorder.session import Session, SessionConfig
+
+    field = ElementInfo("text", "User", ("focused", "editable"), "login", "gtk", (0, 0, 100, 20))
+    secret_field = ElementInfo("password text", "Password", ("focused", "editable"), "login", "gtk", (0, 30, 100, 20))
+    button = ElementInfo("push button", "Sign in", ("enabled",), "login", "gtk", (0, 60, 100, 20))
+    backends: list[DummyAccessibilityBackend] = []
+
+    def factory(clock: Any, on_focus: Any) -> DummyAccessibilityBackend:
+        backends.append(DummyAccessibilityBackend(clock, on_focus, at=lambda x, y: button if y >= 60 else field))
+        return backends[0]
+
+    def sources(session: Session) -> list[Any]:
+        return [ElementSource(session.clock.now_ns, session.offer_record, session.privacy, backend=factory)]
+
+    config = SessionConfig(
+        out_dir=tmp_path,
+        region=Region(0, 0, 64, 48),
+        audio=False,
+        task={"id": "t", "title": "login", "instruction": "", "expert": "e", "consent": True},
+        environment={
+            "os": "x", "arch": "x", "locale": "", "keyboard_layout": "", "coordinate_space": fmt.COORDINATE_SPACE,
+            "displays": [{"id": 0, "origin": [0, 0], "size_px": [640, 480], "scale": 1.0, "primary": True}],
+        },
+    )  # fmt: skip
+    session = Session(config, sources=sources)
+    session.start()
+    (backend,) = backends
+    now = session.clock.now_ns
+    frame = np.full((48, 64, 4), 90, np.uint8)
+    session.offer_frame(ScreenFrame(now(), frame, 0))
+    time.sleep(0.1)
+    backend.focus(field)
+    _typed(session, "alice", now())
+    time.sleep(0.5)  # beyond the guard's margin: the user name stays
+    t_typed = now()
+    backend.focus(secret_field)  # heard 50 ms after the first key went into it
+    _typed(session, "hunter2", t_typed - 50 * MS)
+    backend.focus(field)
+    down = InputEvent(0, now(), EventKind.DOWN, x=10, y=70, button="left")
+    session.offer_record(down)
+    source = session.sources[0]
+    source.pressed(down)
+    session.hide_keys(True)
+    assert session.keys_hidden
+    _typed(session, "s3cret", now())
+    session.hide_keys(False)
+    time.sleep(0.5)
+    _typed(session, "bob", now())  # after both spans and their margins: kept
+    session.offer_frame(ScreenFrame(now(), frame, 0))
+    bundle = session.stop()
+
+    with trajrec.open(bundle) as b:
+        events = b.event_records()
+        elements = b.element_records()
+    keys = [e for e in events if e.kind in fmt.KEY_KINDS]
+    assert "".join(e.char or "" for e in keys if e.kind == EventKind.KEY_DOWN) == "alicebob"
+    assert sum(e.redacted for e in keys) == 2 * len("hunter2" + "s3cret")
+    assert all(e.key is None and e.char is None and e.scancode is None for e in keys if e.redacted)
+    blob = _everything(bundle)
+    for secret in (b"hunter2", b"s3cret", b"Password"):
+        assert secret not in blob
+    assert [(e.kind, e.role, e.name) for e in elements] == [
+        ("focus", "text", "User"),
+        ("focus", "password text", ""),  # its name is never kept
+        ("focus", "text", "User"),
+        ("click", "push button", "Sign in"),
+    ]
+    m = json.loads((bundle / fmt.MANIFEST).read_text())
+    assert m["privacy"]["redacted_keys"] == 26 and m["privacy"]["accessibility"] == {"available": True}
+    assert [s["kind"] for s in m["privacy"]["spans"]] == ["password-field", "keys-hidden"]
+    assert codes(bundle) == set(), (m.get("notes"), validate(bundle).findings)
