@@ -163,6 +163,7 @@ class Session:
         self._failed = threading.Event()
         self._lock = threading.Lock()
         self.privacy = PrivacyState()  # when keys are private; the log thread's KeyGuard redacts by it
+        self.accessibility: str | None = None
         self.key_guard = KeyGuard(self.privacy)
 
     # --- what sources call (any thread; never blocks) -------------------------------------------
@@ -221,7 +222,8 @@ class Session:
             shutil.rmtree(self.live_dir, ignore_errors=True)  # nothing was recorded yet
             raise
         self.sources = started
-        self.offer_record(GuardsRecord(self.clock.now_ns(), _accessibility(started)))
+        self.accessibility = _accessibility(started)  # None: the password-field guard runs; else why not
+        self.offer_record(GuardsRecord(self.clock.now_ns(), self.accessibility))
         log.info("session %s recording into %s", self.session_id, self.live_dir)
 
     def pause(self) -> None:

@@ -22,7 +22,7 @@ from tests.helpers.harness import Display
 from trajrec.reader import BundleReader
 from trajrec.validation import validate_bundle
 
-HOTKEYS = {"pause": "ctrl+alt+p", "stop": "ctrl+alt+s", "marker": "ctrl+alt+m"}
+HOTKEYS = {"pause": "ctrl+alt+p", "stop": "ctrl+alt+s", "marker": "ctrl+alt+m", "hide_keys": "ctrl+alt+h"}
 
 
 @pytest.fixture

@@ -38,6 +38,8 @@ class RecordingController(QObject):
     markers_changed = Signal(int)
     sealed = Signal(object)  # Path of the sealed bundle
     failed = Signal(str)  # one line, for the user
+    keys_hidden_changed = Signal(bool)  # the hide-keys hotkey or button: typed keys are recorded redacted
+    guard_status = Signal(object)  # None: password fields are recognised; else why not (one line)
 
     def __init__(self, own_windows: OwnWindows | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -88,6 +90,8 @@ class RecordingController(QObject):
         self._timer.start()
         self._set(Phase.RECORDING)
         self.markers_changed.emit(0)
+        self.keys_hidden_changed.emit(False)
+        self.guard_status.emit(session.accessibility)
 
     def _start_failed(self, error: BaseException) -> None:
         log.warning("could not start recording: %s", error)
@@ -105,6 +109,13 @@ class RecordingController(QObject):
             self.session.resume()
             self._since = time.monotonic()
             self._set(Phase.RECORDING)
+
+    def toggle_hide_keys(self) -> None:
+        """Hide typed keys until pressed again (works without accessibility): keys keep their time only."""
+        if self.phase in (Phase.RECORDING, Phase.PAUSED):
+            hidden = not self.session.keys_hidden
+            self.session.hide_keys(hidden)
+            self.keys_hidden_changed.emit(hidden)
 
     def toggle_pause(self) -> None:
         self.resume() if self.phase == Phase.PAUSED else self.pause()
@@ -144,7 +155,9 @@ class RecordingController(QObject):
             self._set(Phase.IDLE)
 
     def on_hotkey(self, action: str) -> None:
-        {"pause": self.toggle_pause, "stop": self.stop, "marker": self.marker}.get(action, lambda: None)()
+        actions = {"pause": self.toggle_pause, "stop": self.stop, "marker": self.marker}
+        actions["hide_keys"] = self.toggle_hide_keys
+        actions.get(action, lambda: None)()
 
     @property
     def busy(self) -> bool:

@@ -54,6 +54,18 @@ class RecordingPage(QWidget):
         buttons.addWidget(self.stop_button, 1)
         box.addLayout(buttons)
 
+        privacy = QHBoxLayout()
+        self.guard_label = QLabel("")
+        self.guard_label.setObjectName("muted")
+        self.guard_label.setWordWrap(True)
+        self.hide_button = QPushButton("Hide typed keys")
+        self.hide_button.setCheckable(True)
+        self.hide_button.setToolTip("While on, keys are recorded without what they type (for secrets)")
+        self.hide_button.clicked.connect(controller.toggle_hide_keys)
+        privacy.addWidget(self.guard_label, 1)
+        privacy.addWidget(self.hide_button)
+        box.addLayout(privacy)
+
         mark = QHBoxLayout()
         self.note = QLineEdit()
         self.note.setPlaceholderText("Optional note for a step marker, e.g. “data loaded”")
@@ -82,6 +94,8 @@ class RecordingPage(QWidget):
         controller.elapsed.connect(lambda s: self.clock.setText(clock_text(s)))
         controller.phase_changed.connect(self._phase)
         controller.markers_changed.connect(self._markers)
+        controller.keys_hidden_changed.connect(self._keys_hidden)
+        controller.guard_status.connect(self._guard)
         self._blink = QTimer(self)
         self._blink.setInterval(700)
         self._blink.timeout.connect(self._toggle_dot)
@@ -92,8 +106,25 @@ class RecordingPage(QWidget):
         self.hotkeys = hotkeys
         self.hint.setText(
             f"Hotkeys from any window: {hotkeys.get('pause', '')} pause/resume, {hotkeys.get('marker', '')} step "
-            f"marker, {hotkeys.get('stop', '')} stop. They are never recorded."
+            f"marker, {hotkeys.get('hide_keys', '')} hide typed keys, {hotkeys.get('stop', '')} stop. "
+            "They are never recorded."
         )
+
+    def _guard(self, reason: object) -> None:
+        hide = self.hotkeys.get("hide_keys", "")
+        if reason is None:
+            self.guard_label.setText("🔒  Password fields are recognised: what you type into them is never recorded.")
+        else:
+            self.guard_label.setText(f"⚠  Password fields are not recognised here: press {hide} before a secret.")
+        self.guard_label.setToolTip("" if reason is None else str(reason))
+
+    def _keys_hidden(self, hidden: bool) -> None:
+        self.hide_button.setChecked(hidden)
+        self.hide_button.setText("Typed keys hidden: show again" if hidden else "Hide typed keys")
+        self.hide_button.setStyleSheet(
+            f"color: {COLORS['warn']}; border: 1px solid {COLORS['warn']}; font-weight: 600;" if hidden else ""
+        )
+        self._style_indicator()
 
     def add_marker(self) -> None:
         self.controller.marker(self.note.text().strip() or None)
@@ -113,7 +144,11 @@ class RecordingPage(QWidget):
         colour = COLORS["warn"] if paused else COLORS["record"]
         bg = "#fef0c7" if paused else COLORS["record_soft"]
         dot = "❚❚" if paused else ("●" if self._dot else "○")
-        self.indicator.setText(f"{dot}  {'Paused: nothing is being recorded' if paused else 'Recording'}")
+        hidden = self.hide_button.isChecked()
+        state = "Recording" + (" · typed keys hidden" if hidden else "")
+        if paused:
+            state = "Paused: nothing is being recorded"
+        self.indicator.setText(f"{dot}  {state}")
         self.indicator.setStyleSheet(
             f"color: {colour}; background: {bg}; border-radius: 14px; padding: 6px 16px; font-weight: 600;"
         )

@@ -16,7 +16,7 @@ from recorder.units import human_bytes
 class Check:
     """One check's outcome, as the setup screen shows it."""
 
-    name: str  # display | input | microphone | disk | store
+    name: str  # display | input | microphone | privacy | disk | store
     ok: bool | None  # True fine, False blocks recording, None a warning
     message: str
 
@@ -55,6 +55,26 @@ def check_microphone(device: str | None) -> Check:
     except Exception as e:
         return Check("microphone", False, f"Microphone: {e}")
     return Check("microphone", True, "Microphone ready: say something and watch the level")
+
+
+def check_privacy(hide_keys_hotkey: str) -> Check:
+    """Can the password-field guard see which element has the focus (the accessibility bus)?"""
+    from recorder.errors import BackendUnavailable
+    from recorder.platform import accessibility_backend
+
+    backend = accessibility_backend(time.monotonic_ns, lambda _t, _info: None)
+    try:
+        backend.start()
+        backend.stop()
+    except BackendUnavailable as e:
+        return Check(
+            "privacy",
+            None,
+            f"Password fields cannot be recognised here ({e}); press {hide_keys_hotkey} to hide what you type",
+        )
+    except Exception as e:
+        return Check("privacy", None, f"Password-field guard unavailable ({e}); press {hide_keys_hotkey} to hide keys")
+    return Check("privacy", True, "Password fields are recognised: what you type into them is never recorded")
 
 
 def check_disk(out: Path, expected_minutes: float | None) -> Check:

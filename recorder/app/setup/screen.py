@@ -191,7 +191,7 @@ class SetupPage(QWidget):
     def _build_checks_card(self) -> QFrame:
         pre_card, box = card("Ready to record?")
         self.check_rows: dict[str, QLabel] = {}
-        for name in ("display", "input", "microphone", "disk", "store"):
+        for name in ("display", "input", "microphone", "privacy", "disk", "store"):
             label = QLabel("…")
             label.setWordWrap(True)
             self.check_rows[name] = label
@@ -359,9 +359,11 @@ class SetupPage(QWidget):
         device = self.audio_device()
         out = self.settings.out_dir
         minutes = self.task.expected_minutes if self.task else None
+        hide_hotkey = self.settings.hotkeys.get("hide_keys", "the hide-keys hotkey")
         jobs: list[tuple[str, Callable[[], Check]]] = [
             ("display", preflight.check_display),
             ("input", preflight.check_input),
+            ("privacy", lambda: preflight.check_privacy(hide_hotkey)),
             ("disk", lambda: preflight.check_disk(out, minutes)),
         ]
         if device is None:
