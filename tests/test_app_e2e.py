@@ -39,6 +39,7 @@ def run_app(display: Display, microphone: Microphone, tmp_path: Path) -> None:
         "TRAJREC_CONFIG_DIR": str(tmp_path / "config"),
         "TRAJREC_DATA_DIR": str(tmp_path / "data"),
         "TRAJREC_LOG_DIR": str(tmp_path / "logs"),
+        "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path / 'no-bus'}",  # no accessibility: the hotkey guards
     }
     result_path = tmp_path / "result.json"
     run = subprocess.run(
@@ -75,7 +76,14 @@ def run_app(display: Display, microphone: Microphone, tmp_path: Path) -> None:
     assert tuple(result["work_click"]) in downs, downs  # the work is recorded...
     for own in ("mark_click",):  # ...the app's own button clicks are not
         assert tuple(result[own]) not in downs, (own, downs)
-    assert "hello" in typed and "s" not in typed.replace("hello", ""), typed  # the stop hotkey's key is not
+    assert typed == "hellobye", typed  # the stop and hide hotkeys' keys are not, nor the keys typed hidden
+    redacted = [e for e in events if e.redacted]
+    # s3cr3t's presses and releases, and the hotkeys' own modifiers around them (ctrl, alt), keep their time only
+    assert len(redacted) >= 2 * len("s3cr3t") and all(e.key is None and e.char is None for e in redacted)
+    assert b"s3cr3t" not in b"".join(p.read_bytes() for p in bundle.rglob("*") if p.is_file())
+    assert m["privacy"]["accessibility"]["available"] is False and m["privacy"]["redacted_keys"] == len(redacted)
+    assert [s["kind"] for s in m["privacy"]["spans"]] == ["keys-hidden"]
+    assert result["hidden_shown"] and "not recognised" in result["guard_text"]
     assert [mk.text for mk in markers if mk.kind == fmt.MarkerKind.STEP] == ["loaded the data"]
     loud = np.sqrt(np.convolve(voice[:, 0] ** 2, np.ones(4800) / 4800, mode="valid"))
     assert loud.max() == pytest.approx(0.3536, rel=0.2)  # the tone came through

@@ -188,7 +188,8 @@ def test_the_previous_release_reads_a_1_1_bundle_as_a_newer_minor(bundle: Path, 
         "b = trajrec.open(sys.argv[1])\n"
         "print(json.dumps({'version': trajrec.FORMAT_VERSION, 'codes': sorted({f.code for f in r.findings}),\n"
         "  'unexpected': [f.path for f in r.findings if f.code == 'file-unexpected'],\n"
-        "  'valid': r.valid, 'events': len(b.events()), 'newer': b.newer_minor}))\n"
+        "  'valid': r.valid, 'events': len(b.events()), 'newer': b.newer_minor}), flush=True)\n"
+        "import os; os._exit(0)\n"  # that release could abort at exit after reading a table (fixed since)
     )
     out = subprocess.run(
         [sys.executable, "-c", script, str(bundle)],
@@ -317,3 +318,13 @@ def test_a_session_redacts_password_field_keys_and_hidden_keys_before_writing(tm
     assert m["privacy"]["redacted_keys"] == 26 and m["privacy"]["accessibility"] == {"available": True}
     assert [s["kind"] for s in m["privacy"]["spans"]] == ["password-field", "keys-hidden"]
     assert codes(bundle) == set(), (m.get("notes"), validate(bundle).findings)
+    # edits keep the promises: a trim clips the spans, the raw log is rewritten with them, the bundle validates
+    from recorder.sealing.edit import edit_bundle
+
+    hidden = m["privacy"]["spans"][1]
+    trimmed = edit_bundle(bundle, end_ns=hidden["start_ns"] + 1, out=tmp_path / "trimmed" / bundle.name)
+    tm = json.loads((trimmed / fmt.MANIFEST).read_text())
+    assert tm["privacy"]["spans"][1] == {**hidden, "end_ns": tm["clock"]["end_ns"]}
+    assert tm["privacy"]["redacted_keys"] == sum(e.redacted for e in trajrec.open(trimmed).event_records())
+    assert codes(trimmed) == set()
+    assert b"hunter2" not in _everything(trimmed)

@@ -4,6 +4,8 @@ audio samples; from a directory and from a .tar."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -133,3 +135,18 @@ def test_sound_card_clock_drift_is_fitted(tmp_path: Path) -> None:
         nominal = [abs(meta["first_sample_t_ns"] + first * 10**9 // 48_000 - t) for first, t in truth.audio_blocks]
         assert max(nominal) > 3_000_000  # what the fit corrects
         assert truth.audio is not None and np.array_equal(b.audio(), truth.audio)
+
+
+@pytest.mark.slow
+def test_a_lab_script_that_reads_tables_exits_cleanly(bundle: Path) -> None:
+    """Reading Parquet through a file object with Arrow's thread pool could abort the interpreter at exit
+    ("terminate called without an active exception", about one run in six here); tables are read on the calling
+    thread, so a script that validates and reads, and never closes, exits 0 every time."""
+    script = (
+        "import sys, trajrec\n"
+        "trajrec.validate(sys.argv[1], deep=True)\n"
+        "b = trajrec.open(sys.argv[1]); b.events(); b.windows()\n"
+    )
+    for _ in range(12):
+        run = subprocess.run([sys.executable, "-c", script, str(bundle)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr[-500:]

@@ -357,6 +357,15 @@ def _record_to_row(record: Any) -> dict[str, Any]:
     return row
 
 
+def read_parquet(f: Any) -> pa.Table:
+    """A Parquet table from an open file object, read on this thread: Arrow's thread pool reading through a Python
+    file object can abort the interpreter at exit ("terminate called without an active exception", Arrow
+    issues #34314, #50482); bundle tables are small, so threads buy nothing here."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(f, use_threads=False)
+
+
 def records_to_table(records: Iterable[Any], schema: pa.Schema) -> pa.Table:
     rows = [_record_to_row(r) for r in records]
     if not rows:

@@ -17,7 +17,6 @@ from typing import IO, Any
 import av
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import soundfile as sf
 
 from trajrec import format as fmt
@@ -85,7 +84,7 @@ class BundleReader:
         if path not in self._tables:
             try:
                 with self.source.open(path) as f:
-                    self._tables[path] = fmt.with_added_columns(pq.read_table(f), fmt.TABLE_SCHEMAS.get(path))
+                    self._tables[path] = fmt.with_added_columns(fmt.read_parquet(f), fmt.TABLE_SCHEMAS.get(path))
             except (pa.ArrowException, OSError, ValueError) as e:
                 if isinstance(e, BundleError):
                     raise

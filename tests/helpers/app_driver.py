@@ -28,7 +28,7 @@ os.environ["QT_QPA_PLATFORM"] = "xcb"
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from PySide6.QtCore import QPoint
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 
 
 def pump(app: QApplication, seconds: float) -> None:
@@ -52,7 +52,14 @@ def xdotool(*args: str) -> None:
 
 
 def click_widget(app: QApplication, widget: QWidget) -> tuple[int, int]:
-    """A real click (XTEST) on the middle of `widget`; returns the screen point."""
+    """A real click (XTEST) on the middle of `widget`, scrolled into view first as a person would; returns the
+    screen point."""
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QScrollArea):
+        parent = parent.parentWidget()
+    if parent is not None:
+        parent.ensureWidgetVisible(widget)
+        pump(app, 0.1)
     centre = widget.mapToGlobal(QPoint(widget.width() // 2, widget.height() // 2))
     x, y = centre.x(), centre.y()
     xdotool("mousemove", str(x), str(y))
@@ -138,7 +145,8 @@ def main() -> int:
     setup.instruction.setPlainText("Type hello in the work window and click it.")
     setup.expert.setText("expert-e2e")
     setup.consent.setChecked(True)
-    wait_for(app, lambda: len(setup.checks) >= 5, "the preflight checks")
+    wait_for(app, lambda: len(setup.checks) >= 6, "the preflight checks")
+    pump(app, 0.3)  # the checks' lines settle the layout before the button is clicked
     wait_for(app, setup.record_button.isEnabled, f"Record enabled ({setup.missing.text()})")
     failures: list[str] = []
     window.controller.failed.connect(failures.append)
@@ -165,6 +173,15 @@ def main() -> int:
     pump(app, 0.5)
     xdotool("type", "--delay", "40", "hello")
     pump(app, 0.5)
+    xdotool("key", "ctrl+alt+h")  # hide typed keys (this desktop has no accessibility bus: the only guard)
+    pump(app, 0.3)
+    hidden_shown = window.recording.hide_button.isChecked()
+    xdotool("type", "--delay", "40", "s3cr3t")
+    pump(app, 0.2)
+    xdotool("key", "ctrl+alt+h")
+    pump(app, 0.8)  # past the guard's margin
+    xdotool("type", "--delay", "40", "bye")
+    pump(app, 0.3)
     window.recording.note.setText("typed hello")
     mark_at = click_widget(app, window.recording.mark_button)
     pump(app, max(0.0, args.seconds - (time.monotonic_ns() - started) / 1e9))
@@ -196,6 +213,8 @@ def main() -> int:
         "record_click": record_at,
         "mark_click": mark_at,
         "work_click": (200, 200),
+        "hidden_shown": hidden_shown,
+        "guard_text": window.recording.guard_label.text(),
         "notes": {str(k): v for k, v in notes.items()},
         "markers": markers,
         "states": [(r.session_id, r.state, r.reason) for r in window.uploads.rows()],

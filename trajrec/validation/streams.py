@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from trajrec import format as fmt
 from trajrec.manifest import Manifest, schema_errors
@@ -40,7 +39,7 @@ def read_table(ctx: Context, path: str, schema: pa.Schema, rows_expected: int, c
         return None
     try:
         with ctx.src.open(path) as f:
-            table = pq.read_table(f)
+            table = fmt.read_parquet(f)
     except (pa.ArrowException, OSError, ValueError) as e:
         ctx.add(Code.TABLE_UNREADABLE, path, f"not a readable Parquet file ({str(e)[:200]})")
         return None

@@ -142,6 +142,10 @@ def trim_audio_blocks(
     return out
 
 
+# The field that holds a record's time, where it is not t_ns.
+TIME_FIELD = {Topic.ANCHOR: "mono_ns", Topic.PRIVACY: "start_ns"}
+
+
 def write_raw_log(path: Path, records: Sequence[tuple[Topic, Sequence[Any]]]) -> None:
     """Write a live log (raw/session.mcap) holding exactly `records`, by topic, in session-clock order.
 
@@ -149,7 +153,7 @@ def write_raw_log(path: Path, records: Sequence[tuple[Topic, Sequence[Any]]]) ->
     entries: list[tuple[int, int, Topic, dict[str, Any]]] = []
     for order, (topic, items) in enumerate(records):
         for item in items:
-            t = int(item["mono_ns"] if topic == Topic.ANCHOR else item["t_ns"])
+            t = int(item[TIME_FIELD.get(topic, "t_ns")])
             entries.append((t, order, topic, item))
     entries.sort(key=lambda e: (e[0], e[1]))
     live_log = LiveLog(path)
