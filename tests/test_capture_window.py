@@ -13,6 +13,7 @@ from recorder.capture.window import WindowSource
 from recorder.clock import SessionClock
 from recorder.errors import CaptureError
 from recorder.platform import DummyWindowBackend, WindowInfo
+from recorder.privacy.identity import Identity, Scrubber
 from tests.helpers.harness import Display, Ticks, wait_until
 from tests.helpers.xclient import XClient, x_keepalive
 from trajrec.format import WindowRecord
@@ -174,3 +175,42 @@ def test_records_the_focus_history_of_real_windows(xclient: XClient) -> None:
     assert untimed(emitted) == [a0, b0, b1, b2, a0, a0]
     times = [r.t_ns for r in emitted if isinstance(r, WindowRecord)]
     assert times == sorted(times) and times[0] > t0 and times[-1] < SessionClock.now_ns()
+
+
+def test_window_titles_never_carry_the_home_folder_user_or_host_name(xclient: XClient) -> None:
+    """A terminal's title names who and where the expert is; the record does not (recorder.privacy.identity)."""
+    import getpass
+    import socket
+
+    me = Identity.here()
+    assert me.user == getpass.getuser() and me.host == socket.gethostname()
+    title = f"{me.user}@{me.host}: {me.home}/thesis — {me.host} build"
+    win = xclient.window("XTerm", title, 100, 50, 400, 300, pid=4242)
+    emitted: list[WindowRecord] = []
+    src = WindowSource(SessionClock.now_ns, emitted.append, interval_s=0.01)
+    src.start()
+    try:
+        xclient.focus(win)
+        wait_until(lambda: len(emitted) >= 1, "the terminal's record")
+    finally:
+        src.stop()
+    host = "<host>" if len(me.host) >= 3 else me.host  # a short name alone is too likely a word
+    assert emitted[0].title == f"<user>@<host>: ~/thesis — {host} build"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ana@lab-laptop: ~/thesis", "<user>@<host>: ~/thesis"),
+        ("/home/ana/data - Files", "~/data - Files"),
+        ("ssh ana@lab-laptop.uni.edu", "ssh <user>@<host>"),
+        ("banana split on lab-laptop-2", "banana split on lab-laptop-2"),  # whole words only
+        ("/home/anabel/x", "/home/anabel/x"),
+    ],
+)
+def test_the_scrubber_replaces_whole_names_only(text: str, expected: str) -> None:
+    assert Scrubber(Identity("ana", "lab-laptop.uni.edu", "/home/ana"))(text) == expected
+
+
+def test_short_names_are_replaced_only_as_user_at_host() -> None:
+    assert Scrubber(Identity("al", "vm", "/home/al"))("al@vm: ~/x on vm, al") == "<user>@<host>: ~/x on vm, al"

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from recorder.capture.base import Clock, Emit, Source, WorkerThread
 from recorder.errors import BackendUnavailable
 from recorder.platform import AccessibilityBackend, AccessibilityBackendFactory, ElementInfo, accessibility_backend
+from recorder.privacy.identity import scrub
 from recorder.privacy.state import PrivacyState
 from trajrec.format import ElementKind, ElementRecord, EventKind, InputEvent, PrivacyKind
 
@@ -32,9 +33,9 @@ def element_record(t_ns: int, kind: ElementKind, info: ElementInfo, at: tuple[in
         t_ns=t_ns,
         kind=kind,
         role=info.role,
-        name="" if info.password else info.name,  # a password field's name is never kept
+        name="" if info.password else scrub(info.name),  # a password field's name is never kept
         states=tuple(dict.fromkeys(info.states)),
-        app=info.app,
+        app=scrub(info.app),
         toolkit=info.toolkit,
         rect_x=x,
         rect_y=y,

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from recorder.capture.base import Clock, Emit, Source, WorkerThread
 from recorder.errors import CaptureError
 from recorder.platform import WindowBackend, WindowInfo, window_backend
+from recorder.privacy.identity import scrub
 from trajrec.format import WindowRecord
 
 _Key = tuple[str, str, int, int, int, int, int | None]
@@ -81,8 +82,8 @@ class WindowSource(Source):
         self._last = key
         record = WindowRecord(
             t_ns=self.clock(),
-            app=info.app,
-            title=info.title,
+            app=scrub(info.app),
+            title=scrub(info.title),  # no home folder, user or host name (recorder.privacy.identity)
             rect_x=info.x,
             rect_y=info.y,
             rect_w=info.w,

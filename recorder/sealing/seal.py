@@ -21,6 +21,7 @@ import pyarrow as pa
 import soundfile as sf
 
 from recorder.errors import SealError
+from recorder.privacy.identity import scrub
 from recorder.sealing.commit import anchors_json, commit, fsync_dir, session_stats, write_markers, write_table
 from recorder.sealing.intake import check_live_files, load_session, sound_records
 from recorder.sealing.media import finish_audio, remux_video
@@ -271,7 +272,8 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
         recs.get(Topic.GUARDS, []), recs.get(Topic.PRIVACY, []), tables.events, Span(start_ns, end_ns)
     )
     if s.notes:
-        manifest["notes"] = [n if len(n) <= 1000 else n[:997] + "..." for n in s.notes][:100]
+        notes = [scrub(n) for n in s.notes]  # they may name the recordings folder: no home, user or host
+        manifest["notes"] = [n if len(n) <= 1000 else n[:997] + "..." for n in notes][:100]
 
     # checksums, then the manifest last, then one rename publishes the bundle
     commit(stage, manifest)
