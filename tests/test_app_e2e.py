@@ -84,6 +84,14 @@ def run_app(display: Display, microphone: Microphone, tmp_path: Path) -> None:
     assert m["privacy"]["accessibility"]["available"] is False and m["privacy"]["redacted_keys"] == len(redacted)
     assert [s["kind"] for s in m["privacy"]["spans"]] == ["keys-hidden"]
     assert result["hidden_shown"] and "not recognised" in result["guard_text"]
+    # who and where the expert is appears in no text we wrote (window titles, names, notes, the manifest)
+    from recorder.privacy.identity import Identity
+
+    me = Identity.here()
+    with BundleReader(bundle) as b:
+        texts = [json.dumps(b.manifest), *(f"{w.app} {w.title}" for w in b.window_records())]
+    for text in texts:
+        assert me.home not in text and f"{me.user}@{me.host}" not in text, text
     assert [mk.text for mk in markers if mk.kind == fmt.MarkerKind.STEP] == ["loaded the data"]
     loud = np.sqrt(np.convolve(voice[:, 0] ** 2, np.ones(4800) / 4800, mode="valid"))
     assert loud.max() == pytest.approx(0.3536, rel=0.2)  # the tone came through

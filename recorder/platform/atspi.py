@@ -37,6 +37,7 @@ ACCESSIBLE = "org.a11y.atspi.Accessible"
 COMPONENT = "org.a11y.atspi.Component"
 FOCUS_EVENT = "object:state-changed:focused"
 SCREEN_COORDS = 0  # ATSPI_COORD_TYPE_SCREEN
+ROLE_PASSWORD_TEXT = 40  # ATSPI_ROLE_PASSWORD_TEXT
 
 # AtspiStateType, in bit order of the two 32-bit words GetState returns.
 STATES = (
@@ -82,6 +83,8 @@ class Tree:
 
     def describe(self, bus: str, path: str) -> ElementInfo:
         role = str(self.call(bus, path, ACCESSIBLE, "GetRoleName"))
+        if int(self.call(bus, path, ACCESSIBLE, "GetRole")) == ROLE_PASSWORD_TEXT:
+            role = "password text"  # Qt names its password fields' role "text"; the number is right
         name = str(self.prop(bus, path, ACCESSIBLE, "Name"))
         states = state_names(list(self.call(bus, path, ACCESSIBLE, "GetState")))
         rect: tuple[int, int, int, int] | None = None
