@@ -1,5 +1,5 @@
 """The session's log thread: every record from the record queue to its writer call, key events through the
-key guard (recorder.privacy.keys), which holds each back until it knows whether it was private.
+key guard (recorder.privacy.guard), which holds each back until it knows whether it was private.
 
 A record type has exactly one writer call (`handlers`); a type without one is a programming error and stops the
 session. With nothing to write for IDLE_FLUSH_S the log is flushed, bounding what a crash loses.
@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from recorder.capture.base import AudioChunk
 from recorder.errors import RecorderError
-from recorder.privacy.keys import KeyGuard
+from recorder.privacy.guard import InputGuard
 from recorder.privacy.state import GuardsRecord
 from recorder.writers.live import LiveWriter
 from trajrec import format as fmt
@@ -76,7 +76,7 @@ def handlers(w: LiveWriter, stats: Stats) -> dict[type, Handler]:
 
 
 def run_log(
-    records: queue.Queue[Record | None], w: LiveWriter, guard: KeyGuard, now_ns: Callable[[], int], stats: Stats
+    records: queue.Queue[Record | None], w: LiveWriter, guard: InputGuard, now_ns: Callable[[], int], stats: Stats
 ) -> None:
     """Until the None sentinel: write each record; let held key events go as they come due; log each privacy
     span as it closes. At the end, what is still held is decided by what is known then."""

@@ -32,7 +32,8 @@ from recorder.capture.screen import Region, ScreenSource
 from recorder.clock import SessionClock
 from recorder.errors import CaptureError, RecorderError
 from recorder.logthread import DroppedFrames, Record, run_log
-from recorder.privacy.keys import KeyGuard
+from recorder.privacy.denylist import DenyGate, DenyList
+from recorder.privacy.guard import InputGuard
 from recorder.privacy.state import GuardsRecord, PrivacyState
 from recorder.sealing.seal import seal
 from recorder.writers.live import LiveWriter
@@ -71,6 +72,7 @@ class SessionConfig:
     input: bool = True
     windows: bool = True
     elements: bool = True  # the accessibility tree: focus and click targets, and the password-field guard
+    deny: DenyList = field(default_factory=DenyList)  # windows never recorded (recorder.privacy.denylist)
     # Input the recorder itself causes (its hotkeys, its windows) must never enter the trajectory:
     # capture.exclusion.OwnInputFilter is the predicate the app passes.
     exclude_input: Callable[[fmt.InputEvent], bool] | None = None
@@ -91,6 +93,7 @@ def default_sources(session: Session) -> list[Source]:
     platform's backends), voiceover (PortAudio). Capture modules are imported only when asked for."""
     c = session.config
     now_ns, paused = session.clock.now_ns, session.paused
+    gate = session.deny_gate
     sources: list[Source] = [
         ScreenSource(
             now_ns,
@@ -100,6 +103,7 @@ def default_sources(session: Session) -> list[Source]:
             display_id=c.display_id,
             paused=paused,
             draw_cursor=c.draw_cursor,
+            private=gate.private_now if c.windows else lambda: False,
         )
     ]
     # the voiceover next: its stream opens in milliseconds, while the input listener takes 0.15-0.5 s to start
@@ -114,7 +118,7 @@ def default_sources(session: Session) -> list[Source]:
     if c.elements:  # before input: a press asks it for the element under the pointer
         from recorder.capture.elements import ElementSource
 
-        elements = ElementSource(now_ns, session.offer_record, session.privacy, paused=paused)
+        elements = ElementSource(now_ns, session.offer_record, session.privacy, paused=paused, deny=c.deny)
         sources.append(elements)
 
         def emit_input(event: fmt.InputEvent) -> None:
@@ -128,7 +132,7 @@ def default_sources(session: Session) -> list[Source]:
     if c.windows:
         from recorder.capture.window import WindowSource
 
-        sources.append(WindowSource(now_ns, session.offer_record, paused=paused))
+        sources.append(WindowSource(now_ns, session.offer_record, paused=paused, hide=c.deny.denies))
     if c.windows:
         from recorder.capture.displays import DisplayLayoutSource
 
@@ -162,9 +166,10 @@ class Session:
         self._workers: list[WorkerThread] = []
         self._failed = threading.Event()
         self._lock = threading.Lock()
-        self.privacy = PrivacyState()  # when keys are private; the log thread's KeyGuard redacts by it
+        self.privacy = PrivacyState()  # when keys are private; the log thread's InputGuard redacts by it
+        self.deny_gate = DenyGate(config.deny, self.privacy, self.clock.now_ns)  # asked by the screen source
         self.accessibility: str | None = None
-        self.key_guard = KeyGuard(self.privacy)
+        self.input_guard = InputGuard(self.privacy)
 
     # --- what sources call (any thread; never blocks) -------------------------------------------
     def paused(self) -> bool:
@@ -223,7 +228,8 @@ class Session:
             raise
         self.sources = started
         self.accessibility = _accessibility(started)  # None: the password-field guard runs; else why not
-        self.offer_record(GuardsRecord(self.clock.now_ns(), self.accessibility))
+        deny = self.config.deny
+        self.offer_record(GuardsRecord(self.clock.now_ns(), self.accessibility, len(deny), deny.sha256))
         log.info("session %s recording into %s", self.session_id, self.live_dir)
 
     def pause(self) -> None:
@@ -271,6 +277,7 @@ class Session:
                 source.stop()
             except BaseException as e:
                 errors.append(e)
+        _quietly(self.deny_gate.close)  # the screen source, its only user, has stopped
         self.state = State.STOPPED
         stop_anchor = self.clock.anchor(fmt.AnchorEvent.STOP)
         errors.extend(self._finish_writers(stop=stop_anchor))
@@ -315,7 +322,7 @@ class Session:
     def _write(self) -> None:
         assert self._writer is not None
         try:
-            run_log(self._records, self._writer, self.key_guard, self.clock.now_ns, self.stats)
+            run_log(self._records, self._writer, self.input_guard, self.clock.now_ns, self.stats)
         except BaseException:
             self._failed.set()
             raise

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import trajrec
-from recorder.privacy.keys import KeyGuard, redact
+from recorder.privacy.guard import InputGuard, redact
 from recorder.privacy.state import PrivacyState
 from recorder.sealing.synthetic import SyntheticTruth
 from tests.helpers.bundles import codes, edit_manifest, rewrite_table
@@ -33,19 +33,20 @@ def key(t_ms: int, kind: EventKind = EventKind.KEY_DOWN, k: str = "a", code: int
 
 def test_keys_are_held_until_the_signals_about_their_moment_have_arrived() -> None:
     state = PrivacyState()
-    guard = KeyGuard(state, hold_ns=400 * MS, margin_ns=300 * MS)
+    guard = InputGuard(state, hold_ns=400 * MS, margin_ns=300 * MS)
     assert guard.offer(key(1000), now_ns=1000 * MS) == []  # held
     move = InputEvent(0, 1001 * MS, EventKind.MOVE, x=1, y=2)
-    assert guard.offer(move, now_ns=1001 * MS) == [move]  # pointer events are not held
+    assert guard.offer(move, now_ns=1001 * MS) == []  # every event waits its turn
     state.mark(PrivacyKind.PASSWORD, True, 1050 * MS)  # the focus signal arrives 50 ms after the key
     assert guard.due(1399 * MS) == []
     (out,) = guard.due(1400 * MS)
     assert out == redact(key(1000)) and out.redacted and out.key is None and out.modifiers == ()
+    assert guard.due(1401 * MS) == [move]  # a pointer event is never redacted
 
 
 def test_spans_are_widened_by_the_margin_and_a_redacted_press_redacts_its_release() -> None:
     state = PrivacyState()
-    guard = KeyGuard(state, hold_ns=0, margin_ns=300 * MS)
+    guard = InputGuard(state, hold_ns=0, margin_ns=300 * MS)
     state.mark(PrivacyKind.PASSWORD, True, 2000 * MS)
     state.mark(PrivacyKind.PASSWORD, False, 3000 * MS)
     got = [
@@ -61,7 +62,7 @@ def test_spans_are_widened_by_the_margin_and_a_redacted_press_redacts_its_releas
     ]
     assert [e.redacted for e in got] == [False, False, True, True, False, False]
     state2 = PrivacyState()
-    guard2 = KeyGuard(state2, hold_ns=0, margin_ns=0)
+    guard2 = InputGuard(state2, hold_ns=0, margin_ns=0)
     state2.mark(PrivacyKind.KEYS_HIDDEN, True, 0)
     down = guard2.offer(key(10), now_ns=10 * MS)[0]
     state2.mark(PrivacyKind.KEYS_HIDDEN, False, 20 * MS)
@@ -71,9 +72,24 @@ def test_spans_are_widened_by_the_margin_and_a_redacted_press_redacts_its_releas
     assert state2.take_closed() == []
 
 
+def test_nothing_is_kept_inside_a_deny_list_span_and_releases_follow_their_presses() -> None:
+    state = PrivacyState()
+    guard = InputGuard(state, hold_ns=0, margin_ns=100 * MS)
+    state.mark(PrivacyKind.DENY_LIST, True, 1000 * MS)  # heard before the held press below is decided
+    down = InputEvent(0, 950 * MS, EventKind.DOWN, x=5, y=5, button="left")
+    assert guard.offer(down, now_ns=down.t_ns) == []  # within the margin before the span: left out
+    inside = [key(1100), key(1150, EventKind.KEY_UP), InputEvent(0, 1200 * MS, EventKind.MOVE, x=1, y=1)]
+    assert [guard.offer(e, now_ns=e.t_ns) for e in inside] == [[], [], []]
+    state.mark(PrivacyKind.DENY_LIST, False, 2000 * MS)
+    up = InputEvent(0, 3000 * MS, EventKind.UP, x=5, y=5, button="left")  # long after: its press was left out
+    assert guard.offer(up, now_ns=up.t_ns) == []
+    after = key(3100)
+    assert guard.offer(after, now_ns=after.t_ns) == [after] and guard.dropped == 5 and guard.redacted == 0
+
+
 def test_drain_decides_with_what_is_known_and_open_spans_close_at_stop() -> None:
     state = PrivacyState()
-    guard = KeyGuard(state, hold_ns=10_000 * MS)
+    guard = InputGuard(state, hold_ns=10_000 * MS)
     guard.offer(key(5), now_ns=5 * MS)
     state.mark(PrivacyKind.KEYS_HIDDEN, True, 6 * MS)
     (out,) = guard.drain()

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from recorder.capture.base import Clock, Emit, Source, WorkerThread
 from recorder.errors import BackendUnavailable
 from recorder.platform import AccessibilityBackend, AccessibilityBackendFactory, ElementInfo, accessibility_backend
+from recorder.privacy.denylist import DenyList
 from recorder.privacy.identity import scrub
 from recorder.privacy.state import PrivacyState
 from trajrec.format import ElementKind, ElementRecord, EventKind, InputEvent, PrivacyKind
@@ -57,11 +58,13 @@ class ElementSource(Source):
         *,
         paused: Callable[[], bool] = lambda: False,
         backend: AccessibilityBackendFactory = accessibility_backend,
+        deny: DenyList | None = None,
     ) -> None:
         self.clock = clock
         self.emit = emit
         self.privacy = privacy
         self.paused = paused
+        self.deny = deny or DenyList(apps=(), titles=())
         self.unavailable: str | None = None  # why the guard runs degraded (no accessibility bus)
         self.clicks_dropped = 0
         self._make_backend = backend
@@ -87,8 +90,12 @@ class ElementSource(Source):
     def _focused(self, t_ns: int, info: ElementInfo) -> None:
         """On the backend's thread: the privacy state first (even while paused), then the record."""
         self.privacy.mark(PrivacyKind.PASSWORD, info.password, t_ns)
-        if not self.paused():
+        if not self.paused() and not self._denied(info):
             self.emit(element_record(t_ns, ElementKind.FOCUS, info))
+
+    def _denied(self, info: ElementInfo) -> bool:
+        """An element of a denied application, or heard while a denied window has the focus: never recorded."""
+        return self.privacy.is_on(PrivacyKind.DENY_LIST) or self.deny.denies(info.app, "")
 
     def pressed(self, event: InputEvent) -> None:
         """On the input thread, for every recorded event: a press is queued for its element, nothing waits."""
@@ -107,7 +114,7 @@ class ElementSource(Source):
                 continue
             t_ns, x, y = item
             info = backend.element_at(x, y)
-            if info is not None:
+            if info is not None and not self._denied(info):
                 self.emit(element_record(t_ns, ElementKind.CLICK, info, (x, y)))
 
     def stop(self) -> None:

@@ -61,6 +61,7 @@ class ScreenSource(Source):
         display_id: int = -1,
         paused: Callable[[], bool] = lambda: False,
         draw_cursor: bool = False,
+        private: Callable[[], bool] = lambda: False,
     ) -> None:
         if fps <= 0 or fps > 240:
             raise CaptureError(f"--fps {fps}: choose a rate between 1 and 240")
@@ -70,6 +71,8 @@ class ScreenSource(Source):
         self.period_ns = round(1e9 / fps)
         self.display_id = display_id
         self.paused = paused
+        self.private = private  # a denied window has the focus (recorder.privacy.denylist.DenyGate): no frame
+        self.withheld = 0  # frames not grabbed or dropped because the screen was private
         self.draw_cursor = draw_cursor  # mss merges the pointer's image (XFixes) into every grab
         self.grabs = 0  # frames grabbed
         self.sent = 0  # frames that changed (or were due as keyframes) and went on to the encoder
@@ -116,6 +119,10 @@ class ScreenSource(Source):
                 if self.paused():
                     prev = None  # after a pause the first frame is always sent
                     continue
+                if self.private():
+                    prev = None
+                    self.withheld += 1
+                    continue
                 t0 = self.clock()
                 try:
                     shot = sct.grab(area)
@@ -125,6 +132,10 @@ class ScreenSource(Source):
                         log.warning("screen grab failed (%s); retrying every frame, the video shows a gap", e)
                     continue
                 t1 = self.clock()
+                if self.private():  # the focus moved to a denied window while grabbing: this frame never existed
+                    prev = None
+                    self.withheld += 1
+                    continue
                 self.grabs += 1
                 raw = shot.raw  # mss hands back a new bytearray per grab: it is already our copy
                 t = (t0 + t1) // 2

@@ -40,6 +40,7 @@ class WindowSource(Source):
         interval_s: float = 0.1,
         backend: WindowBackend | None = None,
         paused: Callable[[], bool] = lambda: False,
+        hide: Callable[[str, str], bool] = lambda _app, _title: False,
     ) -> None:
         if not 0 < interval_s <= 60:
             raise CaptureError(f"window poll interval {interval_s} s: choose between 0 and 60 s")
@@ -47,6 +48,7 @@ class WindowSource(Source):
         self.emit = emit
         self.interval_s = interval_s
         self.paused = paused
+        self.hide = hide  # (app, title) of a window never recorded (the deny-list): no record names it
         self.polls = 0  # focused() queries made
         self.sent = 0  # records emitted
         self._backend = backend
@@ -80,6 +82,8 @@ class WindowSource(Source):
         if key == self._last and not resumed:
             return None
         self._last = key
+        if self.hide(info.app, info.title):
+            return None
         record = WindowRecord(
             t_ns=self.clock(),
             app=scrub(info.app),

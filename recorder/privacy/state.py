@@ -2,7 +2,7 @@
 
 A span opens when a password field takes the focus or the expert hides keys with the hotkey, and closes when
 that ends. Times are when the change was *heard* (a focus signal arrives a few ms after the focus moved), so
-the guard widens each span by a margin before and after (`KeyGuard`). Closed spans are handed to the log
+the guard widens each span by a margin before and after (`InputGuard`). Closed spans are handed to the log
 once, for the manifest's `privacy.spans`.
 """
 

@@ -58,15 +58,16 @@ def session_stats(
     dropped: Iterable[Mapping[str, Any]],
     audio_gaps: tuple[int, int],
     events: int,
+    privacy_gaps: Sequence[Span] = (),
 ) -> StatsJSON:
     """The manifest's `stats` for a session of `span`: the pauses' total, the longest frame gap outside a
-    pause, the frames dropped (the live log's dropped records), the audio lost (ns, count)."""
+    pause or a privacy gap, the frames dropped (the live log's dropped records), the audio lost (ns, count)."""
     return {
         "duration_ns": span.ns,
         "paused_ns": paused_ns(pauses),
         "frames": len(frame_t_ns),
         "dropped_frames": sum(int(d["count"]) for d in dropped),
-        "max_frame_gap_ns": max_capture_gap(frame_t_ns, pauses),
+        "max_frame_gap_ns": max_capture_gap(frame_t_ns, [*pauses, *privacy_gaps]),
         "audio_gaps_ns": audio_gaps[0],
         "audio_gaps": audio_gaps[1],
         "events": events,

@@ -46,3 +46,8 @@ def privacy_section(
         "gaps": len(gaps),
         "gap_ns": sum(int(s["end_ns"]) - int(s["start_ns"]) for s in gaps),
     }
+
+
+def deny_gaps(spans: list[dict[str, Any]]) -> list[Span]:
+    """The deny-list spans: no frames by design, so not capture stalls."""
+    return [Span(int(s["start_ns"]), int(s["end_ns"])) for s in spans if s["kind"] == fmt.PrivacyKind.DENY_LIST.value]

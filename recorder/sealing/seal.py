@@ -25,7 +25,7 @@ from recorder.privacy.identity import scrub
 from recorder.sealing.commit import anchors_json, commit, fsync_dir, session_stats, write_markers, write_table
 from recorder.sealing.intake import check_live_files, load_session, sound_records
 from recorder.sealing.media import finish_audio, remux_video
-from recorder.sealing.privacy import privacy_section, seal_elements
+from recorder.sealing.privacy import deny_gaps, privacy_section, seal_elements
 from recorder.writers.log import read_live_log
 from trajrec import __version__
 from trajrec import format as fmt
@@ -265,6 +265,7 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
             recs.get(Topic.DROPPED, []),
             (audio_gap_ns, audio_gaps),
             len(tables.events),
+            deny_gaps(recs.get(Topic.PRIVACY, [])),
         ),
         "files": [],
     }

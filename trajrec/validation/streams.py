@@ -114,7 +114,7 @@ def check_frames(ctx: Context, m: Manifest, span: SessionSpan) -> pa.Table | Non
             fmt.FRAMES,
             f"{len(inp)} frames grabbed while paused (privacy); first at {secs(int(t[inp[0]]) - span.start)}",
         )
-    frame_gaps(ctx, t, span)
+    frame_gaps(ctx, t, span, m)
     ids = {d["id"] for d in m["environment"]["displays"]} | {-1}
     bad_ids = sorted(set(table.column("display_id").to_pylist()) - ids)
     if bad_ids:
@@ -129,9 +129,15 @@ def check_frames(ctx: Context, m: Manifest, span: SessionSpan) -> pa.Table | Non
     return table
 
 
-def frame_gaps(ctx: Context, t: np.ndarray, span: SessionSpan) -> None:
-    """Capture stalls: gaps between frames over the limit that do not overlap a pause (a warning)."""
-    gaps = capture_gaps(t, span.pauses, fmt.FRAME_GAP_LIMIT_NS)
+def frame_gaps(ctx: Context, t: np.ndarray, span: SessionSpan, m: Manifest) -> None:
+    """Capture stalls: gaps between frames over the limit that do not overlap a pause or a privacy gap (a
+    warning)."""
+    private = [
+        Span(int(s["start_ns"]), int(s["end_ns"]))
+        for s in m.get("privacy", {}).get("spans", [])
+        if s["kind"] == fmt.PrivacyKind.DENY_LIST.value
+    ]
+    gaps = capture_gaps(t, [*span.pauses, *private], fmt.FRAME_GAP_LIMIT_NS)
     if gaps:
         longest = max(g.ns for g in gaps)
         ctx.add(

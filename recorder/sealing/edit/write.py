@@ -28,7 +28,7 @@ from recorder.sealing.edit.trim import (
     write_raw_log,
 )
 from recorder.sealing.media import audio_gap_stats
-from recorder.sealing.privacy import privacy_section
+from recorder.sealing.privacy import deny_gaps, privacy_section
 from recorder.writers.log import read_live_log
 from trajrec import format as fmt
 from trajrec.errors import UnsafePathError
@@ -199,7 +199,13 @@ def write_trimmed(reader: BundleReader, src: Path, stage: Path, plan: Plan) -> N
     m["streams"]["markers"]["count"] = len(markers)
     m["stats"].update(
         session_stats(
-            Span(start, end), pauses, [int(r["t_ns"]) for r in frame_rows], dropped, (gap_ns, gaps), len(events)
+            Span(start, end),
+            pauses,
+            [int(r["t_ns"]) for r in frame_rows],
+            dropped,
+            (gap_ns, gaps),
+            len(events),
+            deny_gaps([dict(s) for s in m.get("privacy", {}).get("spans", [])]),
         )
     )
     at = _now_utc()

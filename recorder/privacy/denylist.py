@@ -1,0 +1,120 @@
+"""The deny-list: applications and window titles that are never recorded (password managers, private browsing).
+
+An entry names an application (its window class, e.g. `keepassxc`, compared without case) or a window-title
+pattern (a regular expression, searched without case). While a denied window has the focus nothing is recorded:
+no input, no frame, no window record, no element, and the span is a privacy gap in the manifest (with reason
+`deny-list`, never the window's title). The defaults cover common password managers and the private windows
+of common browsers; the app's settings and a lab's task file add to them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from recorder.errors import UsageError
+from recorder.platform.base import WindowBackend
+from recorder.privacy.state import PrivacyState
+from trajrec.format import PrivacyKind
+
+DEFAULT_APPS = (
+    "keepassxc", "keepass", "keepass2", "1password", "bitwarden", "enpass", "lastpass", "dashlane",
+    "seahorse", "org.gnome.seahorse.application", "secrets", "org.gnome.world.secrets", "kwalletmanager5",
+    "kwalletmanager",
+)  # fmt: skip
+DEFAULT_TITLES = (
+    r"\bprivate browsing\b",  # Firefox: "… — Mozilla Firefox Private Browsing"
+    r"\(incognito\)|\bincognito tab\b",  # Chromium-based: "New Incognito tab", "… (Incognito)"
+    r"\binprivate\b",  # Edge
+    r"\bprivate window\b",  # Brave, Vivaldi, Opera
+    r"\bkeepassxc\b|\bbitwarden\b|\b1password\b",  # their windows, by name, when the class is unusual
+)
+
+
+@dataclass(frozen=True)
+class DenyList:
+    apps: tuple[str, ...] = DEFAULT_APPS
+    titles: tuple[str, ...] = DEFAULT_TITLES
+    _apps: frozenset[str] = field(init=False, repr=False, compare=False, default=frozenset())
+    _title: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
+
+    def __post_init__(self) -> None:
+        bad = []
+        for pattern in self.titles:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                bad.append(f"{pattern!r} ({e})")
+        if bad:
+            raise UsageError(f"deny-list title patterns that are not regular expressions: {', '.join(bad)}")
+        object.__setattr__(self, "_apps", frozenset(a.strip().lower() for a in self.apps if a.strip()))
+        joined = "|".join(f"(?:{p})" for p in self.titles if p)
+        object.__setattr__(self, "_title", re.compile(joined, re.IGNORECASE) if joined else None)
+
+    def extended(self, apps: Iterable[str] = (), titles: Iterable[str] = ()) -> DenyList:
+        return DenyList(tuple(dict.fromkeys((*self.apps, *apps))), tuple(dict.fromkeys((*self.titles, *titles))))
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any] | None, base: DenyList | None = None) -> DenyList:
+        """`{"apps": [...], "titles": [...]}` (a task file's or the settings' `deny_list`) on top of `base`."""
+        base = base or cls()
+        if not d:
+            return base
+        apps, titles = d.get("apps", []), d.get("titles", [])
+        if not all(isinstance(x, str) for x in [*apps, *titles]):
+            raise UsageError("deny_list: apps and titles are lists of strings")
+        return base.extended(apps, titles)
+
+    def denies(self, app: str, title: str) -> bool:
+        if app.strip().lower() in self._apps:
+            return True
+        return bool(self._title is not None and self._title.search(title))
+
+    def __len__(self) -> int:
+        return len(self.apps) + len(self.titles)
+
+    @property
+    def sha256(self) -> str:
+        """A fingerprint of the list, for the manifest: which list ran, without saying what is on it."""
+        canonical = json.dumps({"apps": sorted(self._apps), "titles": sorted(set(self.titles))})
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class DenyGate:
+    """Is the focused window denied right now? The screen source asks before and after every grab, on its own
+    thread and its own window-system connection (opened on the first question); each answer opens or closes the
+    deny-list span that the input guard, the window and element sources and sealing go by."""
+
+    def __init__(
+        self,
+        deny: DenyList,
+        state: PrivacyState,
+        clock: Callable[[], int],
+        backend: Callable[[], WindowBackend] | None = None,
+    ) -> None:
+        self.deny = deny
+        self.state = state
+        self.clock = clock
+        self._make_backend = backend
+        self._backend: WindowBackend | None = None
+
+    def private_now(self) -> bool:
+        if self._backend is None:
+            if self._make_backend is None:
+                from recorder.platform import window_backend
+
+                self._make_backend = window_backend
+            self._backend = self._make_backend()
+        info = self._backend.focused()
+        denied = info is not None and self.deny.denies(info.app, info.title)
+        self.state.mark(PrivacyKind.DENY_LIST, denied, self.clock())
+        return denied
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None

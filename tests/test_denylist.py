@@ -1,0 +1,121 @@
+"""The deny-list: while a denied window (a password manager, a private browser window) has the focus nothing is
+recorded: no input, no frame, no window record; the span is a privacy gap in the manifest, and the window's
+title is in no file. Logic on its own, then the real recorder on Xvfb with real windows and injected input."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import trajrec
+from recorder.capture.screen import Region
+from recorder.errors import UsageError
+from recorder.privacy.denylist import DenyList
+from recorder.session import Session, SessionConfig
+from recorder.writers.log import read_live_log
+from tests.helpers.harness import Display
+from tests.helpers.xclient import XClient, x_keepalive
+from trajrec import format as fmt
+
+
+@pytest.mark.parametrize(
+    ("app", "title", "denied"),
+    [
+        ("KeePassXC", "vault.kdbx - KeePassXC", True),
+        ("keepassxc", "Passwords", True),  # by its class, whatever the title
+        ("firefox", "Bank — Mozilla Firefox Private Browsing", True),
+        ("Google-chrome", "New Incognito tab - Google Chrome", True),
+        ("firefox", "Docs — Mozilla Firefox", False),
+        ("xterm", "~/project: bash", False),
+    ],
+)
+def test_defaults_deny_password_managers_and_private_windows(app: str, title: str, denied: bool) -> None:
+    assert DenyList().denies(app, title) is denied
+
+
+def test_a_lab_extends_the_list_and_the_manifest_fingerprint_changes() -> None:
+    base = DenyList()
+    lab = DenyList.from_json({"apps": ["Slack"], "titles": [r"\bpayroll\b"]}, base)
+    assert lab.denies("slack", "general") and lab.denies("libreoffice", "Payroll 2026.ods")
+    assert not base.denies("slack", "general") and len(lab) == len(base) + 2 and lab.sha256 != base.sha256
+    with pytest.raises(UsageError, match="not regular expressions"):
+        DenyList.from_json({"titles": ["(unclosed"]})
+
+
+@pytest.fixture
+def xclient(x_display: Display) -> Iterator[XClient]:
+    with x_keepalive(x_display.name):
+        c = XClient(x_display.name)
+        try:
+            yield c
+        finally:
+            c.close()
+
+
+def xdotool(*args: str) -> None:
+    subprocess.run(["xdotool", *args], check=True, timeout=30)
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+def test_a_focused_denied_window_is_a_gap_with_no_input_no_frames_and_no_title(
+    xclient: XClient, x_display: Display, tmp_path: Path
+) -> None:
+    notes = xclient.window("Gedit", "notes.txt - gedit", 0, 0, 600, 400)
+    vault = xclient.window("KeePassXC", "vault.kdbx - KeePassXC", 640, 0, 600, 400)
+    config = SessionConfig(
+        out_dir=tmp_path,
+        region=Region(0, 0, x_display.width, x_display.height),
+        fps=10,
+        audio=False,
+        elements=False,
+        task={"id": "t", "title": "deny", "instruction": "", "expert": "e", "consent": True},
+        environment={
+            "os": "x", "arch": "x", "locale": "", "keyboard_layout": "us", "coordinate_space": fmt.COORDINATE_SPACE,
+            "displays": [
+                {"id": 0, "origin": [0, 0], "size_px": [x_display.width, x_display.height], "primary": True, "scale": 1}
+            ],
+        },
+    )  # fmt: skip
+    xclient.focus(notes)
+    session = Session(config)
+    session.start()
+    try:
+        time.sleep(0.5)
+        xdotool("type", "--delay", "30", "hello")
+        time.sleep(0.7)
+        xclient.focus(vault)
+        time.sleep(0.4)
+        xdotool("type", "--delay", "30", "s3cret")
+        xdotool("mousemove", "900", "200", "click", "1")
+        time.sleep(0.7)
+        xclient.focus(notes)
+        time.sleep(0.7)
+        xdotool("type", "--delay", "30", "bye")
+        time.sleep(0.5)
+    finally:
+        bundle = session.stop()
+
+    with trajrec.open(bundle) as b:
+        events = b.event_records()
+        windows = b.window_records()
+        frames = b.frame_times()
+        m = b.manifest
+    typed = "".join(e.char or "" for e in events if e.kind == fmt.EventKind.KEY_DOWN)
+    assert typed == "hellobye", typed
+    assert not any(e.kind == fmt.EventKind.DOWN for e in events)  # the click into the vault is gone too
+    (gap,) = [s for s in m["privacy"]["spans"] if s["kind"] == "deny-list"]
+    assert m["privacy"]["gaps"] == 1 and m["privacy"]["gap_ns"] == gap["end_ns"] - gap["start_ns"] > 500_000_000
+    assert not any(gap["start_ns"] <= t <= gap["end_ns"] for t in frames)
+    assert not any(gap["start_ns"] <= e.t_ns <= gap["end_ns"] for e in events)
+    assert {w.app for w in windows} == {"Gedit"}
+    blob = b"".join(p.read_bytes() for p in bundle.rglob("*") if p.is_file())
+    blob += repr(read_live_log(bundle / fmt.RAW_LOG).records).encode()
+    for secret in (b"vault.kdbx", b"KeePassXC", b"s3cret"):
+        assert secret not in blob
+    report = trajrec.validate(bundle, deep=True)
+    assert report.valid and report.findings == [], report.findings
