@@ -104,6 +104,7 @@ def default_sources(session: Session) -> list[Source]:
             paused=paused,
             draw_cursor=c.draw_cursor,
             private=gate.private_now if c.windows else lambda: False,
+            mask=gate.mask if c.windows else None,
         )
     ]
     # the voiceover next: its stream opens in milliseconds, while the input listener takes 0.15-0.5 s to start
@@ -278,6 +279,9 @@ class Session:
             except BaseException as e:
                 errors.append(e)
         _quietly(self.deny_gate.close)  # the screen source, its only user, has stopped
+        masked = sum(s.masked for s in self.sources if isinstance(s, ScreenSource))
+        deny = self.config.deny
+        self.offer_record(GuardsRecord(self.clock.now_ns(), self.accessibility, len(deny), deny.sha256, masked))
         self.state = State.STOPPED
         stop_anchor = self.clock.anchor(fmt.AnchorEvent.STOP)
         errors.extend(self._finish_writers(stop=stop_anchor))

@@ -117,5 +117,27 @@ def test_a_focused_denied_window_is_a_gap_with_no_input_no_frames_and_no_title(
     blob += repr(read_live_log(bundle / fmt.RAW_LOG).records).encode()
     for secret in (b"vault.kdbx", b"KeePassXC", b"s3cret"):
         assert secret not in blob
+    # while the notes had the focus, the vault beside them was filled in every frame before encoding
+    after = [t for t in frames if t > gap["end_ns"]]
+    with trajrec.open(bundle) as b:
+        for t in (frames[0], after[-1]):
+            rgb = b.frame_at(int(t))
+            assert rgb[200, 300].min() > 200  # the notes window: white
+            assert abs(int(rgb[200, 940].mean()) - 48) <= 6  # the vault: filled
+    assert m["privacy"]["masked_frames"] > 0
     report = trajrec.validate(bundle, deep=True)
     assert report.valid and report.findings == [], report.findings
+
+
+def test_a_denied_window_is_filled_only_where_it_shows() -> None:
+    import numpy as np
+
+    from recorder.privacy.mask import FILL_BGRA, mask_frame
+
+    image = np.full((100, 200, 4), 255, np.uint8)
+    stack = [((50, 0, 100, 100), True), ((100, 50, 200, 100), False)]  # the vault, then a window above it
+    filled = mask_frame(image, (10, 0), stack)  # the frame starts at x=10 of the desktop
+    hidden = (image == FILL_BGRA).all(axis=2)
+    assert filled == hidden.sum() == 100 * 50 + 50 * 50  # the vault's columns 40..140, less the window's corner
+    assert hidden[10, 40] and hidden[10, 139] and not hidden[10, 140] and not hidden[60, 100] and hidden[60, 89]
+    assert mask_frame(image, (0, 0), [((0, 0, 10, 10), False)]) == 0  # nothing denied: untouched

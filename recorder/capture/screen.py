@@ -62,6 +62,7 @@ class ScreenSource(Source):
         paused: Callable[[], bool] = lambda: False,
         draw_cursor: bool = False,
         private: Callable[[], bool] = lambda: False,
+        mask: Callable[[np.ndarray, tuple[int, int]], bool] | None = None,
     ) -> None:
         if fps <= 0 or fps > 240:
             raise CaptureError(f"--fps {fps}: choose a rate between 1 and 240")
@@ -73,6 +74,8 @@ class ScreenSource(Source):
         self.paused = paused
         self.private = private  # a denied window has the focus (recorder.privacy.denylist.DenyGate): no frame
         self.withheld = 0  # frames not grabbed or dropped because the screen was private
+        self.mask = mask  # fills denied windows that show, before the frame leaves this thread
+        self.masked = 0  # frames sent with a denied window filled
         self.draw_cursor = draw_cursor  # mss merges the pointer's image (XFixes) into every grab
         self.grabs = 0  # frames grabbed
         self.sent = 0  # frames that changed (or were due as keyframes) and went on to the encoder
@@ -139,12 +142,15 @@ class ScreenSource(Source):
                 self.grabs += 1
                 raw = shot.raw  # mss hands back a new bytearray per grab: it is already our copy
                 t = (t0 + t1) // 2
+                image = np.frombuffer(raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
+                # before anything compares or keeps the frame
+                masked = self.mask is not None and self.mask(image, (self.region.left, self.region.top))
                 if raw == prev and t - last_sent < KEYFRAME_INTERVAL_NS:
                     continue
                 prev = raw
                 last_sent = t
-                image = np.frombuffer(raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
                 self.sent += 1
+                self.masked += masked
                 self.emit(ScreenFrame(t_ns=t, image=image, display_id=self.display_id))
 
     def stop(self) -> None:

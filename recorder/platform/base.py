@@ -74,6 +74,12 @@ class WindowBackend(ABC):
     def focused(self) -> WindowInfo | None:
         """The focused top-level window, or None when no window has focus (or it vanished meanwhile)."""
 
+    def stacked(self) -> list[WindowInfo]:
+        """The visible top-level windows from the bottom of the stack to the top (the order they are painted);
+        each rect is the whole window with its frame (a window manager's title bar shows the title). Backends
+        that cannot tell return []."""
+        return []
+
     @abstractmethod
     def close(self) -> None: ...
 

@@ -82,8 +82,9 @@ class DummyWindowBackend(WindowBackend):
 
     An item that is an exception is raised when reached (to test error paths)."""
 
-    def __init__(self, items: Iterable[WindowInfo | BaseException | None]) -> None:
+    def __init__(self, items: Iterable[WindowInfo | BaseException | None], stack: Sequence[WindowInfo] = ()) -> None:
         self._items = list(items)
+        self.stack = list(stack)
         self._last: WindowInfo | None = None
         self.calls = 0
         self.closed = False
@@ -96,6 +97,9 @@ class DummyWindowBackend(WindowBackend):
                 raise item
             self._last = item
         return self._last
+
+    def stacked(self) -> list[WindowInfo]:
+        return list(self.stack)
 
     def close(self) -> None:
         self.closed = True

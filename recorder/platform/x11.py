@@ -58,6 +58,26 @@ class X11WindowBackend(WindowBackend):
     def focused(self) -> WindowInfo | None:
         return self._guard(lambda: self._describe(self._focused_window()))
 
+    def stacked(self) -> list[WindowInfo]:
+        try:
+            out = []
+            for top in self._root.query_tree().children:  # bottom to top
+                if top.get_attributes().map_state != X.IsViewable:
+                    continue
+                info = self._describe(self._client(top))
+                if info is None:
+                    continue
+                geom = top.get_geometry()
+                out.append(
+                    WindowInfo(info.app, info.title, int(geom.x), int(geom.y), int(geom.width), int(geom.height),
+                               info.pid, info.window_id)
+                )  # fmt: skip
+            return out
+        except xerror.XError:  # a window went away meanwhile: the next call sees the new stack
+            return []
+        except xerror.ConnectionClosedError as e:
+            raise CaptureError(f"lost the X display connection ({e}): check that the X server still runs") from e
+
     def info(self, window_id: int) -> WindowInfo | None:
         """Describe one window by X id (None if it does not exist or vanished meanwhile)."""
         return self._guard(lambda: self._describe(self._window(window_id)))

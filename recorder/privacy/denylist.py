@@ -16,10 +16,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from recorder.errors import UsageError
 from recorder.platform.base import WindowBackend
+from recorder.privacy.mask import Rect, mask_frame
 from recorder.privacy.state import PrivacyState
 from trajrec.format import PrivacyKind
+
+STACK_REFRESH_NS = 100_000_000  # how often the window stack is read for masking (a few ms of X requests)
 
 DEFAULT_APPS = (
     "keepassxc", "keepass", "keepass2", "1password", "bitwarden", "enpass", "lastpass", "dashlane",
@@ -101,18 +106,32 @@ class DenyGate:
         self.clock = clock
         self._make_backend = backend
         self._backend: WindowBackend | None = None
+        self._stack: list[tuple[Rect, bool]] = []
+        self._stack_at = -(1 << 62)
 
-    def private_now(self) -> bool:
+    def _windows(self) -> WindowBackend:
         if self._backend is None:
             if self._make_backend is None:
                 from recorder.platform import window_backend
 
                 self._make_backend = window_backend
             self._backend = self._make_backend()
-        info = self._backend.focused()
+        return self._backend
+
+    def private_now(self) -> bool:
+        info = self._windows().focused()
         denied = info is not None and self.deny.denies(info.app, info.title)
         self.state.mark(PrivacyKind.DENY_LIST, denied, self.clock())
         return denied
+
+    def mask(self, image: np.ndarray, origin: tuple[int, int]) -> bool:
+        """Fill the denied windows that show in a frame about to be encoded (the stack is read again at most every
+        STACK_REFRESH_NS: a denied window moved meanwhile may show at its new place for that long)."""
+        now = self.clock()
+        if now - self._stack_at >= STACK_REFRESH_NS:
+            self._stack = [((w.x, w.y, w.w, w.h), self.deny.denies(w.app, w.title)) for w in self._windows().stacked()]
+            self._stack_at = now
+        return mask_frame(image, origin, self._stack) > 0
 
     def close(self) -> None:
         if self._backend is not None:

@@ -76,9 +76,16 @@ class GuardsRecord:
     accessibility: str | None  # None: available; else why not (the password-field guard runs degraded)
     deny_entries: int = 0
     deny_sha256: str = hashlib.sha256(b"[]").hexdigest()
+    masked_frames: int | None = None  # logged again at stop with the frames in which denied windows were filled
 
     def to_json(self) -> dict[str, Any]:
         access: dict[str, Any] = {"available": self.accessibility is None}
         if self.accessibility is not None:
             access["reason"] = self.accessibility
-        return {"accessibility": access, "deny_list": {"entries": self.deny_entries, "sha256": self.deny_sha256}}
+        out: dict[str, Any] = {
+            "accessibility": access,
+            "deny_list": {"entries": self.deny_entries, "sha256": self.deny_sha256},
+        }
+        if self.masked_frames is not None:
+            out["masked_frames"] = self.masked_frames
+        return out

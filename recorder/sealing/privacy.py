@@ -41,7 +41,7 @@ def privacy_section(
         "accessibility": first["accessibility"] if first else {"available": False, "reason": NOT_ASKED},
         "deny_list": first["deny_list"] if first else {"entries": 0, "sha256": hashlib.sha256(b"[]").hexdigest()},
         "redacted_keys": sum(bool(e.get("redacted")) for e in events),
-        "masked_frames": 0,
+        "masked_frames": max((int(g.get("masked_frames", 0)) for g in guards), default=0),
         "spans": kept,
         "gaps": len(gaps),
         "gap_ns": sum(int(s["end_ns"]) - int(s["start_ns"]) for s in gaps),
@@ -51,3 +51,8 @@ def privacy_section(
 def deny_gaps(spans: list[dict[str, Any]]) -> list[Span]:
     """The deny-list spans: no frames by design, so not capture stalls."""
     return [Span(int(s["start_ns"]), int(s["end_ns"])) for s in spans if s["kind"] == fmt.PrivacyKind.DENY_LIST.value]
+
+
+def masked_of(privacy: Any) -> dict[str, int]:
+    """A trimmed bundle keeps the count of masked frames as an upper bound (frames do not say which were)."""
+    return {"masked_frames": int(privacy.get("masked_frames", 0))}

@@ -28,7 +28,7 @@ from recorder.sealing.edit.trim import (
     write_raw_log,
 )
 from recorder.sealing.media import audio_gap_stats
-from recorder.sealing.privacy import deny_gaps, privacy_section
+from recorder.sealing.privacy import deny_gaps, masked_of, privacy_section
 from recorder.writers.log import read_live_log
 from trajrec import format as fmt
 from trajrec.errors import UnsafePathError
@@ -151,7 +151,7 @@ def write_trimmed(reader: BundleReader, src: Path, stage: Path, plan: Plan) -> N
         m["streams"]["elements"]["records"] = len(elements)
     if "privacy" in m:
         old = m["privacy"]
-        guards = [{"accessibility": old["accessibility"], "deny_list": old["deny_list"]}]
+        guards = [{"accessibility": old["accessibility"], "deny_list": old["deny_list"], **masked_of(old)}]
         m["privacy"] = privacy_section(guards, [dict(s) for s in old["spans"]], events, Span(start, end))
 
     # audio
