@@ -9,13 +9,14 @@ import os
 import platform
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from recorder.errors import BackendUnavailable, UsageError
 from recorder.logs import data_dir
 from recorder.platform import detect, display_backend
+from recorder.privacy.denylist import DenyList
 from trajrec import format as fmt
 
 # Refuse to start with less free space than this (a 1080p hour is ~300 MB); TRAJREC_MIN_FREE_MB overrides.
@@ -81,6 +82,7 @@ class Plan:
     audio: bool = True
     audio_device: str | int | None = None
     exclude_input: Callable[[fmt.InputEvent], bool] | None = None
+    deny: DenyList = field(default_factory=DenyList)  # windows never recorded
 
 
 def session_config(plan: Plan) -> Any:
@@ -116,4 +118,5 @@ def session_config(plan: Plan) -> Any:
         task=plan.task,
         environment=environment(displays),
         exclude_input=plan.exclude_input,
+        deny=plan.deny,
     )

@@ -327,6 +327,11 @@ def test_settings_dialog_saves_store_and_preferences_or_says_what_is_wrong(
     dialog.save()
     assert "hyper" in dialog.error.text() and not (tmp_path / "cfg" / "store.toml").exists()
     dialog.hotkeys["pause"].setText("f8")
+    dialog.deny_titles.setPlainText("(unclosed")
+    dialog.save()
+    assert "not regular expressions" in dialog.error.text()
+    dialog.deny_apps.setPlainText("Slack\n\n  signal  ")
+    dialog.deny_titles.setPlainText(r"\bpayroll\b")
     dialog.embedded.setChecked(False)
     dialog.endpoint.setText("https://s3.example.com")
     dialog.bucket.setText("lab-trajectories")
@@ -343,3 +348,17 @@ def test_settings_dialog_saves_store_and_preferences_or_says_what_is_wrong(
     )
     again = AppSettings.load()
     assert (again.hotkeys["pause"], again.fps) == ("f8", 15.0)
+    assert (again.deny_apps, again.deny_titles) == (["Slack", "signal"], [r"\bpayroll\b"])
+    deny = again.deny_list({"deny_list": {"apps": ["zoom"]}})  # the defaults, the expert's, a lab's task file
+    assert deny.denies("slack", "x") and deny.denies("zoom", "x") and deny.denies("KeePassXC", "x")
+    assert deny.denies("libreoffice", "Payroll.ods") and not deny.denies("libreoffice", "Thesis.odt")
+
+
+def test_a_task_file_may_add_to_the_deny_list(tmp_path: Path) -> None:
+    (tmp_path / "t.json").write_text(
+        json.dumps({"id": "hr-1", "title": "Payroll", "deny_list": {"apps": ["Slack"], "titles": ["salary"]}})
+    )
+    assert load_task(tmp_path / "t.json").deny_list == {"apps": ["Slack"], "titles": ["salary"]}
+    (tmp_path / "bad.json").write_text(json.dumps({"id": "hr-1", "title": "Payroll", "deny_list": {"apps": "Slack"}}))
+    with pytest.raises(TaskFileError, match="deny_list"):
+        load_task(tmp_path / "bad.json")

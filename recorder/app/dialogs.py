@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from recorder.app.settings import AppSettings
 from recorder.capture.exclusion import Hotkey
+from recorder.privacy.denylist import DenyList
 
 
 def warn(parent: QWidget | None, title: str, text: str) -> None:
@@ -116,8 +117,26 @@ class SettingsDialog(QDialog):
         form = QFormLayout(keys)
         self.hotkeys = {a: QLineEdit(c) for a, c in settings.hotkeys.items()}
         for action, edit in self.hotkeys.items():
-            form.addRow({"pause": "Pause / resume", "stop": "Stop", "marker": "Step marker"}.get(action, action), edit)
+            names = {"pause": "Pause / resume", "stop": "Stop", "marker": "Step marker", "hide_keys": "Hide typed keys"}
+            form.addRow(names.get(action, action), edit)
         tabs.addTab(keys, "Hotkeys")
+
+        privacy = QWidget()
+        form = QFormLayout(privacy)
+        intro = QLabel(
+            "Windows never recorded: while one has the focus nothing is recorded, and where one shows it is "
+            "filled in the video. Password managers and private browser windows are on the list already; add "
+            "more here, one per line (a lab's task file may add its own)."
+        )
+        intro.setWordWrap(True)
+        form.addRow(intro)
+        self.deny_apps = QPlainTextEdit("\n".join(settings.deny_apps))
+        self.deny_apps.setPlaceholderText("application names (window class), e.g. slack")
+        self.deny_titles = QPlainTextEdit("\n".join(settings.deny_titles))
+        self.deny_titles.setPlaceholderText("title patterns (regular expressions), e.g. \\bpayroll\\b")
+        form.addRow("Applications", self.deny_apps)
+        form.addRow("Window titles", self.deny_titles)
+        tabs.addTab(privacy, "Privacy")
 
         data = QWidget()
         form = QFormLayout(data)
@@ -152,6 +171,9 @@ class SettingsDialog(QDialog):
         try:
             for combo in self.hotkeys.values():
                 Hotkey.parse(combo.text())
+            deny_apps = [x.strip() for x in self.deny_apps.toPlainText().splitlines() if x.strip()]
+            deny_titles = [x.strip() for x in self.deny_titles.toPlainText().splitlines() if x.strip()]
+            DenyList().extended(deny_apps, deny_titles)  # a pattern that is not a regular expression: say so
             if self.embedded.isChecked():
                 store = StoreConfig(
                     bucket=self.bucket.text().strip() or "trajectories",
@@ -175,6 +197,7 @@ class SettingsDialog(QDialog):
         s.audio_device = str(self.microphone.currentData() or "")
         s.hotkeys = {a: e.text().strip() for a, e in self.hotkeys.items()}
         s.data_folder = self.folder.text().strip()
+        s.deny_apps, s.deny_titles = deny_apps, deny_titles
         s.save()
         self.accept()
 

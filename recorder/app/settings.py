@@ -6,10 +6,14 @@ Where bundles are uploaded is not here: it is the store settings file (`uploader
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings
+
+from recorder.privacy.denylist import DenyList
 
 DEFAULT_HOTKEYS = {"pause": "ctrl+alt+p", "stop": "ctrl+alt+s", "marker": "ctrl+alt+m", "hide_keys": "ctrl+alt+h"}
 
@@ -36,6 +40,8 @@ class AppSettings:
     data_folder: str = ""
     hotkeys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
     draw_cursor: bool = False
+    deny_apps: list[str] = field(default_factory=list)  # on top of recorder.privacy.denylist's defaults
+    deny_titles: list[str] = field(default_factory=list)
 
     @property
     def out_dir(self) -> Path:
@@ -56,6 +62,8 @@ class AppSettings:
             value = qs.value(f"hotkeys/{action}")
             if value:
                 s.hotkeys[action] = str(value)
+        s.deny_apps = _lines(qs.value("privacy/deny_apps", ""))
+        s.deny_titles = _lines(qs.value("privacy/deny_titles", ""))
         return s
 
     def save(self, path: Path | None = None) -> None:
@@ -71,7 +79,18 @@ class AppSettings:
         qs.setValue("session/data_folder", self.data_folder)
         for action, combo in self.hotkeys.items():
             qs.setValue(f"hotkeys/{action}", combo)
+        qs.setValue("privacy/deny_apps", "\n".join(self.deny_apps))
+        qs.setValue("privacy/deny_titles", "\n".join(self.deny_titles))
         qs.sync()
+
+    def deny_list(self, task: Mapping[str, Any] | None = None) -> DenyList:
+        """The defaults, the expert's additions, and the task file's (a lab's) additions."""
+        mine = DenyList().extended(self.deny_apps, self.deny_titles)
+        return DenyList.from_json((task or {}).get("deny_list"), mine)
+
+
+def _lines(value: object) -> list[str]:
+    return [line.strip() for line in str(value or "").splitlines() if line.strip()]
 
 
 def _float(value: object, default: float) -> float:

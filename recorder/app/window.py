@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
             draw_cursor=s.draw_cursor,
             audio=device is not None,
             audio_device=device or None,
+            deny=s.deny_list({"deny_list": self.setup.task.deny_list} if self.setup.task else None),
         )
         self.recording.show_task(task, s.hotkeys)
         self.controller.start(plan, s.hotkeys)

@@ -21,6 +21,7 @@ from typing import Any
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.plan import Plan, default_out_dir, session_config
+from recorder.privacy.denylist import DenyList
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,20 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--expert", default="anonymous", help="the expert's pseudonym")
     p.add_argument("--no-queue", action="store_true", help="do not queue the sealed bundle for upload")
     p.add_argument("--consent", action="store_true", help="the expert consents to this recording (required)")
+    p.add_argument(
+        "--deny-app",
+        action="append",
+        default=[],
+        metavar="CLASS",
+        help="never record this application's windows (window class; repeatable; password managers are denied already)",
+    )
+    p.add_argument(
+        "--deny-title",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="never record windows whose title matches (repeatable; private browsing is denied already)",
+    )
     p.set_defaults(run=run)
 
 
@@ -116,6 +131,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         draw_cursor=args.draw_cursor,
         audio=not args.no_audio,
         audio_device=args.audio_device,
+        deny=DenyList().extended(args.deny_app, args.deny_title),
     )
     try:
         config = session_config(plan)

@@ -23,6 +23,7 @@ class Task:
     instruction: str = ""
     expected_minutes: float | None = None
     upload_to: str | None = None
+    deny_list: dict[str, list[str]] | None = None  # windows never recorded, on top of the defaults
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
@@ -32,6 +33,7 @@ class Task:
             instruction=data.get("instruction", ""),
             expected_minutes=data.get("expected_minutes"),
             upload_to=data.get("upload_to"),
+            deny_list=data.get("deny_list"),
         )
 
 
