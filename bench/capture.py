@@ -130,6 +130,15 @@ def trajrec_with_counters(counters_path: str, argv: list[str]) -> int:
 
     Session.start = start  # type: ignore[method-assign]
     Session.stop = stop  # type: ignore[method-assign]
+    if os.environ.get("TRAJREC_BENCH_GUARDS") == "off":  # bench/guards.py: the same recorder without its guards
+        orig_init = Session.__init__
+
+        def without_guards(self: Session, config: Any, *a: Any, **kw: Any) -> None:
+            config.elements, config.deny = False, None
+            orig_init(self, config, *a, **kw)
+            self.input_guard.hold_ns = 0
+
+        Session.__init__ = without_guards  # type: ignore[method-assign]
     code = cli.main(argv)
     if info:
         info["vmhwm_at_exit_kb"] = vmhwm_kb("self")  # the process's peak RSS, everything done but exiting

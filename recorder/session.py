@@ -72,7 +72,7 @@ class SessionConfig:
     input: bool = True
     windows: bool = True
     elements: bool = True  # the accessibility tree: focus and click targets, and the password-field guard
-    deny: DenyList = field(default_factory=DenyList)  # windows never recorded (recorder.privacy.denylist)
+    deny: DenyList | None = field(default_factory=DenyList)  # windows never recorded; None: no deny-list guard
     # Input the recorder itself causes (its hotkeys, its windows) must never enter the trajectory:
     # capture.exclusion.OwnInputFilter is the predicate the app passes.
     exclude_input: Callable[[fmt.InputEvent], bool] | None = None
@@ -103,8 +103,8 @@ def default_sources(session: Session) -> list[Source]:
             display_id=c.display_id,
             paused=paused,
             draw_cursor=c.draw_cursor,
-            private=gate.private_now if c.windows else lambda: False,
-            mask=gate.mask if c.windows else None,
+            private=gate.private_now if c.windows and c.deny is not None else lambda: False,
+            mask=gate.mask if c.windows and c.deny is not None else None,
         )
     ]
     # the voiceover next: its stream opens in milliseconds, while the input listener takes 0.15-0.5 s to start
@@ -133,7 +133,8 @@ def default_sources(session: Session) -> list[Source]:
     if c.windows:
         from recorder.capture.window import WindowSource
 
-        sources.append(WindowSource(now_ns, session.offer_record, paused=paused, hide=c.deny.denies))
+        hide = c.deny.denies if c.deny is not None else lambda _app, _title: False
+        sources.append(WindowSource(now_ns, session.offer_record, paused=paused, hide=hide))
     if c.windows:
         from recorder.capture.displays import DisplayLayoutSource
 
@@ -168,7 +169,8 @@ class Session:
         self._failed = threading.Event()
         self._lock = threading.Lock()
         self.privacy = PrivacyState()  # when keys are private; the log thread's InputGuard redacts by it
-        self.deny_gate = DenyGate(config.deny, self.privacy, self.clock.now_ns)  # asked by the screen source
+        deny = config.deny or DenyList(apps=(), titles=())
+        self.deny_gate = DenyGate(deny, self.privacy, self.clock.now_ns)  # asked by the screen source
         self.accessibility: str | None = None
         self.input_guard = InputGuard(self.privacy)
 
@@ -229,7 +231,7 @@ class Session:
             raise
         self.sources = started
         self.accessibility = _accessibility(started)  # None: the password-field guard runs; else why not
-        deny = self.config.deny
+        deny = self.deny_gate.deny
         self.offer_record(GuardsRecord(self.clock.now_ns(), self.accessibility, len(deny), deny.sha256))
         log.info("session %s recording into %s", self.session_id, self.live_dir)
 
@@ -280,7 +282,7 @@ class Session:
                 errors.append(e)
         _quietly(self.deny_gate.close)  # the screen source, its only user, has stopped
         masked = sum(s.masked for s in self.sources if isinstance(s, ScreenSource))
-        deny = self.config.deny
+        deny = self.deny_gate.deny
         self.offer_record(GuardsRecord(self.clock.now_ns(), self.accessibility, len(deny), deny.sha256, masked))
         self.state = State.STOPPED
         stop_anchor = self.clock.anchor(fmt.AnchorEvent.STOP)

@@ -231,3 +231,23 @@ def test_compose_fits_the_frame_and_draws_the_overlays_on_a_copy() -> None:
     assert not comp.image[:40, -40:].any()  # nothing drawn far from them
     blank = compose(None, 0, None, (160, 120), (80, 80), Overlays.empty())
     assert blank.raw is None and blank.image.shape == (60, 80, 3) and not blank.image.any()
+
+
+def test_privacy_spans_reach_the_review(bundle: Path) -> None:
+    """What the guards removed is shown on the timeline: gaps of denied windows, spans of hidden keys."""
+    from tests.helpers.bundles import edit_manifest
+
+    start = int(BundleReader(bundle).start_ns)
+    spans = [
+        {"start_ns": start + 10**8, "end_ns": start + 3 * 10**8, "kind": "keys-hidden"},
+        {"start_ns": start + 5 * 10**8, "end_ns": start + 6 * 10**8, "kind": "deny-list"},
+    ]
+    edit_manifest(bundle, lambda m: m["privacy"].update(spans=spans))
+    data = load_review(bundle)
+    try:
+        assert [(s.start_ns - start, s.end_ns - start, kind) for s, kind in data.privacy] == [
+            (10**8, 3 * 10**8, "keys-hidden"),
+            (5 * 10**8, 6 * 10**8, "deny-list"),
+        ]
+    finally:
+        data.reader.close()

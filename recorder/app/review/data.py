@@ -52,6 +52,7 @@ class ReviewData:
     events: int
     markers: list[fmt.Marker]  # all markers, BundleReader.markers() order
     pauses: list[Span]
+    privacy: list[tuple[Span, str]]  # (span, "password-field" | "keys-hidden" | "deny-list"): what guards removed
     envelope: np.ndarray | None  # (columns, 2) float32 min/max in -1..1 spread over [start_ns, end_ns]
     click_ticks: np.ndarray  # t_ns of `down` events
     key_ticks: np.ndarray  # t_ns of `key_down` events
@@ -150,6 +151,10 @@ def load_review(path: Path, columns: int = ENVELOPE_COLUMNS) -> ReviewData:
             events=ev.num_rows,
             markers=reader.markers(),
             pauses=reader.pauses(),
+            privacy=[
+                (Span(int(s["start_ns"]), int(s["end_ns"])), str(s["kind"]))
+                for s in m.get("privacy", {}).get("spans", [])
+            ],
             envelope=envelope,
             click_ticks=t[kind == "down"],
             key_ticks=t[kind == "key_down"],

@@ -284,6 +284,7 @@ class ReviewPage(QWidget):
             data.key_ticks,
             data.flags(),
             data.pauses,
+            data.privacy,
         )
         self.markers.set_markers(data.flagged(), data.start_ns)
         service = None

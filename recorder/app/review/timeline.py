@@ -72,6 +72,7 @@ class Timeline(QWidget):
         self.key_ticks = np.zeros(0, np.int64)
         self.flags: list[Flag] = []
         self.pauses: list[Span] = []
+        self.privacy: list[tuple[Span, str]] = []  # spans a privacy guard removed something from
         self._pos = 0
         self._trim = (0, 1)
         self._drag: str | None = None  # "scrub" | "start" | "end"
@@ -96,6 +97,7 @@ class Timeline(QWidget):
         key_ticks: np.ndarray,
         flags: list[Flag],
         pauses: Sequence[Span],
+        privacy: Sequence[tuple[Span, str]] = (),
     ) -> None:
         self.start_ns, self.end_ns = start_ns, max(end_ns, start_ns + 1)
         self.envelope = envelope
@@ -103,6 +105,7 @@ class Timeline(QWidget):
         self.key_ticks = np.asarray(key_ticks, np.int64)
         self.flags = list(flags)
         self.pauses = list(pauses)
+        self.privacy = list(privacy)
         self._pos = start_ns
         self._trim = (start_ns, self.end_ns)
         self._cache = None
@@ -284,6 +287,7 @@ class Timeline(QWidget):
         p.setBrush(_color("bg"))
         p.drawRoundedRect(lane, 6, 6)
         self._paint_pauses(p)
+        self._paint_privacy(p)
         self._paint_wave(p, x0, x1)
         self._paint_ticks(p)
         self._paint_axis(p)
@@ -297,6 +301,25 @@ class Timeline(QWidget):
         if bold:
             f.setBold(True)
         return f
+
+    def _paint_privacy(self, p: QPainter) -> None:
+        """Privacy gaps (a denied window: nothing recorded) shaded like pauses; spans of hidden keys as a band."""
+        for (a, b), kind in self.privacy:
+            x, w = self.x_for(a), max(2.0, self.x_for(b) - self.x_for(a))
+            if kind == "deny-list":
+                r = QRectF(x, WAVE_TOP, w, TICK_TOP + TICK_H - WAVE_TOP)
+                p.fillRect(r, _color("warn", 60))
+                p.fillRect(r, QBrush(_color("warn", 140), Qt.BrushStyle.FDiagPattern))
+                label = "Private window"
+            else:
+                r = QRectF(x, TICK_TOP + TICK_H - 5, w, 5)
+                p.fillRect(r, _color("warn", 200))
+                label = "Keys hidden"
+            if r.width() > 90:
+                p.setPen(_color("muted"))
+                p.setFont(self._small_font())
+                p.drawText(r.adjusted(0, -14, 0, 0), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, label)
+                p.setPen(Qt.PenStyle.NoPen)
 
     def _paint_pauses(self, p: QPainter) -> None:
         for a, b in self.pauses:
