@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             for mode in ("on", "off"):
                 os.environ["TRAJREC_BENCH_GUARDS"] = mode
                 result = cap.one_run("sequential", ("trajrec",), run_args, Path(tmp) / f"{r}-{mode}", print)
-                (run,) = result.runs
+                (run,) = result.tools
                 results[mode].append({**run.derived(), "frames": run.frames, "maxrss_mb": run.maxrss_mb})
     os.environ.pop("TRAJREC_BENCH_GUARDS", None)
 

@@ -257,6 +257,13 @@ class Session:
         """The keys-hidden hotkey: while on, every key is recorded redacted (works without accessibility)."""
         self.privacy.mark(fmt.PrivacyKind.KEYS_HIDDEN, hidden, self.clock.now_ns())
 
+    def private_state(self) -> str:
+        """What the deny-list guard does right now: "focused" (nothing recorded), "masked" (a denied window is
+        filled in the frames) or ""."""
+        if self.privacy.is_on(fmt.PrivacyKind.DENY_LIST):
+            return "focused"
+        return "masked" if self.deny_gate.showing else ""
+
     @property
     def keys_hidden(self) -> bool:
         return self.privacy.is_on(fmt.PrivacyKind.KEYS_HIDDEN)

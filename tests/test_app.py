@@ -362,3 +362,21 @@ def test_a_task_file_may_add_to_the_deny_list(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps({"id": "hr-1", "title": "Payroll", "deny_list": {"apps": "Slack"}}))
     with pytest.raises(TaskFileError, match="deny_list"):
         load_task(tmp_path / "bad.json")
+
+
+def test_the_recording_screen_says_when_a_private_window_is_handled(qtbot: Any) -> None:
+    from recorder.app.controller import RecordingController
+    from recorder.app.recording import RecordingPage
+
+    controller = RecordingController()
+    page = RecordingPage(controller)
+    qtbot.addWidget(page)
+    page.show()
+    controller.private_now.emit("focused")
+    assert page.private_label.isVisible() and "nothing is being recorded" in page.private_label.text()
+    controller.private_now.emit("masked")
+    assert "blanked out" in page.private_label.text()
+    controller.private_now.emit("")
+    assert not page.private_label.isVisible()
+    controller.keys_hidden_changed.emit(True)
+    assert page.hide_button.isChecked() and "hidden" in page.hide_button.text()

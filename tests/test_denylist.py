@@ -66,7 +66,8 @@ def test_a_focused_denied_window_is_a_gap_with_no_input_no_frames_and_no_title(
     xclient: XClient, x_display: Display, tmp_path: Path
 ) -> None:
     notes = xclient.window("Gedit", "notes.txt - gedit", 0, 0, 600, 400)
-    vault = xclient.window("KeePassXC", "vault.kdbx - KeePassXC", 640, 0, 600, 400)
+    vault = xclient.window("KeePassXC", "vault.kdbx - KeePassXC", 640, 0, 600, 400)  # denied by its class
+    bank = xclient.window("firefox", "My Bank — Mozilla Firefox Private Browsing", 0, 420, 600, 280)  # by title
     config = SessionConfig(
         out_dir=tmp_path,
         region=Region(0, 0, x_display.width, x_display.height),
@@ -96,7 +97,13 @@ def test_a_focused_denied_window_is_a_gap_with_no_input_no_frames_and_no_title(
         xclient.focus(notes)
         time.sleep(0.7)
         xdotool("type", "--delay", "30", "bye")
-        time.sleep(0.5)
+        time.sleep(0.7)
+        xclient.focus(bank)
+        time.sleep(0.4)
+        xdotool("type", "--delay", "30", "pin1234")
+        time.sleep(0.7)
+        xclient.focus(notes)
+        time.sleep(0.7)
     finally:
         bundle = session.stop()
 
@@ -108,22 +115,26 @@ def test_a_focused_denied_window_is_a_gap_with_no_input_no_frames_and_no_title(
     typed = "".join(e.char or "" for e in events if e.kind == fmt.EventKind.KEY_DOWN)
     assert typed == "hellobye", typed
     assert not any(e.kind == fmt.EventKind.DOWN for e in events)  # the click into the vault is gone too
-    (gap,) = [s for s in m["privacy"]["spans"] if s["kind"] == "deny-list"]
-    assert m["privacy"]["gaps"] == 1 and m["privacy"]["gap_ns"] == gap["end_ns"] - gap["start_ns"] > 500_000_000
-    assert not any(gap["start_ns"] <= t <= gap["end_ns"] for t in frames)
-    assert not any(gap["start_ns"] <= e.t_ns <= gap["end_ns"] for e in events)
+    gaps = [s for s in m["privacy"]["spans"] if s["kind"] == "deny-list"]
+    assert len(gaps) == m["privacy"]["gaps"] == 2
+    assert m["privacy"]["gap_ns"] == sum(g["end_ns"] - g["start_ns"] for g in gaps) > 2 * 500_000_000
+    for g in gaps:
+        assert not any(g["start_ns"] <= t <= g["end_ns"] for t in frames)
+        assert not any(g["start_ns"] <= e.t_ns <= g["end_ns"] for e in events)
+    gap = gaps[0]
     assert {w.app for w in windows} == {"Gedit"}
     blob = b"".join(p.read_bytes() for p in bundle.rglob("*") if p.is_file())
     blob += repr(read_live_log(bundle / fmt.RAW_LOG).records).encode()
-    for secret in (b"vault.kdbx", b"KeePassXC", b"s3cret"):
+    for secret in (b"vault.kdbx", b"KeePassXC", b"s3cret", b"My Bank", b"Private Browsing", b"pin1234"):
         assert secret not in blob
     # while the notes had the focus, the vault beside them was filled in every frame before encoding
-    after = [t for t in frames if t > gap["end_ns"]]
+    after = [t for t in frames if gap["end_ns"] < t < gaps[1]["start_ns"]]
     with trajrec.open(bundle) as b:
         for t in (frames[0], after[-1]):
             rgb = b.frame_at(int(t))
             assert rgb[200, 300].min() > 200  # the notes window: white
             assert abs(int(rgb[200, 940].mean()) - 48) <= 6  # the vault: filled
+            assert abs(int(rgb[560, 300].mean()) - 48) <= 6  # the private window: filled
     assert m["privacy"]["masked_frames"] > 0
     report = trajrec.validate(bundle, deep=True)
     assert report.valid and report.findings == [], report.findings

@@ -40,6 +40,7 @@ class RecordingController(QObject):
     failed = Signal(str)  # one line, for the user
     keys_hidden_changed = Signal(bool)  # the hide-keys hotkey or button: typed keys are recorded redacted
     guard_status = Signal(object)  # None: password fields are recognised; else why not (one line)
+    private_now = Signal(str)  # "" | "focused" (a denied window has the focus) | "masked" (one shows, filled)
 
     def __init__(self, own_windows: OwnWindows | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -66,6 +67,8 @@ class RecordingController(QObject):
 
     def _tick(self) -> None:
         self.elapsed.emit(self.recorded_s())
+        if self.session is not None:
+            self.private_now.emit(self.session.private_state())
 
     # --- actions ----------------------------------------------------------------------------------
     def start(self, plan: Plan, hotkeys: dict[str, str]) -> None:

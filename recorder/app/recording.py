@@ -65,6 +65,10 @@ class RecordingPage(QWidget):
         privacy.addWidget(self.guard_label, 1)
         privacy.addWidget(self.hide_button)
         box.addLayout(privacy)
+        self.private_label = QLabel("")
+        self.private_label.setStyleSheet(f"color: {COLORS['warn']}; font-weight: 600;")
+        self.private_label.setVisible(False)
+        box.addWidget(self.private_label)
 
         mark = QHBoxLayout()
         self.note = QLineEdit()
@@ -96,6 +100,7 @@ class RecordingPage(QWidget):
         controller.markers_changed.connect(self._markers)
         controller.keys_hidden_changed.connect(self._keys_hidden)
         controller.guard_status.connect(self._guard)
+        controller.private_now.connect(self._private)
         self._blink = QTimer(self)
         self._blink.setInterval(700)
         self._blink.timeout.connect(self._toggle_dot)
@@ -117,6 +122,14 @@ class RecordingPage(QWidget):
         else:
             self.guard_label.setText(f"⚠  Password fields are not recognised here: press {hide} before a secret.")
         self.guard_label.setToolTip("" if reason is None else str(reason))
+
+    def _private(self, state: str) -> None:
+        text = {
+            "focused": "🔒  A private window has the focus: nothing is being recorded",
+            "masked": "🔒  A private window is on screen: it is blanked out in the video",
+        }.get(state, "")
+        self.private_label.setText(text)
+        self.private_label.setVisible(bool(text))
 
     def _keys_hidden(self, hidden: bool) -> None:
         self.hide_button.setChecked(hidden)

@@ -108,6 +108,7 @@ class DenyGate:
         self._backend: WindowBackend | None = None
         self._stack: list[tuple[Rect, bool]] = []
         self._stack_at = -(1 << 62)
+        self.showing = False  # the last frame had a denied window filled
 
     def _windows(self) -> WindowBackend:
         if self._backend is None:
@@ -131,7 +132,8 @@ class DenyGate:
         if now - self._stack_at >= STACK_REFRESH_NS:
             self._stack = [((w.x, w.y, w.w, w.h), self.deny.denies(w.app, w.title)) for w in self._windows().stacked()]
             self._stack_at = now
-        return mask_frame(image, origin, self._stack) > 0
+        self.showing = mask_frame(image, origin, self._stack) > 0
+        return self.showing
 
     def close(self) -> None:
         if self._backend is not None:
