@@ -88,8 +88,8 @@ def run_log(
             got = True
         except queue.Empty:
             item, got = None, False
-        for event in guard.due(now_ns()):
-            w.event(event)
+        for held in guard.due(now_ns()):
+            _write_guarded(w, held)
         for span in guard.state.take_closed():
             w.privacy_span(span)
         if not got:
@@ -100,16 +100,23 @@ def run_log(
         idle_since = time.monotonic()
         if item is None:
             break
-        if type(item) is fmt.InputEvent:
-            for event in guard.offer(item, now_ns()):
-                w.event(event)
+        if type(item) is fmt.InputEvent or type(item) is fmt.ElementRecord:
+            for held in guard.offer(item, now_ns()):
+                _write_guarded(w, held)
             continue
         handler = calls.get(type(item))
         if handler is None:
             raise RecorderError(f"unknown record {type(item).__name__} from a capture source")
         handler(item)
-    for event in guard.drain():
-        w.event(event)
+    for held in guard.drain():
+        _write_guarded(w, held)
     guard.state.close_all(now_ns())
     for span in guard.state.take_closed():
         w.privacy_span(span)
+
+
+def _write_guarded(w: LiveWriter, record: fmt.InputEvent | fmt.ElementRecord) -> None:
+    if isinstance(record, fmt.ElementRecord):
+        w.element(record)
+    else:
+        w.event(record)

@@ -85,6 +85,10 @@ def test_nothing_is_kept_inside_a_deny_list_span_and_releases_follow_their_press
     assert guard.offer(up, now_ns=up.t_ns) == []
     after = key(3100)
     assert guard.offer(after, now_ns=after.t_ns) == [after] and guard.dropped == 5 and guard.redacted == 0
+    named = fmt.ElementRecord(1500 * MS, fmt.ElementKind.FOCUS, "text", "Entry: bank", (), "firefox", "gtk")
+    assert guard.offer(named, now_ns=named.t_ns) == []  # an element of the denied window: never kept
+    later = fmt.ElementRecord(3200 * MS, fmt.ElementKind.FOCUS, "text", "notes", (), "gedit", "gtk")
+    assert guard.offer(later, now_ns=later.t_ns) == [later]
 
 
 def test_drain_decides_with_what_is_known_and_open_spans_close_at_stop() -> None:

@@ -74,6 +74,12 @@ class WindowBackend(ABC):
     def focused(self) -> WindowInfo | None:
         """The focused top-level window, or None when no window has focus (or it vanished meanwhile)."""
 
+    def focused_name(self) -> tuple[str, str] | None:
+        """(app, title) of the focused window: all a deny-list needs, as cheaply as the backend can tell it
+        (the deny-list guard asks at every frame)."""
+        info = self.focused()
+        return None if info is None else (info.app, info.title)
+
     def stacked(self) -> list[WindowInfo]:
         """The visible top-level windows from the bottom of the stack to the top (the order they are painted);
         each rect is the whole window with its frame (a window manager's title bar shows the title). Backends

@@ -54,6 +54,20 @@ class X11WindowBackend(WindowBackend):
         self._net_active = atom("_NET_ACTIVE_WINDOW")
         self._net_name = atom("_NET_WM_NAME")
         self._net_pid = atom("_NET_WM_PID")
+        self._apps: dict[int, str] = {}  # window id -> application class: it never changes for a window
+        self._clients: dict[int, Any] = {}  # top-level window id -> the window carrying WM_CLASS
+
+    def focused_name(self) -> tuple[str, str] | None:
+        def query() -> tuple[str, str] | None:
+            win = self._focused_window()
+            return None if win is None else (self._app_of(win), self._title_of(win))
+
+        try:
+            return query()
+        except xerror.XError:
+            return None
+        except xerror.ConnectionClosedError as e:
+            raise CaptureError(f"lost the X display connection ({e}): check that the X server still runs") from e
 
     def focused(self) -> WindowInfo | None:
         return self._guard(lambda: self._describe(self._focused_window()))
@@ -61,17 +75,23 @@ class X11WindowBackend(WindowBackend):
     def stacked(self) -> list[WindowInfo]:
         try:
             out = []
-            for top in self._root.query_tree().children:  # bottom to top
+            tops = self._root.query_tree().children  # bottom to top
+            for top in tops:
                 if top.get_attributes().map_state != X.IsViewable:
                     continue
-                info = self._describe(self._client(top))
-                if info is None:
-                    continue
+                client = self._clients.get(top.id)
+                if client is None:
+                    client = self._clients[top.id] = self._client(top)
                 geom = top.get_geometry()
                 out.append(
-                    WindowInfo(info.app, info.title, int(geom.x), int(geom.y), int(geom.width), int(geom.height),
-                               info.pid, info.window_id)
+                    WindowInfo(self._app_of(client), self._title_of(client), int(geom.x), int(geom.y),
+                               int(geom.width), int(geom.height), None, int(client.id))
                 )  # fmt: skip
+            # forget windows that are gone, before the X server can hand their ids to another client's windows
+            top_ids = {t.id for t in tops}
+            self._clients = {k: v for k, v in self._clients.items() if k in top_ids}
+            live = top_ids | {c.id for c in self._clients.values()}
+            self._apps = {k: v for k, v in self._apps.items() if k in live}
             return out
         except xerror.XError:  # a window went away meanwhile: the next call sees the new stack
             return []
@@ -139,9 +159,10 @@ class X11WindowBackend(WindowBackend):
             level = [c for win in level for c in win.query_tree().children]
         return top
 
-    def _describe(self, win: Any) -> WindowInfo | None:
-        if win is None:
-            return None
+    def _app_of(self, win: Any) -> str:
+        """The window's application class (cached: WM_CLASS is set once, before a window is mapped)."""
+        if win.id in self._apps:
+            return self._apps[win.id]
         app = ""
         wm_class = self._prop(win, Xatom.WM_CLASS, Xatom.STRING)
         if wm_class is not None:
@@ -149,14 +170,22 @@ class X11WindowBackend(WindowBackend):
             instance = parts[0] if parts else b""
             klass = parts[1] if len(parts) > 1 else b""
             app = _text(klass or instance, utf8=False)
-        title = ""
+            self._apps[win.id] = app
+        return app
+
+    def _title_of(self, win: Any) -> str:
         name = self._prop(win, self._net_name, self._utf8)
         if name is not None:
-            title = _text(bytes(name.value), utf8=True)
-        else:
-            name = self._prop(win, Xatom.WM_NAME, X.AnyPropertyType)
-            if name is not None and name.format == 8:
-                title = _text(bytes(name.value), utf8=name.property_type == self._utf8)
+            return _text(bytes(name.value), utf8=True)
+        name = self._prop(win, Xatom.WM_NAME, X.AnyPropertyType)
+        if name is not None and name.format == 8:
+            return _text(bytes(name.value), utf8=name.property_type == self._utf8)
+        return ""
+
+    def _describe(self, win: Any) -> WindowInfo | None:
+        if win is None:
+            return None
+        app, title = self._app_of(win), self._title_of(win)
         pid: int | None = None
         prop = self._prop(win, self._net_pid, Xatom.CARDINAL)
         if prop is not None and prop.format == 32 and len(prop.value) > 0:

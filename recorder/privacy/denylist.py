@@ -120,8 +120,8 @@ class DenyGate:
         return self._backend
 
     def private_now(self) -> bool:
-        info = self._windows().focused()
-        denied = info is not None and self.deny.denies(info.app, info.title)
+        name = self._windows().focused_name()
+        denied = name is not None and self.deny.denies(*name)
         self.state.mark(PrivacyKind.DENY_LIST, denied, self.clock())
         return denied
 

@@ -7,7 +7,8 @@ HOLD_NS every signal about the event's moment has arrived, and the spans of `Pri
 MARGIN_NS on both sides, decide: inside a deny-list span no input is kept at all; inside a password-field or
 keys-hidden span a key keeps its kind and time and loses key name, character, keycode and modifiers. The release
 of a press that was dropped or redacted is dropped or redacted too, wherever it happens. Held events live only
-in memory: a crash loses at most HOLD_NS of them, never writes one.
+in memory: a crash loses at most HOLD_NS of them, never writes one. Accessibility elements wait the same way,
+so none of a denied window's is written.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import dataclasses
 from collections import deque
 
 from recorder.privacy.state import PrivacyState
-from trajrec.format import KEY_KINDS, EventKind, InputEvent, PrivacyKind
+from trajrec.format import KEY_KINDS, ElementRecord, EventKind, InputEvent, PrivacyKind
+
+Guarded = InputEvent | ElementRecord  # what the guard holds back until it knows
 
 HOLD_NS = 400_000_000  # how long a key waits for the signals about its moment
 MARGIN_NS = 300_000_000  # how far a private span is widened each way (signal latency, a busy machine)
@@ -36,29 +39,31 @@ class InputGuard:
         self.state = state
         self.hold_ns = hold_ns
         self.margin_ns = margin_ns
-        self._held: deque[InputEvent] = deque()
+        self._held: deque[Guarded] = deque()
         self._pressed_private: set[int | str | None] = set()  # keys whose press was redacted, until released
         self._dropped_presses: set[tuple[str, int | str | None]] = set()  # presses left out, until released
         self.redacted = 0
         self.dropped = 0
 
-    def offer(self, event: InputEvent, now_ns: int) -> list[InputEvent]:
+    def offer(self, event: Guarded, now_ns: int) -> list[Guarded]:
         self._held.append(event)
         return self.due(now_ns)
 
-    def due(self, now_ns: int) -> list[InputEvent]:
-        out = []
+    def due(self, now_ns: int) -> list[Guarded]:
+        out: list[Guarded] = []
         while self._held and self._held[0].t_ns + self.hold_ns <= now_ns:
             out.extend(self._decide(self._held.popleft()))
         return out
 
-    def drain(self) -> list[InputEvent]:
+    def drain(self) -> list[Guarded]:
         out = [kept for e in self._held for kept in self._decide(e)]
         self._held.clear()
         return out
 
-    def _decide(self, e: InputEvent) -> list[InputEvent]:
+    def _decide(self, e: Guarded) -> list[Guarded]:
         """[] (left out), [e] or [e redacted]."""
+        if isinstance(e, ElementRecord):  # an element of a denied window is never kept, its name least of all
+            return [] if self.state.covers(e.t_ns, self.margin_ns, self.margin_ns, NO_INPUT) else [e]
         which = e.scancode if e.scancode is not None else e.key
         pair = ("button", e.button) if e.kind in (EventKind.DOWN, EventKind.UP) else ("key", which)
         if self.state.covers(e.t_ns, self.margin_ns, self.margin_ns, NO_INPUT):
