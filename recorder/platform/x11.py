@@ -10,7 +10,9 @@ A python-xlib connection is not thread-safe: use one backend object from one thr
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 
 from Xlib import X, Xatom  # type: ignore[import-untyped]
 from Xlib import display as xdisplay
@@ -20,6 +22,8 @@ from Xlib.ext import randr  # type: ignore[import-untyped]
 from recorder.errors import CaptureError
 from recorder.platform.base import DisplayBackend, WindowBackend, WindowInfo
 from trajrec.format import Display
+
+T = TypeVar("T")
 
 _MAX_PROP_LONGS = 1 << 16  # read at most 256 KiB of a property (titles, WM_CLASS) in one round trip
 _CLIENT_SEARCH_DEPTH = 2  # how deep under a frame (child of root) to look for the WM_CLASS client
@@ -56,47 +60,52 @@ class X11WindowBackend(WindowBackend):
         self._net_pid = atom("_NET_WM_PID")
         self._apps: dict[int, str] = {}  # window id -> application class: it never changes for a window
         self._clients: dict[int, Any] = {}  # top-level window id -> the window carrying WM_CLASS
+        self._resolved: dict[int, Any] = {}  # input-focus window id -> its top-level client window
 
     def focused_name(self) -> tuple[str, str] | None:
         def query() -> tuple[str, str] | None:
             win = self._focused_window()
             return None if win is None else (self._app_of(win), self._title_of(win))
 
-        try:
-            return query()
-        except xerror.XError:
-            return None
-        except xerror.ConnectionClosedError as e:
-            raise CaptureError(f"lost the X display connection ({e}): check that the X server still runs") from e
+        return self._uncached_on_failure(query)
 
     def focused(self) -> WindowInfo | None:
-        return self._guard(lambda: self._describe(self._focused_window()))
+        return self._uncached_on_failure(lambda: self._describe(self._focused_window()))
+
+    def _uncached_on_failure(self, query: Callable[[], T]) -> T | None:
+        """`query` through `_guard`; when it fails and something was cached, once more from nothing: a cached window
+        may be gone and its id given to another (never answer "no window" for a stale cache)."""
+        found = self._guard(query)
+        if found is None and (self._resolved or self._apps):
+            self._resolved.clear()
+            self._apps.clear()
+            found = self._guard(query)
+        return found
 
     def stacked(self) -> list[WindowInfo]:
-        try:
-            out = []
-            tops = self._root.query_tree().children  # bottom to top
-            for top in tops:
-                if top.get_attributes().map_state != X.IsViewable:
-                    continue
-                client = self._clients.get(top.id)
-                if client is None:
-                    client = self._clients[top.id] = self._client(top)
-                geom = top.get_geometry()
-                out.append(
-                    WindowInfo(self._app_of(client), self._title_of(client), int(geom.x), int(geom.y),
-                               int(geom.width), int(geom.height), None, int(client.id))
-                )  # fmt: skip
-            # forget windows that are gone, before the X server can hand their ids to another client's windows
-            top_ids = {t.id for t in tops}
-            self._clients = {k: v for k, v in self._clients.items() if k in top_ids}
-            live = top_ids | {c.id for c in self._clients.values()}
-            self._apps = {k: v for k, v in self._apps.items() if k in live}
-            return out
-        except xerror.XError:  # a window went away meanwhile: the next call sees the new stack
-            return []
-        except xerror.ConnectionClosedError as e:
-            raise CaptureError(f"lost the X display connection ({e}): check that the X server still runs") from e
+        tops: list[Any] = self._guard(lambda: list(self._root.query_tree().children)) or []  # bottom to top
+        out = [info for info in (self._guard(partial(self._stacked_one, top)) for top in tops) if info is not None]
+        # forget windows that are gone, before the X server can hand their ids to another client's windows
+        top_ids = {t.id for t in tops}
+        self._clients = {k: v for k, v in self._clients.items() if k in top_ids}
+        live = top_ids | {c.id for c in self._clients.values()}
+        self._apps = {k: v for k, v in self._apps.items() if k in live}
+        self._resolved = {k: v for k, v in self._resolved.items() if v.id in live}
+        return out
+
+    def _stacked_one(self, top: Any) -> WindowInfo | None:
+        """A top-level window as `stacked` lists it, None when it is not shown (a window gone meanwhile raises
+        XError, and is left out by `_guard`: only that one)."""
+        if top.get_attributes().map_state != X.IsViewable:
+            return None
+        client = self._clients.get(top.id)
+        if client is None:
+            client = self._clients[top.id] = self._client(top)
+        geom = top.get_geometry()
+        return WindowInfo(
+            self._app_of(client), self._title_of(client), int(geom.x), int(geom.y), int(geom.width),
+            int(geom.height), None, int(client.id),
+        )  # fmt: skip
 
     def info(self, window_id: int) -> WindowInfo | None:
         """Describe one window by X id (None if it does not exist or vanished meanwhile)."""
@@ -106,10 +115,10 @@ class X11WindowBackend(WindowBackend):
         self._d.close()
 
     # --- internals ---------------------------------------------------------------------------------------
-    def _guard(self, query: Any) -> WindowInfo | None:
+    def _guard(self, query: Callable[[], T]) -> T | None:
+        """`query()`, or None when a window it asked about went away between two requests."""
         try:
-            result: WindowInfo | None = query()
-            return result
+            return query()
         except xerror.XError:  # BadWindow & co: the window went away between two requests
             return None
         except xerror.ConnectionClosedError as e:
@@ -138,16 +147,23 @@ class X11WindowBackend(WindowBackend):
                 return None
             child = self._root.query_pointer().child  # the child of root under the pointer, or 0
             return self._client(child) if child else None
+        if focus.id in self._resolved:  # the deny-list guard asks at every frame: walk up once per focus window
+            return self._resolved[focus.id]
+        if len(self._resolved) > 256:
+            self._resolved.clear()
         win = focus
         while True:
             if win.id == self._root.id:
                 return None
             if self._has_wm_class(win):
-                return win
+                break
             parent = win.query_tree().parent
             if isinstance(parent, int) or parent.id == self._root.id:  # int: X.NONE
-                return self._client(win)
+                win = self._client(win)
+                break
             win = parent
+        self._resolved[focus.id] = win
+        return win
 
     def _client(self, top: Any) -> Any:
         """The window carrying WM_CLASS in or under a child of root (a frame when a WM reparents), else top."""
