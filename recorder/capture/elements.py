@@ -1,5 +1,5 @@
 """Element source: the accessibility element that takes the keyboard focus, and the one under the pointer at
-every button press, as ElementRecords; and the password-field spans the key guard redacts by.
+every button press, as ElementRecords; and the password-field spans the input guard redacts keys by.
 
 The platform's AccessibilityBackend (AT-SPI on Linux) hears focus changes on its own thread and stamps them;
 this source turns each into a record (a password field's name is never kept) and tells `PrivacyState` when a
@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 
 from recorder.capture.base import Clock, Emit, Source, WorkerThread
 from recorder.errors import BackendUnavailable
@@ -124,5 +125,11 @@ class ElementSource(Source):
         try:
             backend.stop()
         finally:
-            self._presses.put(None)
+            while True:  # the end marker always fits: presses not yet answered are dropped with the backend
+                try:
+                    self._presses.put_nowait(None)
+                    break
+                except queue.Full:
+                    with suppress(queue.Empty):
+                        self._presses.get_nowait()
             self._worker.join(timeout=10)
