@@ -380,3 +380,23 @@ def test_the_recording_screen_says_when_a_private_window_is_handled(qtbot: Any) 
     assert not page.private_label.isVisible()
     controller.keys_hidden_changed.emit(True)
     assert page.hide_button.isChecked() and "hidden" in page.hide_button.text()
+
+
+def test_run_task_skips_the_callbacks_of_a_widget_that_is_gone(qtbot: Any) -> None:
+    """A preflight check that finishes after its screen closed must not touch the screen's deleted labels."""
+    import threading
+
+    from PySide6.QtWidgets import QLabel
+
+    from recorder.app.threads import run_task, wait_idle
+
+    label = QLabel("waiting")
+    release = threading.Event()
+    seen: list[str] = []
+    run_task(lambda: release.wait(5) and "done", lambda r: (seen.append(r), label.setText(r)), owner=label)
+    label.deleteLater()
+    qtbot.waitUntil(lambda: not __import__("shiboken6").isValid(label), timeout=2000)
+    release.set()
+    wait_idle()
+    qtbot.wait(50)
+    assert seen == []  # skipped, and no "Internal C++ object already deleted" in the event loop

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
@@ -47,20 +48,27 @@ def run_task(
     func: Callable[[], Any],
     on_done: Callable[[Any], None] | None = None,
     on_error: Callable[[BaseException], None] | None = None,
+    owner: QObject | None = None,
 ) -> None:
-    """Run `func()` on a worker thread; call `on_done(result)` or `on_error(exc)` on the GUI thread."""
+    """Run `func()` on a worker thread; call `on_done(result)` or `on_error(exc)` on the GUI thread. With an
+    `owner` (the widget the callbacks update), they are skipped once it is gone (a screen closed meanwhile)."""
     relay = _Relay()
+
+    def owner_gone() -> bool:
+        return owner is not None and not shiboken6.isValid(owner)
 
     @Slot(object)
     def finished(result: Any) -> None:
         _release(relay)
-        if on_done is not None:
+        if on_done is not None and not owner_gone():
             on_done(result)
 
     @Slot(object)
     def failed(error: BaseException) -> None:
         _release(relay)
-        if on_error is not None:
+        if owner_gone():
+            log.info("background task failed after its window closed: %s", error)
+        elif on_error is not None:
             on_error(error)
         else:
             log.error("background task failed", exc_info=(type(error), error, error.__traceback__))

@@ -277,7 +277,7 @@ class SetupPage(QWidget):
 
     # --- screen -----------------------------------------------------------------------------------
     def refresh_thumbnails(self) -> None:
-        run_task(grab_thumbnails, self._show_thumbnails, lambda e: log.warning("no thumbnails: %s", e))
+        run_task(grab_thumbnails, self._show_thumbnails, lambda e: log.warning("no thumbnails: %s", e), owner=self)
 
     def _show_thumbnails(self, thumbs: list[tuple[int, str, np.ndarray]]) -> None:
         buttons = {self.screen_group.id(b): b for b in self.screen_group.buttons()}
@@ -377,7 +377,7 @@ class SetupPage(QWidget):
             self._show_check(Check("store", None, "Uploads are not set up; recordings wait in the upload queue"))
         for name, job in jobs:
             self.check_rows[name].setText(f"…  {name.capitalize()}: checking")
-            run_task(job, self._show_check, self._check_failed(name))
+            run_task(job, self._show_check, self._check_failed(name), owner=self)
 
     def _check_failed(self, name: str) -> Callable[[BaseException], None]:
         def show(error: BaseException) -> None:
