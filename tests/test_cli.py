@@ -110,6 +110,8 @@ def test_info_and_bad_bundle_errors(sample: tuple[Path, SyntheticTruth], tmp_pat
     bundle, truth = sample
     r = run("info", str(bundle))
     assert r.returncode == 0 and truth.session_id in r.stdout and "frames" in r.stdout
+    assert f"elements  {len(truth.elements)}" in r.stdout
+    assert "privacy   password fields recognised; 0 keys redacted, 0 frames masked, 0 gaps" in r.stdout
     assert json.loads(run("info", "--json", str(bundle)).stdout)["session_id"] == truth.session_id
     r = run("info", str(tmp_path))
     assert r.returncode == 3 and r.stderr.startswith("trajrec info: ") and r.stderr.count("\n") == 1

@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> ExitCode:
                 else f"none ({au['reason']})"
             ),
             f"markers   {m['streams']['markers']['count']}",
+            *_privacy_lines(m),
             f"files     {len(m['files'])}, {sum(f['bytes'] for f in m['files']) / 1e6:.1f} MB",
         ]
         for note in m.get("notes", []):
@@ -66,3 +67,18 @@ def _utc(ns: int) -> str:
     from trajrec.format import utc_iso
 
     return utc_iso(ns)
+
+
+def _privacy_lines(m: Any) -> list[str]:
+    """What the privacy guards did (format 1.1; nothing for a 1.0 bundle)."""
+    p = m.get("privacy")
+    if p is None:
+        return []
+    access = p["accessibility"]
+    guard = "password fields recognised" if access["available"] else f"no accessibility ({access.get('reason', '')})"
+    elements = m["streams"].get("elements", {})
+    return [
+        f"elements  {elements['records']}" if elements.get("present") else "elements  none",
+        f"privacy   {guard}; {p['redacted_keys']} keys redacted, {p['masked_frames']} frames masked, "
+        f"{p['gaps']} gaps ({p['gap_ns'] / 1e9:.1f} s), deny-list of {p['deny_list']['entries']}",
+    ]
