@@ -32,6 +32,7 @@ from recorder.capture.screen import Region, ScreenSource
 from recorder.clock import SessionClock
 from recorder.errors import CaptureError, RecorderError
 from recorder.logthread import DroppedFrames, Record, run_log
+from recorder.platform.detect import frames_backend
 from recorder.privacy.denylist import DenyGate, DenyList
 from recorder.privacy.guard import InputGuard
 from recorder.privacy.state import GuardsRecord, PrivacyState
@@ -133,7 +134,7 @@ def default_sources(session: Session) -> list[Source]:
     if c.windows:
         from recorder.capture.window import WindowSource
 
-        hide = c.deny.denies if c.deny is not None else lambda _app, _title: False
+        hide = gate.hides if c.deny is not None else lambda _window: False
         sources.append(WindowSource(now_ns, session.offer_record, paused=paused, hide=hide))
     if c.windows:
         from recorder.capture.displays import DisplayLayoutSource
@@ -170,7 +171,8 @@ class Session:
         self._lock = threading.Lock()
         self.privacy = PrivacyState()  # when keys are private; the log thread's InputGuard redacts by it
         deny = config.deny or DenyList(apps=(), titles=())
-        self.deny_gate = DenyGate(deny, self.privacy, self.clock.now_ns)  # asked by the screen source
+        frames = frames_backend if config.elements else None  # what applications say of their windows
+        self.deny_gate = DenyGate(deny, self.privacy, self.clock.now_ns, frames=frames)  # the screen source asks
         self.accessibility: str | None = None
         self.input_guard = InputGuard(self.privacy)
 

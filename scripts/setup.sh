@@ -14,6 +14,8 @@ APT_PACKAGES=(python3 python3-venv ca-certificates
   # privacy guards and their tests: the accessibility bus (AT-SPI over D-Bus), a window manager, and GTK 3 test
   # windows run by the system's Python (python3-gi); the recorder itself speaks D-Bus from the venv (jeepney)
   dbus at-spi2-core openbox python3-gi gir1.2-gtk-3.0
+  # a real browser whose incognito windows are recognised by what its accessibility tree says
+  chromium
   # packaging checks (tests/test_packaging.py): the .desktop entry validator
   desktop-file-utils)
 if [[ "${1:-}" == "--bench" ]]; then

@@ -326,6 +326,7 @@ def store_with_two(s3_server: EmbeddedServer, sample: tuple[Path, SyntheticTruth
 
 @settings(FUZZ, max_examples=max(min(EXAMPLES, 20), EXAMPLES // 4))  # each case downloads from a real store (~1 s)
 @given(data=st.data(), value=JSON, delete=st.booleans(), extra=HOSTILE_KEYS)
+@pytest.mark.slow  # a real store round trip per case: out of the quick subset
 @pytest.mark.usefixtures("aws_isolated", "cli_env")
 def test_download_from_a_store_holding_any_manifest(
     s3_server: EmbeddedServer,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -79,7 +80,24 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     window.show()
     offer_repair(window, window.settings.out_dir)
-    return int(app.exec())
+    restore = _accessibility_on()
+    try:
+        return int(app.exec())
+    finally:
+        restore()
+
+
+def _accessibility_on() -> Callable[[], None]:
+    """The accessibility tree stays on while the app is open (so browsers started meanwhile say which windows are
+    private: recorder.privacy.own_word); the desktop's setting is put back at quit."""
+    from recorder.errors import BackendUnavailable
+    from recorder.platform import accessibility_on
+
+    try:
+        return accessibility_on()
+    except BackendUnavailable as e:
+        log.info("accessibility is not available: %s", e)
+        return lambda: None
 
 
 if __name__ == "__main__":

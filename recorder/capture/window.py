@@ -40,7 +40,7 @@ class WindowSource(Source):
         interval_s: float = 0.1,
         backend: WindowBackend | None = None,
         paused: Callable[[], bool] = lambda: False,
-        hide: Callable[[str, str], bool] = lambda _app, _title: False,
+        hide: Callable[[WindowInfo], bool] = lambda _window: False,
     ) -> None:
         if not 0 < interval_s <= 60:
             raise CaptureError(f"window poll interval {interval_s} s: choose between 0 and 60 s")
@@ -48,7 +48,7 @@ class WindowSource(Source):
         self.emit = emit
         self.interval_s = interval_s
         self.paused = paused
-        self.hide = hide  # (app, title) of a window never recorded (the deny-list): no record names it
+        self.hide = hide  # a window never recorded (the deny-list): no record names it
         self.polls = 0  # focused() queries made
         self.sent = 0  # records emitted
         self._backend = backend
@@ -58,6 +58,7 @@ class WindowSource(Source):
         self._stop = threading.Event()
         self._worker = WorkerThread(self._run, "window-capture")
         self._started = False
+        self._hidden: tuple[_Key, int] | None = None  # the focused window while hidden, and when it was first seen
 
     def start(self) -> None:
         if self._backend is None:
@@ -81,11 +82,18 @@ class WindowSource(Source):
         key = _key(info)
         if key == self._last and not resumed:
             return None
-        self._last = key
-        if self.hide(info.app, info.title):
+        t_ns = self.clock()
+        if self.hide(info):  # asked again at every poll: a window may be hidden only until its verdict is known
+            self._last = None
+            if self._hidden is None or self._hidden[0] != key:
+                self._hidden = (key, t_ns)
             return None
+        if self._hidden is not None and self._hidden[0] == key:
+            t_ns = self._hidden[1]  # when it got the focus, not when it was known not to be private
+        self._hidden = None
+        self._last = key
         record = WindowRecord(
-            t_ns=self.clock(),
+            t_ns=t_ns,
             app=scrub(info.app),
             title=scrub(info.title),  # no home folder, user or host name (recorder.privacy.identity)
             rect_x=info.x,

@@ -7,7 +7,7 @@ platform itself. The modules:
 - ``detect``: ``detect()`` (TRAJREC_PLATFORM, else DISPLAY) and the factories built on it;
 - ``dummy``: playback backends for logic tests (``TRAJREC_PLATFORM=dummy``);
 - ``x11`` (focused window, monitor layout) and ``input_x11`` (mouse and keyboard): the X11 backends;
-- ``atspi``: the accessibility tree (focus changes, the element at a point) over D-Bus.
+- ``atspi``: the accessibility tree (focus changes, the element at a point, applications' frames) over D-Bus.
 
 Only X11 is written; Wayland, macOS and Windows would slot in beside it. Implementations are imported lazily,
 so importing this package needs no GUI or capture library. This package sits below recorder.capture and
@@ -23,6 +23,8 @@ from recorder.platform.base import (
     Deliver,
     DisplayBackend,
     ElementInfo,
+    FrameInfo,
+    FramesBackend,
     InputBackend,
     InputBackendFactory,
     OnFocus,
@@ -34,8 +36,10 @@ from recorder.platform.detect import (
     NO_BACKEND,
     PLATFORMS,
     accessibility_backend,
+    accessibility_on,
     detect,
     display_backend,
+    frames_backend,
     graphical_session,
     input_backend,
     window_backend,
@@ -43,6 +47,7 @@ from recorder.platform.detect import (
 from recorder.platform.dummy import (
     DummyAccessibilityBackend,
     DummyDisplayBackend,
+    DummyFramesBackend,
     DummyInputBackend,
     DummyWindowBackend,
 )
@@ -58,17 +63,22 @@ __all__ = [
     "DisplayBackend",
     "DummyAccessibilityBackend",
     "DummyDisplayBackend",
+    "DummyFramesBackend",
     "DummyInputBackend",
     "DummyWindowBackend",
     "ElementInfo",
+    "FrameInfo",
+    "FramesBackend",
     "InputBackend",
     "InputBackendFactory",
     "OnFocus",
     "WindowBackend",
     "WindowInfo",
     "accessibility_backend",
+    "accessibility_on",
     "detect",
     "display_backend",
+    "frames_backend",
     "graphical_session",
     "input_backend",
     "window_backend",

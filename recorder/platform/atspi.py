@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from jeepney import DBusAddress, DBusErrorResponse, MatchRule, Properties, new_method_call
@@ -25,17 +26,19 @@ from jeepney.low_level import HeaderFields
 
 from recorder.clock import Clock
 from recorder.errors import BackendUnavailable, CaptureError, FirstError
-from recorder.platform.base import AccessibilityBackend, ElementInfo, OnFocus, one_line
+from recorder.platform.base import AccessibilityBackend, ElementInfo, FrameInfo, FramesBackend, OnFocus, one_line
 
 log = logging.getLogger(__name__)
 
 CALL_TIMEOUT_S = 1.0  # an application that does not answer within this is skipped, never waited on
+FRAMES_TIMEOUT_S = 0.25  # the same for the frames the deny-list asks for, on the screen source's thread
 NULL_PATH = "/org/a11y/atspi/null"
 REGISTRY = "org.a11y.atspi.Registry"
 ROOT = "/org/a11y/atspi/accessible/root"
 ACCESSIBLE = "org.a11y.atspi.Accessible"
 COMPONENT = "org.a11y.atspi.Component"
 FOCUS_EVENT = "object:state-changed:focused"
+DBUS_DAEMON = ("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus")
 SCREEN_COORDS = 0  # ATSPI_COORD_TYPE_SCREEN
 ROLE_PASSWORD_TEXT = 40  # ATSPI_ROLE_PASSWORD_TEXT
 
@@ -58,17 +61,18 @@ def state_names(words: list[int]) -> tuple[str, ...]:
 class Tree:
     """Questions to applications over one accessibility-bus connection (not thread-safe: one owner)."""
 
-    def __init__(self, conn: DBusConnection) -> None:
+    def __init__(self, conn: DBusConnection, timeout: float = CALL_TIMEOUT_S) -> None:
         self.conn = conn
+        self.timeout = timeout
         self._apps: dict[str, tuple[str, str]] = {}  # bus name -> (app name, toolkit)
 
     def call(self, bus: str, path: str, interface: str, method: str, signature: str | None = None, *args: Any) -> Any:
         msg = new_method_call(DBusAddress(path, bus_name=bus, interface=interface), method, signature, args)
-        return self.conn.send_and_get_reply(msg, timeout=CALL_TIMEOUT_S).body[0]
+        return self.conn.send_and_get_reply(msg, timeout=self.timeout).body[0]
 
     def prop(self, bus: str, path: str, interface: str, name: str) -> Any:
         msg = Properties(DBusAddress(path, bus_name=bus, interface=interface)).get(name)
-        return self.conn.send_and_get_reply(msg, timeout=CALL_TIMEOUT_S).body[0][1]
+        return self.conn.send_and_get_reply(msg, timeout=self.timeout).body[0][1]
 
     def app_of(self, bus: str) -> tuple[str, str]:
         if bus not in self._apps:
@@ -122,6 +126,56 @@ class Tree:
         return None
 
 
+class AtspiFrames(FramesBackend):
+    """Applications' top-level windows by process id, on a connection of its own (the deny-list's, asked from the
+    screen source's thread). An application that does not answer within FRAMES_TIMEOUT_S shows no frames."""
+
+    def __init__(self) -> None:
+        session, address = _bus_addresses()
+        session.close()
+        try:
+            self._tree = Tree(open_dbus_connection(bus=address), timeout=FRAMES_TIMEOUT_S)
+        except OSError as e:
+            raise BackendUnavailable(f"the accessibility bus does not answer ({one_line(e)})") from e
+        self._pids: dict[str, int] = {}  # application bus name -> its process id (fixed for a connection)
+
+    def frames(self, pid: int) -> list[FrameInfo] | None:
+        try:
+            listed = self._tree.call(REGISTRY, ROOT, ACCESSIBLE, "GetChildren")
+        except (DBusErrorResponse, TimeoutError, OSError) as e:
+            raise CaptureError(f"the accessibility registry does not answer ({one_line(e)})") from e
+        apps = [(str(bus), str(path)) for bus, path in listed]
+        self._pids = {bus: p for bus, p in self._pids.items() if any(bus == b for b, _ in apps)}
+        for bus, path in apps:
+            if bus not in self._pids:
+                try:
+                    self._pids[bus] = int(self._tree.call(*DBUS_DAEMON, "GetConnectionUnixProcessID", "s", bus))
+                except (DBusErrorResponse, TimeoutError):
+                    continue  # gone meanwhile
+            if self._pids[bus] == pid:
+                return self._frames_of(bus, path)
+        return None
+
+    def _frames_of(self, bus: str, app_path: str) -> list[FrameInfo]:
+        out = []
+        try:
+            children = self._tree.call(bus, app_path, ACCESSIBLE, "GetChildren")
+        except (DBusErrorResponse, TimeoutError):
+            return []
+        for fbus, fpath in children:
+            try:
+                name = str(self._tree.prop(fbus, fpath, ACCESSIBLE, "Name"))
+                active = "active" in state_names(list(self._tree.call(fbus, fpath, ACCESSIBLE, "GetState")))
+                x, y, w, h = self._tree.call(fbus, fpath, COMPONENT, "GetExtents", "u", SCREEN_COORDS)
+            except (DBusErrorResponse, TimeoutError):
+                continue  # closed meanwhile, or not a component
+            out.append(FrameInfo(name, (int(x), int(y), int(w), int(h)), active))
+        return out
+
+    def close(self) -> None:
+        self._tree.conn.close()
+
+
 def _bus_addresses() -> tuple[DBusConnection, str]:
     """The session bus and the accessibility bus's address (activating the bus launcher when needed)."""
     try:
@@ -137,6 +191,44 @@ def _bus_addresses() -> tuple[DBusConnection, str]:
             f"no accessibility bus ({one_line(e)}): install at-spi2-core to guard password fields"
         ) from e
     return session, address
+
+
+STATUS = DBusAddress("/org/a11y/bus", bus_name="org.a11y.Bus", interface="org.a11y.Status")
+
+
+def _enable(session: DBusConnection) -> bool:
+    """Turn the accessibility tree on (org.a11y.Status.IsEnabled, as screen readers do); whether it was on."""
+    was = bool(session.send_and_get_reply(Properties(STATUS).get("IsEnabled"), timeout=5).body[0][1])
+    if not was:
+        session.send_and_get_reply(Properties(STATUS).set("IsEnabled", "b", True), timeout=5)
+    return was
+
+
+def _disable(session: DBusConnection) -> None:
+    try:
+        session.send_and_get_reply(Properties(STATUS).set("IsEnabled", "b", False), timeout=5)
+    except (DBusErrorResponse, TimeoutError, OSError) as e:
+        log.warning("could not turn accessibility back off: %s", e)
+
+
+def keep_on() -> Callable[[], None]:
+    """Turn the accessibility tree on until the returned function is called (which puts the desktop's setting back
+    as it was). The desktop app holds it while it is open: browsers expose their trees (and say which windows are
+    private) only when started while it is on, so a browser started after the app opened is guarded in every
+    recording, not only in those that started before it."""
+    session, _address = _bus_addresses()
+    try:
+        was = _enable(session)
+    except (DBusErrorResponse, TimeoutError, OSError) as e:
+        session.close()
+        raise BackendUnavailable(f"the accessibility bus does not answer ({one_line(e)})") from e
+
+    def restore() -> None:
+        if not was:
+            _disable(session)
+        session.close()
+
+    return restore
 
 
 class AtspiBackend(AccessibilityBackend):
@@ -156,13 +248,8 @@ class AtspiBackend(AccessibilityBackend):
     def start(self) -> None:
         session, address = _bus_addresses()
         self._session = session
-        status = DBusAddress("/org/a11y/bus", bus_name="org.a11y.Bus", interface="org.a11y.Status")
         try:
-            self._was_enabled = bool(
-                session.send_and_get_reply(Properties(status).get("IsEnabled"), timeout=5).body[0][1]
-            )
-            if not self._was_enabled:
-                session.send_and_get_reply(Properties(status).set("IsEnabled", "b", True), timeout=5)
+            self._was_enabled = _enable(session)
             self._listen = open_dbus_connection(bus=address)
             self._query = Tree(open_dbus_connection(bus=address))
         except (DBusErrorResponse, TimeoutError, OSError) as e:
@@ -236,11 +323,7 @@ class AtspiBackend(AccessibilityBackend):
             self._query = None
         if self._session is not None:
             if self._was_enabled is False:  # put the desktop's setting back as we found it
-                status = DBusAddress("/org/a11y/bus", bus_name="org.a11y.Bus", interface="org.a11y.Status")
-                try:
-                    self._session.send_and_get_reply(Properties(status).set("IsEnabled", "b", False), timeout=5)
-                except (DBusErrorResponse, TimeoutError, OSError) as e:
-                    log.warning("could not turn accessibility back off: %s", e)
+                _disable(self._session)
             self._session.close()
             self._session = None
         error, count = self._errors.take()

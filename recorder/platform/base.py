@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from recorder.clock import Clock
 from recorder.errors import CaptureError, FirstError
@@ -53,6 +54,22 @@ class ElementInfo:
         return self.role == "password text" or "protected" in self.states
 
 
+@dataclass(frozen=True, slots=True)
+class FrameInfo:
+    """A top-level window as its application names it in the accessibility tree: the application's own word for
+    the window, which may say more than the window system's title (Chromium adds "(Incognito)" only here)."""
+
+    name: str
+    rect: tuple[int, int, int, int] | None  # x, y, w, h in virtual-desktop physical px
+    active: bool
+
+
+class WindowName(NamedTuple):
+    app: str
+    title: str
+    window_id: int | None = None
+
+
 class InputBackend(ABC):
     """Mouse and keyboard capture on one platform. Calls `deliver` from its own threads, once per event,
     with t_ns read from the session clock before anything else is done with the event."""
@@ -74,11 +91,15 @@ class WindowBackend(ABC):
     def focused(self) -> WindowInfo | None:
         """The focused top-level window, or None when no window has focus (or it vanished meanwhile)."""
 
-    def focused_name(self) -> tuple[str, str] | None:
-        """(app, title) of the focused window: all a deny-list needs, as cheaply as the backend can tell it
+    def focused_name(self) -> WindowName | None:
+        """App, title and id of the focused window: all a deny-list needs, as cheaply as the backend can tell it
         (the deny-list guard asks at every frame)."""
         info = self.focused()
-        return None if info is None else (info.app, info.title)
+        return None if info is None else WindowName(info.app, info.title, info.window_id)
+
+    def info(self, window_id: int) -> WindowInfo | None:
+        """One window by id, with its pid (None when it is gone or the backend cannot tell)."""
+        return None
 
     def stacked(self) -> list[WindowInfo]:
         """The visible top-level windows from the bottom of the stack to the top (the order they are painted);
@@ -107,6 +128,20 @@ class AccessibilityBackend(ABC):
     @abstractmethod
     def stop(self) -> None:
         """Stop listening; raise CaptureError for any error the listener had."""
+
+
+class FramesBackend(ABC):
+    """The accessibility tree's top-level windows of one application: for guards that go by what the application
+    itself says about a window. Opening it does not turn the tree on (AccessibilityBackend does)."""
+
+    @abstractmethod
+    def frames(self, pid: int) -> list[FrameInfo] | None:
+        """The top-level windows of the application with process id `pid`; None when no such application is on the
+        accessibility bus. Blocks for a few ms to tens of ms (questions to the application). Raises CaptureError
+        when the bus does not answer (ask again later)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
 
 
 class DisplayBackend(ABC):

@@ -12,10 +12,19 @@ The factories import an implementation only when asked for it (python-mss ``_cho
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from recorder.clock import Clock
 from recorder.errors import BackendUnavailable
-from recorder.platform.base import AccessibilityBackend, Deliver, DisplayBackend, InputBackend, OnFocus, WindowBackend
+from recorder.platform.base import (
+    AccessibilityBackend,
+    Deliver,
+    DisplayBackend,
+    FramesBackend,
+    InputBackend,
+    OnFocus,
+    WindowBackend,
+)
 
 ENV = "TRAJREC_PLATFORM"
 PLATFORMS = ("x11", "dummy")  # the values TRAJREC_PLATFORM accepts, and detect() returns
@@ -93,3 +102,23 @@ def accessibility_backend(clock: Clock, on_focus: OnFocus) -> AccessibilityBacke
     from recorder.platform.atspi import AtspiBackend
 
     return AtspiBackend(clock, on_focus)
+
+
+def frames_backend() -> FramesBackend:
+    """Applications' top-level windows as the accessibility tree names them; raises BackendUnavailable when the
+    desktop has no accessibility bus (and on the dummy platform)."""
+    if _platform() == "dummy":
+        raise BackendUnavailable("the dummy platform has no accessibility bus")
+    from recorder.platform.atspi import AtspiFrames
+
+    return AtspiFrames()
+
+
+def accessibility_on() -> Callable[[], None]:
+    """Turn the accessibility tree on until the returned function is called; BackendUnavailable when there is none
+    (recorder.platform.atspi.keep_on)."""
+    if _platform() == "dummy":
+        raise BackendUnavailable("the dummy platform has no accessibility bus")
+    from recorder.platform.atspi import keep_on
+
+    return keep_on()

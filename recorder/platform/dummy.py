@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from recorder.clock import Clock
 from recorder.errors import BackendUnavailable, CaptureError, FirstError
@@ -19,6 +19,8 @@ from recorder.platform.base import (
     Deliver,
     DisplayBackend,
     ElementInfo,
+    FrameInfo,
+    FramesBackend,
     InputBackend,
     OnFocus,
     WindowBackend,
@@ -101,6 +103,10 @@ class DummyWindowBackend(WindowBackend):
     def stacked(self) -> list[WindowInfo]:
         return list(self.stack)
 
+    def info(self, window_id: int) -> WindowInfo | None:
+        known = [*self.stack, *([self._last] if self._last is not None else [])]
+        return next((w for w in reversed(known) if w.window_id == window_id), None)
+
     def close(self) -> None:
         self.closed = True
 
@@ -152,3 +158,20 @@ class DummyAccessibilityBackend(AccessibilityBackend):
 
     def stop(self) -> None:
         self.running = False
+
+
+class DummyFramesBackend(FramesBackend):
+    """Applications' frames from a dict pid -> frames (a pid missing: not on the accessibility bus); `calls`
+    counts the questions."""
+
+    def __init__(self, apps: Mapping[int, Sequence[FrameInfo]]) -> None:
+        self.apps = dict(apps)
+        self.calls = 0
+
+    def frames(self, pid: int) -> list[FrameInfo] | None:
+        self.calls += 1
+        found = self.apps.get(pid)
+        return None if found is None else list(found)
+
+    def close(self) -> None:
+        pass

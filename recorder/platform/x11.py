@@ -20,7 +20,7 @@ from Xlib import error as xerror
 from Xlib.ext import randr  # type: ignore[import-untyped]
 
 from recorder.errors import CaptureError
-from recorder.platform.base import DisplayBackend, WindowBackend, WindowInfo
+from recorder.platform.base import DisplayBackend, WindowBackend, WindowInfo, WindowName
 from trajrec.format import Display
 
 T = TypeVar("T")
@@ -61,11 +61,12 @@ class X11WindowBackend(WindowBackend):
         self._apps: dict[int, str] = {}  # window id -> application class: it never changes for a window
         self._clients: dict[int, Any] = {}  # top-level window id -> the window carrying WM_CLASS
         self._resolved: dict[int, Any] = {}  # input-focus window id -> its top-level client window
+        self._pids: dict[int, int | None] = {}  # client window id -> _NET_WM_PID (set once, before mapping)
 
-    def focused_name(self) -> tuple[str, str] | None:
-        def query() -> tuple[str, str] | None:
+    def focused_name(self) -> WindowName | None:
+        def query() -> WindowName | None:
             win = self._focused_window()
-            return None if win is None else (self._app_of(win), self._title_of(win))
+            return None if win is None else WindowName(self._app_of(win), self._title_of(win), int(win.id))
 
         return self._uncached_on_failure(query)
 
@@ -90,6 +91,7 @@ class X11WindowBackend(WindowBackend):
         self._clients = {k: v for k, v in self._clients.items() if k in top_ids}
         live = top_ids | {c.id for c in self._clients.values()}
         self._apps = {k: v for k, v in self._apps.items() if k in live}
+        self._pids = {k: v for k, v in self._pids.items() if k in live}
         self._resolved = {k: v for k, v in self._resolved.items() if v.id in live}
         return out
 
@@ -104,7 +106,7 @@ class X11WindowBackend(WindowBackend):
         geom = top.get_geometry()
         return WindowInfo(
             self._app_of(client), self._title_of(client), int(geom.x), int(geom.y), int(geom.width),
-            int(geom.height), None, int(client.id),
+            int(geom.height), self._cached_pid_of(client), int(client.id),
         )  # fmt: skip
 
     def info(self, window_id: int) -> WindowInfo | None:
@@ -189,6 +191,16 @@ class X11WindowBackend(WindowBackend):
             self._apps[win.id] = app
         return app
 
+    def _pid_of(self, win: Any) -> int | None:
+        prop = self._prop(win, self._net_pid, Xatom.CARDINAL)
+        return int(prop.value[0]) if prop is not None and prop.format == 32 and len(prop.value) > 0 else None
+
+    def _cached_pid_of(self, win: Any) -> int | None:
+        """`_pid_of` for `stacked`, which prunes this cache of windows that are gone."""
+        if win.id not in self._pids:
+            self._pids[win.id] = self._pid_of(win)
+        return self._pids[win.id]
+
     def _title_of(self, win: Any) -> str:
         name = self._prop(win, self._net_name, self._utf8)
         if name is not None:
@@ -201,11 +213,7 @@ class X11WindowBackend(WindowBackend):
     def _describe(self, win: Any) -> WindowInfo | None:
         if win is None:
             return None
-        app, title = self._app_of(win), self._title_of(win)
-        pid: int | None = None
-        prop = self._prop(win, self._net_pid, Xatom.CARDINAL)
-        if prop is not None and prop.format == 32 and len(prop.value) > 0:
-            pid = int(prop.value[0])
+        app, title, pid = self._app_of(win), self._title_of(win), self._pid_of(win)
         geom = win.get_geometry()
         origin = self._root.translate_coords(win, 0, 0)  # absolute position of the client area
         return WindowInfo(

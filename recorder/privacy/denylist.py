@@ -3,8 +3,10 @@
 An entry names an application (its window class, e.g. `keepassxc`, compared without case) or a window-title
 pattern (a regular expression, searched without case). While a denied window has the focus nothing is recorded:
 no input, no frame, no window record, no element, and the span is a privacy gap in the manifest (with reason
-`deny-list`, never the window's title). The defaults cover common password managers and the private windows
-of common browsers; the app's settings and a lab's task file add to them.
+`deny-list`, never the window's title). Title patterns are also matched against the name a window's own application
+gives it in the accessibility tree (recorder.privacy.own_word: how Chromium's incognito windows are recognised). The
+defaults cover common password managers and the private windows of common browsers; the app's settings and a lab's
+task file add to them.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from recorder.errors import UsageError
-from recorder.platform.base import WindowBackend
+from recorder.platform.base import FramesBackend, WindowBackend, WindowInfo
 from recorder.privacy.mask import Rect, mask_frame
+from recorder.privacy.own_word import OwnWord
 from recorder.privacy.state import PrivacyState
 from trajrec.format import PrivacyKind
 
@@ -100,14 +103,19 @@ class DenyGate:
         state: PrivacyState,
         clock: Callable[[], int],
         backend: Callable[[], WindowBackend] | None = None,
+        frames: Callable[[], FramesBackend] | None = None,
     ) -> None:
         self.deny = deny
         self.state = state
         self.clock = clock
         self._make_backend = backend
         self._backend: WindowBackend | None = None
-        self._stack: list[tuple[Rect, bool]] = []
+        # what applications say of their own windows (Chromium's incognito), when the accessibility tree is asked
+        self.own_word = None if frames is None or not deny.titles else OwnWord(deny.denies, frames)
+        self._stack: list[tuple[Rect, bool]] = []  # what mask() fills
         self._stack_at = -(1 << 62)
+        self._seen: list[WindowInfo] = []  # the stack as last read (for OwnWord: windows' pids and titles)
+        self._seen_at = -(1 << 62)
         self.showing = False  # the last frame had a denied window filled
 
     def _windows(self) -> WindowBackend:
@@ -121,21 +129,54 @@ class DenyGate:
 
     def private_now(self) -> bool:
         name = self._windows().focused_name()
-        denied = name is not None and self.deny.denies(*name)
-        self.state.mark(PrivacyKind.DENY_LIST, denied, self.clock())
+        now = self.clock()
+        denied = name is not None and self._denies(name.app, name.title, name.window_id, now, None)
+        self.state.mark(PrivacyKind.DENY_LIST, denied, now)
         return denied
+
+    def hides(self, info: WindowInfo) -> bool:
+        """Is this window denied? The window source asks, from its own thread, before it records a window; what
+        the window's application says of it is what this gate heard so far (`OwnWord.known`)."""
+        if self.deny.denies(info.app, info.title):
+            return True
+        return self.own_word is not None and self.own_word.known(info.window_id, self.clock())
+
+    def _denies(self, app: str, title: str, window_id: int | None, now: int, stack: list[WindowInfo] | None) -> bool:
+        if self.deny.denies(app, title):
+            return True
+        if self.own_word is None or window_id is None:
+            return False
+        wid = window_id
+        return self.own_word.denied(wid, app, title, now, lambda: stack if stack is not None else self._stacked(wid))
+
+    def _stacked(self, window_id: int) -> list[WindowInfo]:
+        """The stack read at most STACK_REFRESH_NS ago, or now when it does not hold `window_id`."""
+        now = self.clock()
+        if now - self._seen_at >= STACK_REFRESH_NS or all(w.window_id != window_id for w in self._seen):
+            self._read_stack(now)
+        return self._seen
+
+    def _read_stack(self, now: int) -> list[WindowInfo]:
+        stack = self._seen = self._windows().stacked()
+        self._seen_at = now
+        return stack
 
     def mask(self, image: np.ndarray, origin: tuple[int, int]) -> bool:
         """Fill the denied windows that show in a frame about to be encoded (the stack is read again at most every
         STACK_REFRESH_NS: a denied window moved meanwhile may show at its new place for that long)."""
         now = self.clock()
         if now - self._stack_at >= STACK_REFRESH_NS:
-            self._stack = [((w.x, w.y, w.w, w.h), self.deny.denies(w.app, w.title)) for w in self._windows().stacked()]
+            stack = self._read_stack(now)
+            if self.own_word is not None:  # (not in _read_stack: OwnWord calls that, holding its lock)
+                self.own_word.forget_all_but(w.window_id for w in stack if w.window_id is not None)
+            self._stack = [((w.x, w.y, w.w, w.h), self._denies(w.app, w.title, w.window_id, now, stack)) for w in stack]
             self._stack_at = now
         self.showing = mask_frame(image, origin, self._stack) > 0
         return self.showing
 
     def close(self) -> None:
+        if self.own_word is not None:
+            self.own_word.close()
         if self._backend is not None:
             self._backend.close()
             self._backend = None

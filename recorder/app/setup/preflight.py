@@ -74,7 +74,33 @@ def check_privacy(hide_keys_hotkey: str) -> Check:
         )
     except Exception as e:
         return Check("privacy", None, f"Password-field guard unavailable ({e}); press {hide_keys_hotkey} to hide keys")
+    silent = _silent_browsers()
+    if silent:
+        return Check(
+            "privacy",
+            None,
+            f"Restart {' and '.join(silent)}: started before accessibility was on, its incognito windows cannot be "
+            "told apart and would be recorded",
+        )
     return Check("privacy", True, "Password fields are recognised: what you type into them is never recorded")
+
+
+def _silent_browsers() -> list[str]:
+    """Browsers open now whose private windows the recorder could not recognise (recorder.privacy.own_word)."""
+    from recorder.platform import frames_backend, window_backend
+    from recorder.privacy.own_word import silent_browsers
+
+    try:
+        windows, frames = window_backend(), frames_backend()
+    except Exception:
+        return []  # no window system or no bus: the checks above said so
+    try:
+        return silent_browsers(windows.stacked(), frames)
+    except Exception:
+        return []
+    finally:
+        windows.close()
+        frames.close()
 
 
 def check_disk(out: Path, expected_minutes: float | None) -> Check:

@@ -1,0 +1,133 @@
+"""What applications say of their own windows: Chromium names an incognito window "(Incognito)" only in its
+accessibility tree. The rules of recorder.privacy.own_word on scripted frames (pure logic); the real browser is
+in test_privacy_browser.py."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recorder.errors import BackendUnavailable, CaptureError
+from recorder.platform import DummyFramesBackend, DummyWindowBackend, FrameInfo, FramesBackend, WindowInfo
+from recorder.privacy.denylist import DenyGate, DenyList
+from recorder.privacy.mask import FILL_BGRA
+from recorder.privacy.own_word import PENDING_NS, RETRY_NS, SLOW_RETRY_NS, OwnWord
+from recorder.privacy.state import PrivacyState
+from trajrec.format import PrivacyKind
+
+PID = 4242
+NORMAL = WindowInfo("Chromium", "Bank - Chromium", 0, 0, 600, 400, PID, 11)
+PRIVATE = WindowInfo("Chromium", "Search - Chromium", 620, 0, 600, 400, PID, 12)
+TERMINAL = WindowInfo("XTerm", "bash", 0, 420, 600, 300, 777, 13)
+STACK = [NORMAL, PRIVATE, TERMINAL]
+
+
+def frame(name: str, w: WindowInfo, active: bool = False) -> FrameInfo:
+    return FrameInfo(name, (w.x, w.y, w.w, w.h), active)
+
+
+def chromium(*frames: FrameInfo) -> DummyFramesBackend:
+    return DummyFramesBackend({PID: list(frames)})
+
+
+SETTLED = chromium(frame("Bank - Chromium", NORMAL), frame("Search - Chromium (Incognito)", PRIVATE))
+
+
+def judge(backend: FramesBackend, w: WindowInfo, now: int = 0, stack: list[WindowInfo] = STACK) -> tuple[OwnWord, bool]:
+    own = OwnWord(DenyList().denies, lambda: backend)
+    return own, own.denied(w.window_id or 0, w.app, w.title, now, lambda: stack)
+
+
+def test_the_frame_named_incognito_is_private_and_its_sibling_is_not_each_asked_once() -> None:
+    own, private = judge(SETTLED, PRIVATE)
+    assert private
+    assert not own.denied(11, NORMAL.app, NORMAL.title, 0, lambda: STACK)
+    for t in range(1, 50):  # a verdict is kept for the window's life: no more questions at every frame
+        assert own.denied(12, PRIVATE.app, "Other page - Chromium", t * RETRY_NS, lambda: STACK)
+        assert not own.denied(11, NORMAL.app, NORMAL.title, t * RETRY_NS, lambda: STACK)
+    assert SETTLED.calls == 2
+    assert own.known(12, 0) and not own.known(11, 0)
+
+
+def test_frames_of_both_kinds_that_fit_are_told_apart_by_extents_else_the_window_is_private() -> None:
+    twin = WindowInfo("Chromium", "Bank - Chromium", 620, 0, 600, 400, PID, 12)  # same title as NORMAL
+    stack = [NORMAL, twin]
+    both = chromium(frame("Bank - Chromium", NORMAL), frame("Bank - Chromium (Incognito)", twin))
+    assert judge(both, twin, stack=stack)[1] and not judge(both, NORMAL, stack=stack)[1]
+    same_place = chromium(frame("Bank - Chromium", twin), frame("Bank - Chromium (Incognito)", twin))
+    own, private = judge(same_place, NORMAL, stack=stack)
+    assert private  # which is which cannot be told: private, and asked again later
+    late = SLOW_RETRY_NS + PENDING_NS
+    assert own.denied(11, NORMAL.app, NORMAL.title, late, lambda: stack) and same_place.calls == 2
+
+
+def test_a_window_whose_frame_is_not_named_yet_is_private_for_a_moment_only() -> None:
+    unnamed = chromium(frame("Bank - Chromium", NORMAL), frame("", PRIVATE))
+    own, private = judge(unnamed, PRIVATE)
+    assert private and own.denied(12, PRIVATE.app, PRIVATE.title, PENDING_NS - 1, lambda: STACK)
+    assert not own.denied(12, PRIVATE.app, PRIVATE.title, PENDING_NS, lambda: STACK)
+    unnamed.apps[PID] = [frame("Bank - Chromium", NORMAL), frame("Search - Chromium (Incognito)", PRIVATE)]
+    assert own.denied(12, PRIVATE.app, PRIVATE.title, PENDING_NS + SLOW_RETRY_NS, lambda: STACK)  # named now
+
+
+def test_while_a_new_window_settles_a_normal_looking_match_waits() -> None:
+    # a new incognito window, its frame still named after its first title while its title already changed
+    # to that of a normal window: the normal frame fits, but a frame fits no title, so nothing is decided yet
+    twin = WindowInfo("Chromium", "Bank - Chromium", 620, 0, 600, 400, PID, 12)
+    stack = [NORMAL, twin]
+    settling = chromium(frame("Bank - Chromium", NORMAL), frame("Untitled - Chromium (Incognito)", NORMAL))
+    own, private = judge(settling, twin, stack=stack)
+    assert private
+    settling.apps[PID] = [frame("Bank - Chromium", NORMAL), frame("Bank - Chromium (Incognito)", twin)]
+    assert own.denied(12, twin.app, twin.title, RETRY_NS, lambda: stack)
+    assert own.denied(12, twin.app, twin.title, 10 * PENDING_NS, lambda: stack)  # decided: private for good
+
+
+def test_applications_off_the_bus_and_a_desktop_without_one_go_by_titles_alone() -> None:
+    own, private = judge(SETTLED, TERMINAL)
+    assert not private and not own.known(13, 0)
+
+    def no_bus() -> FramesBackend:
+        raise BackendUnavailable("no accessibility bus")
+
+    own = OwnWord(DenyList().denies, no_bus)
+    assert not own.denied(12, PRIVATE.app, PRIVATE.title, 0, lambda: STACK)
+    assert own.unavailable == "no accessibility bus" and not own.known(12, 0)
+
+    class Silent(DummyFramesBackend):
+        def frames(self, pid: int) -> list[FrameInfo] | None:
+            self.calls += 1
+            raise CaptureError("the accessibility registry does not answer")
+
+    silent = Silent({})
+    own = OwnWord(DenyList().denies, lambda: silent)
+    assert not own.denied(12, PRIVATE.app, PRIVATE.title, 0, lambda: STACK) and own.unavailable is None
+    own.denied(12, PRIVATE.app, PRIVATE.title, RETRY_NS, lambda: STACK)
+    assert silent.calls == 2  # asked again
+
+
+def test_the_gate_withholds_the_focused_private_window_and_fills_it_when_it_only_shows() -> None:
+    state = PrivacyState()
+    clock = iter(range(0, 10**12, 10**6)).__next__
+    backend = DummyWindowBackend([PRIVATE, NORMAL], stack=STACK)
+    gate = DenyGate(DenyList(), state, clock, backend=lambda: backend, frames=lambda: SETTLED)
+    assert gate.private_now()  # the incognito window has the focus: no frame, no input
+    assert state.is_on(PrivacyKind.DENY_LIST)
+    assert not gate.private_now()  # the normal one
+    image = np.full((720, 1280, 4), 255, np.uint8)
+    assert gate.mask(image, (0, 0))
+    hidden = (image == FILL_BGRA).all(axis=2)
+    assert hidden[10:400, 620:1220].all() and not hidden[10:400, 0:600].any() and not hidden[420:, :].any()
+    assert gate.hides(PRIVATE) and not gate.hides(NORMAL) and not gate.hides(TERMINAL)
+    gate.close()
+
+
+def test_the_window_source_waits_for_the_verdict_and_keeps_the_moment_of_the_focus_change() -> None:
+    from recorder.capture.window import WindowSource
+
+    answers = iter([True, True, False])  # pending, pending, known not private
+    emitted: list[object] = []
+    ticks = iter(range(1000, 10**9, 1000)).__next__
+    src = WindowSource(ticks, emitted.append, backend=DummyWindowBackend([NORMAL]), hide=lambda _w: next(answers))
+    assert [src.poll() for _ in range(4)].count(None) == 3
+    assert len(emitted) == 1 and getattr(emitted[0], "t_ns", None) == 1000  # the first poll that saw it
+    assert getattr(emitted[0], "title", None) == NORMAL.title
