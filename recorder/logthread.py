@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from recorder.capture.base import AudioChunk
 from recorder.errors import RecorderError
-from recorder.privacy.guard import InputGuard
+from recorder.privacy.guard import HotkeyChord, InputGuard
 from recorder.privacy.state import GuardsRecord
 from recorder.writers.live import LiveWriter
 from trajrec import format as fmt
@@ -43,6 +43,7 @@ Record = (
     | AudioChunk
     | DroppedFrames
     | GuardsRecord
+    | HotkeyChord
 )
 Handler = Callable[[Any], None]  # writes one record of the type it is registered for
 
@@ -100,6 +101,9 @@ def run_log(
         idle_since = time.monotonic()
         if item is None:
             break
+        if type(item) is HotkeyChord:
+            guard.retract(item)
+            continue
         if type(item) is fmt.InputEvent or type(item) is fmt.ElementRecord:
             for held in guard.offer(item, now_ns()):
                 _write_guarded(w, held)

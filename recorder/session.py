@@ -28,13 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from recorder.capture.base import ScreenFrame, Source, WorkerThread
+from recorder.capture.exclusion import OwnInputFilter, consume_hotkeys
 from recorder.capture.screen import Region, ScreenSource
 from recorder.clock import SessionClock
 from recorder.errors import CaptureError, RecorderError
 from recorder.logthread import DroppedFrames, Record, run_log
+from recorder.platform.base import HotkeyGrab
 from recorder.platform.detect import frames_backend
 from recorder.privacy.denylist import DenyGate, DenyList
-from recorder.privacy.guard import InputGuard
+from recorder.privacy.guard import HotkeyChord, InputGuard
 from recorder.privacy.state import GuardsRecord, PrivacyState
 from recorder.sealing.seal import seal
 from recorder.writers.live import LiveWriter
@@ -175,6 +177,8 @@ class Session:
         self.deny_gate = DenyGate(deny, self.privacy, self.clock.now_ns, frames=frames)  # the screen source asks
         self.accessibility: str | None = None
         self.input_guard = InputGuard(self.privacy)
+        self._grab: HotkeyGrab | None = None  # the app's hotkeys kept from other applications while recording
+        self.hotkey_problems: list[str] = []  # hotkeys that also reach the focused application, in words
 
     # --- what sources call (any thread; never blocks) -------------------------------------------
     def paused(self) -> bool:
@@ -218,6 +222,7 @@ class Session:
         for w in self._workers:
             w.start()
         self._writer.anchor(self.clock.anchor(fmt.AnchorEvent.START))
+        self._own_hotkeys()
         self.state = State.RECORDING
         started: list[Source] = []
         try:
@@ -227,6 +232,7 @@ class Session:
         except BaseException:
             for source in reversed(started):
                 _quietly(source.stop)
+            self._release_hotkeys()
             self.state = State.STOPPED
             self._finish_writers(stop=None)
             shutil.rmtree(self.live_dir, ignore_errors=True)  # nothing was recorded yet
@@ -236,6 +242,23 @@ class Session:
         deny = self.deny_gate.deny
         self.offer_record(GuardsRecord(self.clock.now_ns(), self.accessibility, len(deny), deny.sha256))
         log.info("session %s recording into %s", self.session_id, self.live_dir)
+
+    def _own_hotkeys(self) -> None:
+        """The app's hotkeys (its OwnInputFilter): kept from the focused application, and their modifier presses
+        left out of the trajectory by the input guard."""
+        own = self.config.exclude_input
+        if not isinstance(own, OwnInputFilter):
+            return
+        own.on_chord = lambda t_ns, modifiers: self.offer_record(HotkeyChord(t_ns, modifiers))
+        if own.hotkeys:
+            self._grab, self.hotkey_problems = consume_hotkeys(own.hotkeys)
+            for problem in self.hotkey_problems:
+                log.warning("%s", problem)
+
+    def _release_hotkeys(self) -> None:
+        if self._grab is not None:
+            _quietly(self._grab.release)
+            self._grab = None
 
     def pause(self) -> None:
         with self._lock:
@@ -289,6 +312,7 @@ class Session:
                 source.stop()
             except BaseException as e:
                 errors.append(e)
+        self._release_hotkeys()
         _quietly(self.deny_gate.close)  # the screen source, its only user, has stopped
         masked = sum(s.masked for s in self.sources if isinstance(s, ScreenSource))
         deny = self.deny_gate.deny

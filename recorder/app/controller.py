@@ -41,6 +41,7 @@ class RecordingController(QObject):
     keys_hidden_changed = Signal(bool)  # the hide-keys hotkey or button: typed keys are recorded redacted
     guard_status = Signal(object)  # None: password fields are recognised; else why not (one line)
     private_now = Signal(str)  # "" | "focused" (a denied window has the focus) | "masked" (one shows, filled)
+    hotkey_problems = Signal(object)  # list[str]: hotkeys that also reach the focused application, in words
 
     def __init__(self, own_windows: OwnWindows | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -95,6 +96,7 @@ class RecordingController(QObject):
         self.markers_changed.emit(0)
         self.keys_hidden_changed.emit(False)
         self.guard_status.emit(session.accessibility)
+        self.hotkey_problems.emit(list(session.hotkey_problems))
 
     def _start_failed(self, error: BaseException) -> None:
         log.warning("could not start recording: %s", error)

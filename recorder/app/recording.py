@@ -85,6 +85,7 @@ class RecordingPage(QWidget):
         self.hint = QLabel("")
         self.hint.setObjectName("muted")
         self.hint.setWordWrap(True)
+        self.hint.setTextFormat(Qt.TextFormat.PlainText)  # hotkey names and problems come from settings
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         box.addWidget(self.hint)
 
@@ -101,6 +102,7 @@ class RecordingPage(QWidget):
         controller.keys_hidden_changed.connect(self._keys_hidden)
         controller.guard_status.connect(self._guard)
         controller.private_now.connect(self._private)
+        controller.hotkey_problems.connect(self._hotkey_problems)
         self._blink = QTimer(self)
         self._blink.setInterval(700)
         self._blink.timeout.connect(self._toggle_dot)
@@ -114,6 +116,10 @@ class RecordingPage(QWidget):
             f"marker, {hotkeys.get('hide_keys', '')} hide typed keys, {hotkeys.get('stop', '')} stop. "
             "They are never recorded."
         )
+
+    def _hotkey_problems(self, problems: object) -> None:
+        if isinstance(problems, list) and problems:
+            self.hint.setText(f"{self.hint.text()}\n⚠  {'; '.join(map(str, problems))}.")
 
     def _guard(self, reason: object) -> None:
         hide = self.hotkeys.get("hide_keys", "")

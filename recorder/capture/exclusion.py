@@ -7,7 +7,9 @@
   presses around it stay: when ctrl goes down nobody knows yet whether a hotkey or a ctrl+c follows.
   Named hotkeys (`{"pause": "ctrl+alt+p"}`) also call `on_hotkey(name)`: the recorder's global hotkeys
   are noticed here, on the input thread, by the same matcher that keeps them out (the callback must
-  only hand the name over, e.g. emit a Qt signal).
+  only hand the name over, e.g. emit a Qt signal). `on_chord(t_ns, modifiers)` tells the session, whose
+  input guard then leaves out the chord's modifier presses it still holds back (recorder.privacy.guard).
+  `consume_hotkeys` keeps the chords from the focused application (a passive grab on X11).
 - **Own windows**: the app publishes the screen rectangles of its visible windows and whether one of them
   has the keyboard focus (`OwnWindows.publish`, from the GUI thread). Pointer events inside a rectangle
   are dropped; key events while an own window has the focus are dropped. Pairs stay whole: the up of a
@@ -24,7 +26,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from recorder.errors import CaptureError
+from recorder.errors import BackendUnavailable, CaptureError
+from recorder.platform.base import HotkeyGrab
 from trajrec.format import MODIFIERS, EventKind, InputEvent
 
 # Lock keys change what a key types, not which shortcut it is.
@@ -103,6 +106,7 @@ class OwnInputFilter:
         self.named = {name: h if isinstance(h, Hotkey) else Hotkey.parse(h) for name, h in named if h}
         self.hotkeys = tuple(self.named.values())
         self.on_hotkey = on_hotkey
+        self.on_chord: Callable[[int, frozenset[str]], None] | None = None  # set by the session
         self.windows = windows
         self.dropped = 0
         self._dropped_keys: set[int | str] = set()  # keycodes (or names) whose key_down was dropped
@@ -118,6 +122,8 @@ class OwnInputFilter:
         if event.kind == EventKind.KEY_DOWN:
             ident = event.scancode if event.scancode is not None else (event.key or "")
             hit = next((name for name, h in self.named.items() if h.matches(event)), None)
+            if hit is not None and self.on_chord is not None:
+                self.on_chord(event.t_ns, self.named[hit].modifiers)
             if hit is not None and self.on_hotkey is not None:
                 self.on_hotkey(hit)
             if focused or hit is not None:
@@ -145,3 +151,16 @@ class OwnInputFilter:
                 return True
             return False
         return inside  # move, scroll
+
+
+def consume_hotkeys(hotkeys: Iterable[Hotkey]) -> tuple[HotkeyGrab | None, list[str]]:
+    """Keep the hotkeys from the focused application for as long as the returned grab is held (release() it);
+    what could not be kept, in words (the hotkeys still act, but the focused application gets them too)."""
+    from recorder.platform import hotkey_grab
+
+    try:
+        grab = hotkey_grab()
+    except BackendUnavailable as e:
+        return None, [f"hotkeys also reach the focused application: {e}"]
+    refused = grab.grab([(h.key, h.modifiers) for h in hotkeys])
+    return grab, [f"hotkey {r} also reaches the focused application" for r in refused]

@@ -6,7 +6,8 @@ platform itself. The modules:
 - ``base``: the interfaces (InputBackend, WindowBackend, DisplayBackend, WindowInfo, Deliver);
 - ``detect``: ``detect()`` (TRAJREC_PLATFORM, else DISPLAY) and the factories built on it;
 - ``dummy``: playback backends for logic tests (``TRAJREC_PLATFORM=dummy``);
-- ``x11`` (focused window, monitor layout) and ``input_x11`` (mouse and keyboard): the X11 backends;
+- ``x11`` (focused window, monitor layout), ``input_x11`` (mouse and keyboard) and ``hotkeys_x11`` (the
+  recorder's hotkeys kept from other applications): the X11 backends;
 - ``atspi``: the accessibility tree (focus changes, the element at a point, applications' frames) over D-Bus.
 
 Only X11 is written; Wayland, macOS and Windows would slot in beside it. Implementations are imported lazily,
@@ -25,6 +26,7 @@ from recorder.platform.base import (
     ElementInfo,
     FrameInfo,
     FramesBackend,
+    HotkeyGrab,
     InputBackend,
     InputBackendFactory,
     OnFocus,
@@ -41,6 +43,7 @@ from recorder.platform.detect import (
     display_backend,
     frames_backend,
     graphical_session,
+    hotkey_grab,
     input_backend,
     window_backend,
 )
@@ -48,6 +51,7 @@ from recorder.platform.dummy import (
     DummyAccessibilityBackend,
     DummyDisplayBackend,
     DummyFramesBackend,
+    DummyHotkeyGrab,
     DummyInputBackend,
     DummyWindowBackend,
 )
@@ -64,11 +68,13 @@ __all__ = [
     "DummyAccessibilityBackend",
     "DummyDisplayBackend",
     "DummyFramesBackend",
+    "DummyHotkeyGrab",
     "DummyInputBackend",
     "DummyWindowBackend",
     "ElementInfo",
     "FrameInfo",
     "FramesBackend",
+    "HotkeyGrab",
     "InputBackend",
     "InputBackendFactory",
     "OnFocus",
@@ -80,6 +86,7 @@ __all__ = [
     "display_backend",
     "frames_backend",
     "graphical_session",
+    "hotkey_grab",
     "input_backend",
     "window_backend",
 ]

@@ -9,7 +9,7 @@ imports a GUI or capture library.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -142,6 +142,19 @@ class FramesBackend(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+class HotkeyGrab(ABC):
+    """Keeps chords from the focused application, so that the recorder's hotkeys act on the recorder alone (the
+    input listener still hears them). Opening it needs the window system, not a session."""
+
+    @abstractmethod
+    def grab(self, chords: Sequence[tuple[str, frozenset[str]]]) -> list[str]:
+        """Grab each (key, modifiers) chord; the chords the window system refused, each in words."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """Let every chord through again and close."""
 
 
 class DisplayBackend(ABC):

@@ -21,6 +21,7 @@ from recorder.platform.base import (
     Deliver,
     DisplayBackend,
     FramesBackend,
+    HotkeyGrab,
     InputBackend,
     OnFocus,
     WindowBackend,
@@ -122,3 +123,15 @@ def accessibility_on() -> Callable[[], None]:
     from recorder.platform.atspi import keep_on
 
     return keep_on()
+
+
+def hotkey_grab() -> HotkeyGrab:
+    """What keeps the recorder's hotkeys from the focused application (an X11 passive key grab); raises
+    BackendUnavailable when the window system cannot grab keys."""
+    if _platform() == "dummy":
+        from recorder.platform.dummy import DummyHotkeyGrab
+
+        return DummyHotkeyGrab()
+    from recorder.platform.hotkeys_x11 import X11HotkeyGrab
+
+    return X11HotkeyGrab()

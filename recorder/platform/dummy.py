@@ -21,6 +21,7 @@ from recorder.platform.base import (
     ElementInfo,
     FrameInfo,
     FramesBackend,
+    HotkeyGrab,
     InputBackend,
     OnFocus,
     WindowBackend,
@@ -175,3 +176,26 @@ class DummyFramesBackend(FramesBackend):
 
     def close(self) -> None:
         pass
+
+
+class DummyHotkeyGrab(HotkeyGrab):
+    """Remembers what is grabbed; chords in `refuse` are refused as another application's."""
+
+    def __init__(self, refuse: Iterable[str] = ()) -> None:
+        self.refuse = set(refuse)
+        self.grabbed: list[tuple[str, frozenset[str]]] = []
+        self.released = False
+
+    def grab(self, chords: Sequence[tuple[str, frozenset[str]]]) -> list[str]:
+        refused = []
+        for key, modifiers in chords:
+            chord = "+".join([*sorted(modifiers), key])
+            if chord in self.refuse:
+                refused.append(f"{chord} (another application holds it)")
+            else:
+                self.grabbed.append((key, modifiers))
+        return refused
+
+    def release(self) -> None:
+        self.grabbed.clear()
+        self.released = True

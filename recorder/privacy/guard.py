@@ -15,11 +15,39 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
+from dataclasses import dataclass
 
 from recorder.privacy.state import PrivacyState
 from trajrec.format import KEY_KINDS, ElementRecord, EventKind, InputEvent, PrivacyKind
 
 Guarded = InputEvent | ElementRecord  # what the guard holds back until it knows
+
+
+@dataclass(frozen=True, slots=True)
+class HotkeyChord:
+    """A recorder hotkey was pressed at t_ns with these modifiers held (from the input thread, through the record
+    queue, so it reaches the guard after the modifier presses): they were the hotkey's, not the expert's work."""
+
+    t_ns: int
+    modifiers: frozenset[str]
+
+
+def modifier_of(key: str | None) -> str | None:
+    """The modifier a key is ("ctrl_r" -> "ctrl", "alt_gr" -> "alt_gr", "cmd" -> "super"), None for other keys."""
+    name = (key or "").lower()
+    if name == "alt_gr":
+        return "alt_gr"
+    for prefix, modifier in (
+        ("shift", "shift"),
+        ("ctrl", "ctrl"),
+        ("alt", "alt"),
+        ("cmd", "super"),
+        ("super", "super"),
+    ):
+        if name == prefix or name.startswith(prefix + "_"):
+            return modifier
+    return None
+
 
 HOLD_NS = 400_000_000  # how long a key waits for the signals about its moment
 MARGIN_NS = 300_000_000  # how far a private span is widened each way (signal latency, a busy machine)
@@ -42,8 +70,10 @@ class InputGuard:
         self._held: deque[Guarded] = deque()
         self._pressed_private: set[int | str | None] = set()  # keys whose press was redacted, until released
         self._dropped_presses: set[tuple[str, int | str | None]] = set()  # presses left out, until released
+        self._retracted: set[int | str | None] = set()  # hotkey modifiers whose press was left out, until released
         self.redacted = 0
         self.dropped = 0
+        self.retracted = 0  # modifier presses of the recorder's own hotkeys
 
     def offer(self, event: Guarded, now_ns: int) -> list[Guarded]:
         self._held.append(event)
@@ -54,6 +84,24 @@ class InputGuard:
         while self._held and self._held[0].t_ns + self.hold_ns <= now_ns:
             out.extend(self._decide(self._held.popleft()))
         return out
+
+    def retract(self, chord: HotkeyChord) -> None:
+        """Leave out the presses of the chord's modifiers that are still held back and not yet released (and their
+        releases when they come): a hotkey's ctrl and alt are not the expert's. A modifier held longer than
+        HOLD_NS before the hotkey was written already, and then its release is kept too (pairs stay whole)."""
+        released: set[int | str | None] = set()
+        keep: deque[Guarded] = deque()
+        for e in reversed(self._held):
+            if isinstance(e, InputEvent) and e.t_ns <= chord.t_ns and modifier_of(e.key) in chord.modifiers:
+                which = e.scancode if e.scancode is not None else e.key
+                if e.kind == EventKind.KEY_UP:
+                    released.add(which)
+                elif e.kind == EventKind.KEY_DOWN and which not in released:
+                    self._retracted.add(which)
+                    self.retracted += 1
+                    continue
+            keep.appendleft(e)
+        self._held = keep
 
     def drain(self) -> list[Guarded]:
         out = [kept for e in self._held for kept in self._decide(e)]
@@ -74,6 +122,9 @@ class InputGuard:
         if e.kind in (EventKind.UP, EventKind.KEY_UP) and pair in self._dropped_presses:
             self._dropped_presses.discard(pair)  # its press was left out: so is its release
             self.dropped += 1
+            return []
+        if e.kind == EventKind.KEY_UP and which in self._retracted:
+            self._retracted.discard(which)  # the release of a hotkey's modifier
             return []
         if e.kind not in KEY_KINDS:
             return [e]
