@@ -400,3 +400,39 @@ def test_run_task_skips_the_callbacks_of_a_widget_that_is_gone(qtbot: Any) -> No
     wait_idle()
     qtbot.wait(50)
     assert seen == []  # skipped, and no "Internal C++ object already deleted" in the event loop
+
+
+def test_a_300_character_title_leaves_every_screen_within_1280x720(
+    qtbot: Any, settings: AppSettings, tmp_path: Path
+) -> None:
+    from PySide6.QtCore import QPoint, QRect
+
+    from recorder.app import threads
+    from recorder.app.window import MainWindow
+    from recorder.sealing.synthetic import SyntheticSpec, synthesize_bundle
+    from tests.helpers.bundles import edit_manifest
+
+    title = ("Fit a mixed-effects model to the clinic data and explain the residuals " * 5)[:300]
+    bundle, _ = synthesize_bundle(tmp_path / "b", SyntheticSpec(duration_s=2.0))
+    edit_manifest(bundle, lambda m: m["task"].update(title=title))
+    window = MainWindow(settings, start_uploads=False)
+    qtbot.addWidget(window)
+    window.show()
+    window.setup.task_title.setText(title)
+    window.recording.show_task({"id": "t-long", "title": title}, settings.hotkeys)
+    with qtbot.waitSignal(window.review.loaded, timeout=8000):
+        window.review.load(bundle)
+    window.stack.setCurrentWidget(window.review)
+    for page in (window.setup, window.recording, window.review, window.uploads_panel):
+        window.stack.setCurrentWidget(page)
+        hint = window.minimumSizeHint()
+        assert hint.width() <= 1280 and hint.height() <= 720, (type(page).__name__, hint)
+    window.resize(1280, 720)
+    window.stack.setCurrentWidget(window.review)
+    qtbot.waitUntil(lambda: window.width() <= 1280)
+    button = window.review.submit_button
+    top_left = button.mapTo(window, QPoint(0, 0))
+    assert QRect(0, 0, window.width(), window.height()).contains(QRect(top_left, button.size()))
+    assert window.review.task_label.toolTip() == f"{title}  ·  {window.review.data.session_id}"
+    window.review.shutdown()
+    qtbot.waitUntil(lambda: not threads.busy(), timeout=8000)

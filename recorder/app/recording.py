@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from recorder.app.controller import Phase, RecordingController
+from recorder.app.elided import ElidedLabel
 from recorder.app.theme import COLORS, clock_text
 
 
@@ -35,10 +36,9 @@ class RecordingPage(QWidget):
         self.clock.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.clock.setStyleSheet("font-size: 44pt; font-weight: 300; letter-spacing: 2px;")
         box.addWidget(self.clock)
-        self.task_label = QLabel("")
+        self.task_label = ElidedLabel("")  # a task title of any length: elided, whole in its tooltip
         self.task_label.setObjectName("muted")
         self.task_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.task_label.setWordWrap(True)
         box.addWidget(self.task_label)
 
         buttons = QHBoxLayout()

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from recorder.app.elided import ElidedLabel
 from recorder.app.palette import COLORS
 from recorder.app.review.data import ReviewData, duration_text, load_review
 from recorder.app.review.frames import FrameService
@@ -146,8 +147,8 @@ class ReviewPage(QWidget):
         title_row.addWidget(self.status_badge, 0, Qt.AlignmentFlag.AlignVCenter)
         title_row.addStretch(1)
         titles.addLayout(title_row)
-        self.task_label = label("", "muted")
-        self.task_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.task_label = ElidedLabel("")  # a task title of any length: elided, whole in its tooltip
+        self.task_label.setObjectName("muted")
         titles.addWidget(self.task_label)
         head.addLayout(titles, 1)
         self.stat_labels: dict[str, QLabel] = {}
