@@ -254,6 +254,14 @@ def test_the_app_offers_to_recover_a_crashed_session(
     assert "1 recording was interrupted" in asked[0]
     report = validate_bundle(str(out / "crashed-1"), deep=True)
     assert [f.code for f in report.findings] == ["status-recovered"]
+    qtbot.waitUntil(lambda: not (out / ".crashed-1.live").exists(), timeout=5000)  # sealed: its live dir goes
+    offer_repair(None, out)  # the next launch
+    assert len(asked) == 1  # is not asked again
+    synthesize_live(
+        out / ".crashed-2.live", SyntheticSpec(duration_s=1, width=160, height=120), session_id="crashed-2", stop=False
+    )
+    (out / "crashed-2").mkdir()  # sealed by `trajrec repair`, which leaves the live directory as it is
+    assert crashed_sessions(out) == []
 
 
 def test_recovery_at_launch_is_contained_against_hostile_live_directories(

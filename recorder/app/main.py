@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -12,13 +13,18 @@ log = logging.getLogger(__name__)
 
 
 def crashed_sessions(out_dir: Path) -> list[Path]:
-    """Live directories a crash left in the recordings folder (`.<session_id>.live`)."""
+    """Live directories a crash left in the recordings folder (`.<session_id>.live`) and nobody sealed yet (one
+    that `trajrec repair` sealed, which leaves it in place, is not offered again)."""
     if not out_dir.is_dir():
         return []
     return sorted(
         p
         for p in out_dir.iterdir()
-        if p.name.startswith(".") and p.name.endswith(".live") and p.is_dir() and not p.is_symlink()
+        if p.name.startswith(".")
+        and p.name.endswith(".live")
+        and p.is_dir()
+        and not p.is_symlink()
+        and not (out_dir / p.name[1 : -len(".live")]).exists()
     )
 
 
@@ -45,7 +51,9 @@ def offer_repair(window: object, out_dir: Path) -> None:
         return
 
     def recover(live: Path) -> Path:
-        return seal(live, out_dir, recover=True)  # into the recordings folder, wherever a link might point
+        bundle = seal(live, out_dir, recover=True)  # into the recordings folder, wherever a link might point
+        shutil.rmtree(live, ignore_errors=True)  # all of it is in the bundle now, as after a clean stop
+        return bundle
 
     def recovered(bundle: Path) -> None:
         log.info("recovered %s", bundle)
