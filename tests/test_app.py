@@ -201,6 +201,7 @@ def test_uploads_panel_shows_progress_failure_retry_and_pause(
         assert "does not match its SHA-256" in panel.table.item(bad_row, 5).text()
         retry = panel.table.cellWidget(bad_row, 6)
         assert retry is not None and retry.text() == "Retry"
+        assert panel.summary.text() == "1 failed: see why in its row, then Retry"  # not "Everything is uploaded"
         assert (tmp_path / "data" / "store" / "trajectories" / "good-session" / "manifest.json").is_file()
         panel.pause_button.click()
         assert service.paused and panel.pause_button.text() == "Resume uploads"

@@ -273,10 +273,14 @@ class UploadsPanel(QWidget):
         elsewhere = (
             f" (sent by another trajrec, pid {self.service.busy_elsewhere})" if self.service.busy_elsewhere else ""
         )
+        failed = sum(r.state == "failed" for r in rows)
+        counts = [f"{waiting} waiting"] if waiting else []
+        if failed:
+            counts.append(f"{failed} failed: see why in its row, then Retry")
         if not rows:
             text = f"Uploads go{where}"
-        elif waiting:
-            text = f"{waiting} waiting{where}{elsewhere}"
+        elif counts:
+            text = f"{', '.join(counts)}{where if waiting else ''}{elsewhere}"
         else:
             text = f"Everything is uploaded{where}"
         self.summary.setText(("Paused. " if paused else "") + text)
