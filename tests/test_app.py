@@ -445,3 +445,50 @@ def test_a_300_character_title_leaves_every_screen_within_1280x720(
     assert window.review.task_label.toolTip() == f"{title}  ·  {window.review.data.session_id}"
     window.review.shutdown()
     qtbot.waitUntil(lambda: not threads.busy(), timeout=8000)
+
+
+def test_a_store_change_applies_at_once_to_checks_waiting_uploads_and_retries(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recorder.app.uploads import UploadService
+    from recorder.dirs import uploader_dirs
+    from tests.helpers.bundles import make_bundle
+    from uploader.config import StoreConfig, save_config
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRAJREC_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("TRAJREC_DATA_DIR", str(tmp_path / "data"))
+    service = UploadService()
+    service.open()  # no settings: the embedded store
+    try:
+        assert service.check() == "s3://trajectories"
+        service.set_paused(True)
+        service.submit(make_bundle(tmp_path / "b", "waiting-session", {"screen/video.mp4": 5000}))
+        failed = make_bundle(tmp_path / "b", "failed-session", {"screen/video.mp4": 5000})
+        service.submit(failed)
+        (row,) = [r for r in service.rows() if r.session_id == "failed-session"]
+        service.ledger.set_state(row.id, "failed", reason="the old store said no")
+        save_config(StoreConfig(bucket="trajectories", prefix="lab-b", embedded=True), uploader_dirs().settings)
+        service.reopen()  # what the Settings dialog does when the store settings changed
+        assert service.check() == "s3://trajectories/lab-b"
+        qtbot.waitUntil(
+            lambda: (
+                {r.session_id: r.dest for r in service.rows() if r.state != "failed"}
+                == {"waiting-session": "s3://trajectories/lab-b"}
+            ),
+            timeout=10_000,
+        )
+        (old,) = [r for r in service.rows() if r.session_id == "failed-session"]
+        service.retry(old.id)  # to the new store, not the one it failed on
+        assert {r.session_id: r.dest for r in service.rows()} == {
+            "waiting-session": "s3://trajectories/lab-b", "failed-session": "s3://trajectories/lab-b",
+        }  # fmt: skip
+        service.set_paused(False)
+        qtbot.waitUntil(lambda: all(r.state == "done" for r in service.rows()), timeout=30_000)
+        store = tmp_path / "data" / "store" / "trajectories"
+        assert (store / "lab-b" / "waiting-session" / "manifest.json").is_file()
+        assert (store / "lab-b" / "failed-session" / "manifest.json").is_file()
+        assert not (store / "waiting-session").exists()
+    finally:
+        service.close()

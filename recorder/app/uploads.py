@@ -93,9 +93,37 @@ class UploadService(QObject):
         self._thread = threading.Thread(target=self._run, name="uploads", daemon=True)
         self._thread.start()
 
+    def reopen(self) -> None:
+        """Apply changed store settings now (the Settings dialog calls it): the store is opened again, and what
+        waits or failed for another store is sent to the new one (its part in flight stops; `close`)."""
+        self.close()
+        self._stack = contextlib.ExitStack()
+        self._stop = threading.Event()
+        self._thread = None
+        self.queue = self.handle = None
+        self.url = ""
+        self.busy_elsewhere = None
+        self.open()
+        self.changed.emit()
+
+    def _retarget(self, row: Any) -> None:
+        """Queue `row`'s bundle for this store instead of the one it was queued for (blocking: hashes it)."""
+        try:
+            self.queue.enqueue(Path(row.path))
+        except Exception as e:
+            from uploader.ledger import States
+
+            self.ledger.set_state(row.id, States.FAILED, reason=f"could not queue it for {self.url}: {e}")
+            return
+        self.ledger.remove(row.id)
+        log.info("%s: queued for %s instead of %s", row.session_id, self.url, row.dest)
+
     def _run(self) -> None:
         from uploader.errors import QueueBusy
 
+        for row in self.ledger.bundles():  # queued for a store the settings no longer name
+            if row.state != "done" and row.dest != self.queue.dest.url and not self._stop.is_set():
+                self._retarget(row)
         while not self._stop.is_set():
             try:
                 self.queue.run(until_idle=False, stop=self._stop)
@@ -135,7 +163,11 @@ class UploadService(QObject):
     def retry(self, bundle_id: int) -> None:
         from uploader.ledger import States
 
-        self.ledger.set_state(bundle_id, States.QUEUED, attempts=0)
+        row = self.ledger.bundle(bundle_id)
+        if self.queue is not None and row.dest != self.queue.dest.url:
+            self._retarget(row)  # failed on a store the settings no longer name: to today's
+        else:
+            self.ledger.set_state(bundle_id, States.QUEUED, attempts=0)
         self.changed.emit()
 
     def set_paused(self, paused: bool) -> None:

@@ -264,7 +264,10 @@ class MainWindow(QMainWindow):
 
     # --- menus ------------------------------------------------------------------------------------
     def open_settings(self) -> None:
+        before = _store_settings()
         if SettingsDialog(self.settings, self).exec():
+            if _store_settings() != before and self.uploads.ledger is not None:
+                self.uploads.reopen()  # at once: the next check, upload and retry use the new store
             self.setup.run_checks()
 
     def open_logs(self) -> None:
@@ -292,3 +295,13 @@ class MainWindow(QMainWindow):
         if self.tray is not None:
             self.tray.hide()
         event.accept()
+
+
+def _store_settings() -> bytes:
+    """The store settings as saved (store.toml), to tell whether the Settings dialog changed them."""
+    from recorder.dirs import uploader_dirs
+
+    try:
+        return uploader_dirs().settings.read_bytes()
+    except OSError:
+        return b""
