@@ -153,6 +153,13 @@ class RecordingController(QObject):
         self._set(Phase.IDLE)
         self.failed.emit(f"the recording could not be sealed ({error}); it is kept and the app offers to repair it")
 
+    def review(self, bundle: Path) -> None:
+        """Review a recording from the library (only while no session runs)."""
+        if self.phase in (Phase.IDLE, Phase.REVIEW):
+            self.bundle = bundle
+            self._set(Phase.REVIEW)
+            self.sealed.emit(bundle)
+
     def reset(self) -> None:
         """Back to the setup screen after review (submitted or discarded)."""
         if self.phase == Phase.REVIEW:

@@ -1,68 +1,17 @@
-"""`trajrec gui` / `trajrec-gui`: start the desktop app. Offers to repair sessions a crash left behind."""
+"""`trajrec gui` / `trajrec-gui`: start the desktop app. Offers to repair sessions a crash left behind
+(recorder.app.recovery)."""
 
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 from collections.abc import Callable
-from functools import partial
-from pathlib import Path
+
+from recorder.app.recovery import crashed_sessions, offer_repair
 
 log = logging.getLogger(__name__)
 
-
-def crashed_sessions(out_dir: Path) -> list[Path]:
-    """Live directories a crash left in the recordings folder (`.<session_id>.live`) and nobody sealed yet (one
-    that `trajrec repair` sealed, which leaves it in place, is not offered again)."""
-    if not out_dir.is_dir():
-        return []
-    return sorted(
-        p
-        for p in out_dir.iterdir()
-        if p.name.startswith(".")
-        and p.name.endswith(".live")
-        and p.is_dir()
-        and not p.is_symlink()
-        and not (out_dir / p.name[1 : -len(".live")]).exists()
-    )
-
-
-def offer_repair(window: object, out_dir: Path) -> None:
-    from PySide6.QtWidgets import QMessageBox, QWidget
-
-    from recorder.app.dialogs import warn
-    from recorder.app.threads import run_task
-    from recorder.sealing.seal import seal
-
-    found = crashed_sessions(out_dir)
-    if not found:
-        return
-    parent = window if isinstance(window, QWidget) else None
-    answer = QMessageBox.question(
-        parent,
-        "Unfinished recording",
-        f"{len(found)} recording{'s were' if len(found) > 1 else ' was'} interrupted (the app or the computer "
-        "stopped). Recover what was recorded? It is kept either way.",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        QMessageBox.StandardButton.Yes,
-    )
-    if answer != QMessageBox.StandardButton.Yes:
-        return
-
-    def recover(live: Path) -> Path:
-        bundle = seal(live, out_dir, recover=True)  # into the recordings folder, wherever a link might point
-        shutil.rmtree(live, ignore_errors=True)  # all of it is in the bundle now, as after a clean stop
-        return bundle
-
-    def recovered(bundle: Path) -> None:
-        log.info("recovered %s", bundle)
-
-    def failed(error: BaseException) -> None:
-        warn(parent, "Recovery", f"Could not recover a recording: {error}. Its files are kept.")
-
-    for live in found:
-        run_task(partial(recover, live), recovered, failed)
+__all__ = ["crashed_sessions", "main", "offer_repair"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     theme.apply(app)
     window = MainWindow()
     window.show()
-    offer_repair(window, window.settings.out_dir)
+    offer_repair(window, window.settings.out_dir, on_recovered=lambda _bundle: window.library.refresh())
     restore = _accessibility_on()
     try:
         return int(app.exec())

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import shutil
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from recorder.app.controller import Phase, RecordingController
 from recorder.app.dialogs import LogDialog, SettingsDialog, warn
+from recorder.app.library import LibraryPage
 from recorder.app.recording import RecordingPage
 from recorder.app.settings import AppSettings
 from recorder.app.setup.screen import SetupPage
@@ -79,8 +82,13 @@ class MainWindow(QMainWindow):
         self.recording = RecordingPage(self.controller)
         self.review: Any = self._make_review()
         self.uploads_panel = UploadsPanel(self.uploads)
-        for page in (self.setup, self.recording, self.review, self.uploads_panel):
+        self.library = LibraryPage(lambda: self.settings.out_dir, self.uploads.rows)
+        for page in (self.setup, self.recording, self.review, self.uploads_panel, self.library):
             self.stack.addWidget(page)
+        self.library.review_requested.connect(self.open_recording)
+        self.library.recover_requested.connect(self.recover)
+        self.library.discard_requested.connect(self.discard_from_library)
+        self.library.retry_requested.connect(self.retry_upload)
 
         self.setup.record_requested.connect(self.start_recording)
         self.controller.phase_changed.connect(self._phase)
@@ -101,7 +109,7 @@ class MainWindow(QMainWindow):
         name.setStyleSheet("font-size: 14pt; font-weight: 700; color: white; padding: 4px 8px 18px 8px;")
         box.addWidget(name)
         self.nav: dict[str, QPushButton] = {}
-        for key, text in (("record", "●  Record"), ("uploads", "⇪  Uploads")):
+        for key, text in (("record", "●  Record"), ("library", "▤  Recordings"), ("uploads", "⇪  Uploads")):
             b = QPushButton(text)
             b.setObjectName("navButton")
             b.setCheckable(True)
@@ -152,7 +160,7 @@ class MainWindow(QMainWindow):
                 phase, self.recording
             )
         else:
-            page = self.uploads_panel
+            page = self.library if key == "library" else self.uploads_panel
         self.stack.setCurrentWidget(page)
         for k, b in self.nav.items():
             b.setChecked(k == key)
@@ -162,6 +170,8 @@ class MainWindow(QMainWindow):
             self.setup.deactivate()
         if page is self.uploads_panel:
             self.uploads_panel.refresh()
+        if page is self.library:
+            self.library.refresh()
 
     # --- the session ------------------------------------------------------------------------------
     def start_recording(self) -> None:
@@ -204,6 +214,45 @@ class MainWindow(QMainWindow):
         if hasattr(self.review, "load"):
             self.review.load(bundle)
         self.stack.setCurrentWidget(self.review)
+        for k, b in self.nav.items():
+            b.setChecked(k == "record")
+        self.library.refresh()
+
+    # --- the library ------------------------------------------------------------------------------
+    def open_recording(self, bundle: Path) -> None:
+        """Review a recording from the library (not while a session runs)."""
+        if self.controller.busy:
+            warn(self, "Recordings", "Stop the recording first: one recording at a time.")
+            return
+        self.controller.review(bundle)
+
+    def retry_upload(self, upload_id: int) -> None:
+        self.uploads.retry(upload_id)
+        self.library.refresh()
+
+    def recover(self, live: Path) -> None:
+        from recorder.app.recovery import recover
+
+        def failed(error: BaseException) -> None:
+            warn(self, "Recovery", f"Could not recover the recording: {error}. Its files are kept.")
+
+        run_task(partial(recover, live, self.settings.out_dir), lambda _b: self.library.refresh(), failed)
+
+    def discard_from_library(self, path: Path) -> None:
+        answer = QMessageBox.question(
+            self,
+            "Discard recording?",
+            f"Delete this recording from this computer? This cannot be undone.\n\n{path.name}",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            if self.controller.phase == Phase.REVIEW and self.controller.bundle == path:
+                self.discard(path)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+                log.info("discarded %s", path)
+            self.library.refresh()
 
     def _failed(self, message: str) -> None:
         warn(self, "Recording", message)
@@ -229,10 +278,9 @@ class MainWindow(QMainWindow):
     def _submitted(self, bundle: Path) -> None:
         self.controller.reset()
         self.show_page("uploads")
+        self.library.refresh()
 
     def discard(self, bundle: Path) -> None:
-        import shutil
-
         shutil.rmtree(bundle, ignore_errors=True)
         log.info("discarded %s", bundle)
         self.controller.reset()
@@ -287,6 +335,18 @@ class MainWindow(QMainWindow):
                 return
             if self.controller.session is not None:
                 self.controller.session.stop()  # seal now: the app is going away
+        elif self.controller.phase == Phase.REVIEW:
+            answer = QMessageBox.question(
+                self,
+                "Quit without submitting?",
+                "This recording is not submitted yet. It stays in Recordings, where you can review and submit it "
+                "later. Quit now?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
         self.setup.deactivate()
         wait_idle()  # a submit or recovery in flight finishes before the app goes (its bundle stays whole either way)
         if hasattr(self.review, "shutdown"):
