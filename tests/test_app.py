@@ -44,11 +44,14 @@ def test_task_files_json_and_yaml(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "text", "expected"),
     [
-        ("a.json", '{"title": "no id"}', "'id' is a required property"),
-        ("b.json", '{"id": "x y", "title": "t"}', "id: 'x y' does not match"),
+        ("a.json", '{"title": "no id"}', "the field 'id' is missing"),
+        ("b.json", '{"id": "x y", "title": "t"}', "the field 'id' is 'x y': write letters, digits"),
         ("c.yaml", "id: [unclosed", "not valid YAML"),
         ("d.json", "[1, 2]", "not a list"),
-        ("e.json", '{"id": "a", "title": "t", "colour": "red"}', "Additional properties"),
+        ("e.json", '{"id": "a", "title": "t", "colour": "red"}', "unknown field 'colour' (known: deny_list,"),
+        ("f.json", '{"id": "a", "title": "", "expected_minutes": "ten"}', "'expected_minutes' should be a number"),
+        ("g.json", '{"id": "a", "title": ""}', "the field 'title' is empty"),
+        ("h.json", '{"id": "a", "title": "t", "expected_minutes": 0}', "'expected_minutes' must be more than 0"),
     ],
 )
 def test_bad_task_files_say_what_is_wrong(tmp_path: Path, name: str, text: str, expected: str) -> None:
@@ -110,7 +113,7 @@ def test_record_is_enabled_only_with_task_pseudonym_and_consent(
     assert page.record_button.isEnabled()
     (tmp_path / "bad.json").write_text('{"id": "x"}')
     assert not page.load_task_file(tmp_path / "bad.json")
-    assert "'title' is a required property" in page.task_error.text()
+    assert "the field 'title' is missing" in page.task_error.text()
     from recorder.app.setup.preflight import Check
 
     page._show_check(Check("disk", False, "Disk: only 3 MiB free"))
@@ -138,8 +141,11 @@ def test_controller_records_pauses_marks_and_seals(qtbot: Any, x_display: Displa
     paused_at = controller.recorded_s()
     qtbot.wait(400)
     assert controller.recorded_s() == paused_at  # the clock stands still while paused
-    controller.marker("a note")
+    with qtbot.waitSignal(controller.notice, timeout=1000) as notice:
+        controller.marker("while paused")  # refused: a marker marks a moment of the recording
+    assert "resume first" in notice.args[0] and controller.markers == 1
     controller.toggle_pause()
+    controller.marker("a note")
     qtbot.wait(400)
     assert controller.busy
     with qtbot.waitSignal(controller.sealed, timeout=30_000) as sealed:
@@ -151,6 +157,7 @@ def test_controller_records_pauses_marks_and_seals(qtbot: Any, x_display: Displa
         markers = [(str(m.kind), m.text) for m in b.markers()]
         assert b.manifest["task"]["id"] == "t-1"
     assert ("step", None) in markers and ("step", "a note") in markers, markers
+    assert ("step", "while paused") not in markers
     controller.reset()
     assert controller.phase == Phase.IDLE and not controller.busy
 
@@ -447,13 +454,14 @@ def test_a_300_character_title_leaves_every_screen_within_1280x720(
     qtbot.waitUntil(lambda: not threads.busy(), timeout=8000)
 
 
-def test_a_store_change_applies_at_once_to_checks_waiting_uploads_and_retries(
+def test_a_store_change_applies_at_once_to_checks_and_to_waiting_and_failed_uploads(
     qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from recorder.app.uploads import UploadService
     from recorder.dirs import uploader_dirs
     from tests.helpers.bundles import make_bundle
     from uploader.config import StoreConfig, save_config
+    from uploader.queue import enqueue_bundle
 
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
@@ -472,23 +480,26 @@ def test_a_store_change_applies_at_once_to_checks_waiting_uploads_and_retries(
         save_config(StoreConfig(bucket="trajectories", prefix="lab-b", embedded=True), uploader_dirs().settings)
         service.reopen()  # what the Settings dialog does when the store settings changed
         assert service.check() == "s3://trajectories/lab-b"
-        qtbot.waitUntil(
+        qtbot.waitUntil(  # both go to the new store: the one waiting, and the one that failed on the old store
             lambda: (
-                {r.session_id: r.dest for r in service.rows() if r.state != "failed"}
-                == {"waiting-session": "s3://trajectories/lab-b"}
+                {(r.session_id, r.dest, r.state) for r in service.rows()}
+                == {
+                    ("waiting-session", "s3://trajectories/lab-b", "queued"),
+                    ("failed-session", "s3://trajectories/lab-b", "queued"),
+                }
             ),
             timeout=10_000,
         )
-        (old,) = [r for r in service.rows() if r.session_id == "failed-session"]
-        service.retry(old.id)  # to the new store, not the one it failed on
-        assert {r.session_id: r.dest for r in service.rows()} == {
-            "waiting-session": "s3://trajectories/lab-b", "failed-session": "s3://trajectories/lab-b",
-        }  # fmt: skip
         service.set_paused(False)
         qtbot.waitUntil(lambda: all(r.state == "done" for r in service.rows()), timeout=30_000)
         store = tmp_path / "data" / "store" / "trajectories"
         assert (store / "lab-b" / "waiting-session" / "manifest.json").is_file()
         assert (store / "lab-b" / "failed-session" / "manifest.json").is_file()
         assert not (store / "waiting-session").exists()
+        other = make_bundle(tmp_path / "b", "cli-session", {"screen/video.mp4": 100})
+        row, _ = enqueue_bundle(service.ledger, other, StoreConfig(bucket="elsewhere"))  # as `trajrec upload` may
+        service.ledger.set_state(row.id, "failed", reason="elsewhere said no")
+        service.retry(row.id)  # Retry sends it to the store the settings name now
+        assert {r.session_id: r.dest for r in service.rows()}["cli-session"] == "s3://trajectories/lab-b"
     finally:
         service.close()

@@ -42,6 +42,7 @@ class RecordingController(QObject):
     guard_status = Signal(object)  # None: password fields are recognised; else why not (one line)
     private_now = Signal(str)  # "" | "focused" (a denied window has the focus) | "masked" (one shows, filled)
     hotkey_problems = Signal(object)  # list[str]: hotkeys that also reach the focused application, in words
+    notice = Signal(str)  # a short message for the recording screen (e.g. why a marker was refused)
 
     def __init__(self, own_windows: OwnWindows | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -126,7 +127,10 @@ class RecordingController(QObject):
         self.resume() if self.phase == Phase.PAUSED else self.pause()
 
     def marker(self, note: str | None = None) -> None:
-        if self.phase in (Phase.RECORDING, Phase.PAUSED):
+        if self.phase == Phase.PAUSED:  # a marker marks a moment of the recording: there is none while paused
+            self.notice.emit("Paused: resume first, then add the step marker")
+            return
+        if self.phase == Phase.RECORDING:
             self.session.marker(note or None)
             self.markers += 1
             self.markers_changed.emit(self.markers)

@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QFont
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
-    QSpinBox,
+    QSlider,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -91,10 +92,17 @@ class SettingsDialog(QDialog):
         self.fps = QDoubleSpinBox()
         self.fps.setRange(1, 60)
         self.fps.setValue(settings.fps)
-        self.crf = QSpinBox()
+        self.crf = QSlider(Qt.Orientation.Horizontal)  # x264's CRF: lower is sharper and larger
         self.crf.setRange(15, 35)
+        self.crf.setInvertedAppearance(True)  # right is sharper
         self.crf.setValue(settings.crf)
-        self.crf.setToolTip("Lower is sharper and larger; 23 keeps text readable at about 250 MB per hour")
+        self.crf.setToolTip("The middle (23) keeps small text readable at about 250 MB per hour")
+        quality = QWidget()
+        qrow = QHBoxLayout(quality)
+        qrow.setContentsMargins(0, 0, 0, 0)
+        qrow.addWidget(QLabel("Smaller file"))
+        qrow.addWidget(self.crf, 1)
+        qrow.addWidget(QLabel("Sharper text"))
         self.draw_cursor = QCheckBox("Draw the pointer into the video")
         self.draw_cursor.setChecked(settings.draw_cursor)
         self.microphone = QComboBox()
@@ -108,7 +116,7 @@ class SettingsDialog(QDialog):
             pass
         self.microphone.setCurrentIndex(max(0, self.microphone.findData(settings.audio_device)))
         form.addRow("Frames per second", self.fps)
-        form.addRow("Quality (CRF)", self.crf)
+        form.addRow("Video quality", quality)
         form.addRow(self.draw_cursor)
         form.addRow("Microphone", self.microphone)
         tabs.addTab(video, "Recording")
@@ -131,8 +139,10 @@ class SettingsDialog(QDialog):
         intro.setWordWrap(True)
         form.addRow(intro)
         self.deny_apps = QPlainTextEdit("\n".join(settings.deny_apps))
+        self.deny_apps.setTabChangesFocus(True)
         self.deny_apps.setPlaceholderText("application names (window class), e.g. slack")
         self.deny_titles = QPlainTextEdit("\n".join(settings.deny_titles))
+        self.deny_titles.setTabChangesFocus(True)
         self.deny_titles.setPlaceholderText("title patterns (regular expressions), e.g. \\bpayroll\\b")
         form.addRow("Applications", self.deny_apps)
         form.addRow("Window titles", self.deny_titles)
@@ -220,12 +230,21 @@ class LogDialog(QDialog):
         text.setPlainText(_tail(path, 400) or f"No log yet ({path}).")
         text.moveCursor(text.textCursor().MoveOperation.End)
         open_folder = QPushButton("Open log folder")
-        open_folder.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent))))
         close = QPushButton("Close")
         close.clicked.connect(self.accept)
         row = QHBoxLayout()
         where = QLabel(str(path))
         where.setObjectName("muted")
+        where.setTextFormat(Qt.TextFormat.PlainText)
+        where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.where = where
+
+        def open_logs() -> None:
+            if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent))):
+                QApplication.clipboard().setText(str(path.parent))
+                where.setText(f"No file manager to open it with: the logs are in {path.parent} (path copied)")
+
+        open_folder.clicked.connect(open_logs)
         row.addWidget(where, 1)
         row.addWidget(open_folder)
         row.addWidget(close)

@@ -103,6 +103,7 @@ class RecordingPage(QWidget):
         controller.guard_status.connect(self._guard)
         controller.private_now.connect(self._private)
         controller.hotkey_problems.connect(self._hotkey_problems)
+        controller.notice.connect(self._notice)
         self._blink = QTimer(self)
         self._blink.setInterval(700)
         self._blink.timeout.connect(self._toggle_dot)
@@ -116,6 +117,11 @@ class RecordingPage(QWidget):
             f"marker, {hotkeys.get('hide_keys', '')} hide typed keys, {hotkeys.get('stop', '')} stop. "
             "They are never recorded."
         )
+
+    def _notice(self, text: str) -> None:
+        """Shown in place of the marker count for a few seconds."""
+        self.markers_label.setText(text)
+        QTimer.singleShot(4000, self, lambda: self._markers(self.controller.markers))
 
     def _hotkey_problems(self, problems: object) -> None:
         if isinstance(problems, list) and problems:

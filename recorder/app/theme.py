@@ -34,6 +34,10 @@ QPushButton#danger {{ background: white; color: {COLORS["record"]}; border: 1px 
 QPushButton#recordButton {{ background: {COLORS["record"]}; color: white; border: none; border-radius: 28px;
     font-size: 13pt; font-weight: 600; padding: 14px 30px; }}
 QPushButton#recordButton:disabled {{ background: #eba49e; }}
+QPushButton:focus {{ border: 2px solid {COLORS["accent"]}; }}
+QPushButton#primary:focus, QPushButton#danger:focus, QPushButton#recordButton:focus {{
+    border: 3px solid {COLORS["text"]}; }}
+QCheckBox:focus, QSlider:focus {{ border: 1px dashed {COLORS["accent"]}; border-radius: 4px; }}
 QProgressBar {{ background: #eceef1; border: none; border-radius: 4px; height: 8px; text-align: center; }}
 QProgressBar::chunk {{ background: {COLORS["accent"]}; border-radius: 4px; }}
 QFrame#sidebar {{ background: {COLORS["sidebar"]}; }}

@@ -131,6 +131,7 @@ class SetupPage(QWidget):
         self.task_title = QLineEdit()
         self.task_title.setPlaceholderText("What the task is called")
         self.instruction = QPlainTextEdit()
+        self.instruction.setTabChangesFocus(True)  # Tab moves on, as in every other field
         self.instruction.setPlaceholderText("What you are asked to do")
         self.instruction.setFixedHeight(90)
         form.addRow("Task ID", self.task_id)

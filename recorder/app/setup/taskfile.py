@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from recorder.errors import TaskFileError
-from trajrec.manifest import schema_errors
 
 TASK_SCHEMA_FILE = "task.schema.json"
 MAX_TASK_FILE_BYTES = 1 << 20
@@ -63,10 +62,56 @@ def load_task(path: Path) -> Task:
         raise TaskFileError(f"{path}: not valid {kind} ({first})") from e
     if not isinstance(data, dict):
         raise TaskFileError(f"{path}: a task file holds an object with id and title, not a {type(data).__name__}")
-    errors = schema_errors(data, TASK_SCHEMA_FILE, limit=3)
+    errors = plain_errors(data)
     if errors:
-        raise TaskFileError(f"{path}: {'; '.join(errors)}")
+        raise TaskFileError(f"{path}: {'; '.join(errors[:3])}")
     return Task.from_dict(data)
+
+
+KINDS = {"string": "text", "number": "a number", "integer": "a whole number", "object": "a set of fields",
+         "array": "a list", "boolean": "true or false", "null": "empty"}  # fmt: skip
+FORMS = {
+    "id": "letters, digits and . _ : - (up to 256, starting with a letter or digit), e.g. stats-017",
+    "upload_to": "s3://BUCKET or s3://BUCKET/PREFIX",
+}
+
+
+def plain_errors(data: object) -> list[str]:
+    """What is wrong with a task file's fields, in words an expert can act on (not the schema's messages)."""
+    from trajrec.manifest import validator
+
+    out = []
+    for e in sorted(validator(TASK_SCHEMA_FILE).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        where = ".".join(str(p) for p in e.absolute_path)
+        field = f"the field '{where}'" if where else "the task"
+        value, rule = e.instance, e.validator_value
+        if e.validator == "required":
+            missing = [k for k in rule if isinstance(value, dict) and k not in value]
+            out.append(
+                f"the field '{missing[0] if missing else rule}' is missing" + (f" in '{where}'" if where else "")
+            )
+        elif e.validator == "additionalProperties":
+            known = sorted(e.schema.get("properties", {}))
+            extra = sorted(k for k in value if k not in known) if isinstance(value, dict) else []
+            out.append(f"unknown field {', '.join(repr(k) for k in extra)} (known: {', '.join(known)})")
+        elif e.validator == "type":
+            kinds = [rule] if isinstance(rule, str) else list(rule)
+            out.append(f"{field} should be {' or '.join(KINDS.get(k, k) for k in kinds)}")
+        elif e.validator == "pattern":
+            shown = str(value)[:60]
+            out.append(f"{field} is {shown!r}: write {FORMS.get(where, 'it in the documented form')}")
+        elif e.validator in ("minLength", "minItems") and rule == 1:
+            out.append(f"{field} is empty")
+        elif e.validator in ("maxLength", "maxItems"):
+            out.append(f"{field} is too long (at most {rule})")
+        elif e.validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+            word = {"minimum": "at least", "exclusiveMinimum": "more than", "maximum": "at most"}.get(
+                str(e.validator), "less than"
+            )
+            out.append(f"{field} must be {word} {rule}")
+        else:
+            out.append(f"{field}: {e.message[:120]}")
+    return out
 
 
 __all__ = ["Task", "load_task"]
