@@ -113,6 +113,12 @@ def _sealed(path: Path, row: LedgerRow | None) -> Recording:
     )
 
 
+def title_of(bundle: Path) -> str:
+    """The task title a sealed bundle's manifest gives, "" when it cannot be read."""
+    entry = _sealed(bundle, None)
+    return "" if entry.state == "unreadable" else entry.title
+
+
 def _mtime(path: Path) -> str:
     try:
         return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat()

@@ -63,6 +63,14 @@ def test_every_recording_in_the_folder_is_listed_with_its_state(tmp_path: Path) 
     assert recordings(tmp_path / "nowhere") == []
 
 
+def test_the_uploads_panel_names_a_recording_by_its_task_title(tmp_path: Path) -> None:
+    from recorder.library import title_of
+
+    bundle = sealed(tmp_path, "s-t", "Fit the model")
+    assert title_of(bundle) == "Fit the model"
+    assert title_of(tmp_path / "missing") == ""
+
+
 def test_a_recovered_recording_says_so(tmp_path: Path) -> None:
     out = tmp_path / "recordings"
     bundle = sealed(out, "s-rec", "Recovered one")

@@ -241,3 +241,48 @@ def test_running_min_follows_the_least_delay() -> None:
     assert m.update(200, 40) == 40
     assert m.update(1_100, 45) == 40  # new bucket, the previous one still counts
     assert m.update(2_200, 47) == 45  # the oldest bucket has aged out: a slewing clock is followed
+
+
+def test_microphones_by_their_sound_server_names_and_the_chosen_one_is_recorded(
+    microphone: Microphone, tmp_path: Path
+) -> None:
+    from recorder.app.setup.devices import microphone_choices
+
+    def pactl(*args: str) -> str:
+        env = {**os.environ, **microphone.env}
+        return subprocess.run(["pactl", *args], env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+    modules = [
+        pactl("load-module", "module-null-sink", "sink_name=vsink2"),
+        pactl(
+            "load-module", "module-remap-source", "master=vsink2.monitor", "source_name=vmic2",
+            "source_properties=device.description=SecondMic",
+        ),
+    ]  # fmt: skip
+    try:
+        choices = microphone_choices()
+        assert ("VirtualMic", "pulse:vmic") in choices and ("SecondMic", "pulse:vmic2") in choices
+        assert not {"pulse", "default"} & {text for text, _ in choices}  # no PortAudio aliases
+        assert not any("monitor" in (device or "") for _, device in choices)  # outputs' monitors are not inputs
+        raw = write_raw(tmp_path / "tone.raw", tone(440, 0.8, 0.5))
+        levels = {}
+        for device in ("pulse:vmic2", "pulse:vmic"):  # the tone is played into the first microphone's sink only
+            chunks, emit = collector()
+            src = AudioSource(clock, emit, samplerate=SR, blocksize=BLOCK, device=device)
+            src.start()
+            try:
+                time.sleep(0.1)
+                play(microphone, raw)
+                time.sleep(0.15)
+            finally:
+                src.stop()
+            levels[device] = max(float(np.sqrt(np.mean((c.samples[:, 0] / 32768) ** 2))) for c in chunks)
+        assert levels["pulse:vmic"] > 0.2 and levels["pulse:vmic2"] < 0.01, levels
+        with pytest.raises(CaptureError, match="no PulseAudio input 'nope'"):
+            AudioSource(clock, lambda _: None, device="pulse:nope").start()
+        resolve_device(None)  # the default microphone again: the chosen source does not stick
+        assert "PULSE_SOURCE" not in os.environ
+    finally:
+        for module in reversed(modules):
+            pactl("unload-module", module)
+        os.environ.pop("PULSE_SOURCE", None)

@@ -106,14 +106,11 @@ class SettingsDialog(QDialog):
         self.draw_cursor = QCheckBox("Draw the pointer into the video")
         self.draw_cursor.setChecked(settings.draw_cursor)
         self.microphone = QComboBox()
-        self.microphone.addItem("System default microphone", "")
-        try:
-            from recorder.capture.audio import list_input_devices
+        from recorder.app.setup.devices import microphone_choices
 
-            for d in list_input_devices():
-                self.microphone.addItem(str(d["name"]), str(d["index"]))
-        except Exception:  # no audio system: the default entry stays
-            pass
+        for text, device in microphone_choices():
+            if device is not None:  # "no microphone" is the setup screen's choice for one recording
+                self.microphone.addItem(text, device)
         self.microphone.setCurrentIndex(max(0, self.microphone.findData(settings.audio_device)))
         form.addRow("Frames per second", self.fps)
         form.addRow("Video quality", quality)

@@ -198,6 +198,7 @@ class UploadsPanel(QWidget):
         super().__init__(parent)
         self.service = service
         self._live: dict[int, Any] = {}  # bundle id -> last ProgressEvent
+        self._titles: dict[int, str] = {}  # bundle id -> its task title
         outer = QVBoxLayout(self)
         outer.setContentsMargins(28, 24, 28, 24)
         outer.setSpacing(14)
@@ -226,8 +227,11 @@ class UploadsPanel(QWidget):
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setMaximumSectionSize(420)  # a long task title is elided, whole in its tooltip
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         inner.addWidget(self.table)
         self.empty = QLabel("Nothing to upload yet. Submitted recordings appear here and upload in the background.")
@@ -262,6 +266,14 @@ class UploadsPanel(QWidget):
         self._live[event.bundle_id] = event
         self.refresh()
 
+    def _title(self, row: Any) -> str:
+        """The recording's task title (read once per bundle from its manifest)."""
+        if row.id not in self._titles:
+            from recorder.library import title_of
+
+            self._titles[row.id] = title_of(Path(row.path))
+        return self._titles[row.id]
+
     def _toggle_pause(self) -> None:
         self.service.set_paused(not self.service.paused)
 
@@ -276,7 +288,11 @@ class UploadsPanel(QWidget):
             done = live.bytes_done if live is not None and state == "uploading" else row.bytes_done
             if state == "done":
                 done = row.bytes_total
-            self.table.setItem(i, 0, QTableWidgetItem(row.session_id))
+            title = self._title(row)
+            name = QTableWidgetItem(f"{title}  ·  {row.session_id}" if title else row.session_id)
+            name.setToolTip(f"{title}\n{row.session_id}" if title else row.session_id)
+            name.setData(Qt.ItemDataRole.UserRole, row.session_id)
+            self.table.setItem(i, 0, name)
             word = QTableWidgetItem(STATE_WORDS.get(state, state))
             colour = {"done": COLORS["ok"], "failed": COLORS["record"]}.get(state, COLORS["text"])
             word.setForeground(QColor(colour))

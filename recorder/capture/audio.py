@@ -35,6 +35,7 @@ only by a new process.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -44,7 +45,15 @@ import numpy as np
 from recorder.capture.base import AudioChunk, Clock, Emit, Source
 from recorder.errors import AudioDeviceError, CaptureError, FirstError
 
-__all__ = ["AudioDeviceError", "AudioSource", "RunningMin", "list_input_devices", "resolve_device"]
+__all__ = [
+    "PULSE_PREFIX",
+    "AudioDeviceError",
+    "AudioSource",
+    "RunningMin",
+    "list_input_devices",
+    "pulse_sources",
+    "resolve_device",
+]
 
 # ADC times further than this behind the callback's current time are not trusted.
 MAX_ADC_LAG_S = 1.0
@@ -115,9 +124,54 @@ def _describe(inputs: list[dict[str, Any]]) -> str:
     return ", ".join(f"{d['index']} '{d['name']}'" + (" (default)" if d["is_default"] else "") for d in inputs)
 
 
+PULSE_PREFIX = "pulse:"  # a device spec naming a PulseAudio source: "pulse:<source name>"
+_chosen_source: list[str] = []  # the PULSE_SOURCE this process set (it is process-wide)
+
+
+def pulse_sources() -> list[tuple[str, str]]:
+    """(source name, its description) of each PulseAudio (or PipeWire-Pulse) input that is not a monitor of an
+    output, from `pactl`; [] where there is no Pulse server or no pactl. Blocks up to 3 s."""
+    import json
+    import shutil
+    import subprocess
+
+    if shutil.which("pactl") is None:
+        return []
+    try:
+        done = subprocess.run(
+            ["pactl", "-f", "json", "list", "sources"], capture_output=True, text=True, timeout=3, check=True
+        )
+        sources = json.loads(done.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+    out = []
+    for src in sources if isinstance(sources, list) else []:
+        if not isinstance(src, dict) or not isinstance(src.get("name"), str):
+            continue
+        raw_props = src.get("properties")
+        props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
+        if src.get("monitor_source_of_sink", src.get("monitor_of_sink", "n/a")) not in ("n/a", None, ""):
+            continue
+        if props.get("device.class") == "monitor":
+            continue
+        out.append((src["name"], str(src.get("description") or src["name"])))
+    return out
+
+
 def resolve_device(spec: str | int | None) -> int:
     """The PortAudio index of an input device given by index, by (case-insensitive) name or name part, or
-    None for the default input. An exact name wins over a partial one; an ambiguous part is refused."""
+    None for the default input. An exact name wins over a partial one; an ambiguous part is refused.
+    "pulse:<source>" records that PulseAudio source through PortAudio's "pulse" device (PULSE_SOURCE)."""
+    if isinstance(spec, str) and spec.startswith(PULSE_PREFIX):
+        source = spec[len(PULSE_PREFIX) :]
+        if source not in {name for name, _ in pulse_sources()}:
+            raise AudioDeviceError(f"no PulseAudio input {source!r}: choose another microphone")
+        index = resolve_device("pulse")
+        os.environ["PULSE_SOURCE"] = source  # read by the ALSA pulse plugin when the stream opens
+        _chosen_source.append(source)
+        return index
+    if _chosen_source and os.environ.get("PULSE_SOURCE") == _chosen_source[-1]:
+        del os.environ["PULSE_SOURCE"]  # a source chosen earlier must not stick to the default device
     sd = _sounddevice()
     inputs = list_input_devices()
     if spec is None:

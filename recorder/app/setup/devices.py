@@ -36,15 +36,20 @@ def grab_thumbnails() -> list[tuple[int, str, np.ndarray]]:
 
 
 def microphone_choices() -> list[tuple[str, str | None]]:
-    """(text, device) of the microphone menu: the system default (""), each input by its PortAudio index,
-    and recording without a microphone (None). Listing failures leave the default and "none" (logged)."""
-    from recorder.capture.audio import list_input_devices
+    """(text, device) of the microphone menu: the system default (""), each input by the sound server's name
+    for it ("pulse:<source>") or else by its PortAudio index, and recording without a microphone (None).
+    Listing failures leave the default and "none" (logged)."""
+    from recorder.capture.audio import PULSE_PREFIX, list_input_devices, pulse_sources
 
     out: list[tuple[str, str | None]] = [("System default microphone", "")]
-    try:
-        out += [(str(d["name"]), str(d["index"])) for d in list_input_devices()]
-    except Exception as e:
-        log.warning("no audio inputs: %s", e)
+    sources = pulse_sources()  # the sound server's own names ("Built-in Audio Analog Stereo"), not "pulse"
+    if sources:
+        out += [(description, PULSE_PREFIX + name) for name, description in sources]
+    else:
+        try:
+            out += [(str(d["name"]), str(d["index"])) for d in list_input_devices()]
+        except Exception as e:
+            log.warning("no audio inputs: %s", e)
     out.append(("No microphone (no narration)", None))
     return out
 
