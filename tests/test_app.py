@@ -339,10 +339,24 @@ def test_settings_dialog_saves_store_and_preferences_or_says_what_is_wrong(
     dialog = SettingsDialog(settings)
     qtbot.addWidget(dialog)
     assert dialog.embedded.isChecked()  # nothing configured: the local store
-    dialog.hotkeys["pause"].setText("hyper+p")
+    from PySide6.QtCore import Qt
+
+    pause = dialog.hotkeys["pause"]
+    assert pause.chord() == "ctrl+alt+p"  # shown as set
+    pause.clear()
+    qtbot.keyClick(pause, Qt.Key.Key_P)  # hotkeys are set by pressing them
+    assert pause.chord() == "p"
     dialog.save()
-    assert "hyper" in dialog.error.text() and not (tmp_path / "cfg" / "store.toml").exists()
-    dialog.hotkeys["pause"].setText("f8")
+    assert "alone would be taken from every application" in dialog.error.text()
+    assert not (tmp_path / "cfg" / "store.toml").exists()
+    pause.clear()
+    qtbot.keyClick(pause, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier)
+    assert pause.chord() == "ctrl+alt+m"
+    dialog.save()
+    assert "ctrl+alt+m is already the pause hotkey" in dialog.error.text()  # two actions, one chord
+    pause.clear()
+    qtbot.keyClick(pause, Qt.Key.Key_F8)
+    assert pause.chord() == "f8"
     dialog.deny_titles.setPlainText("(unclosed")
     dialog.save()
     assert "not regular expressions" in dialog.error.text()

@@ -146,3 +146,26 @@ def test_a_hotkey_pressed_in_another_application_reaches_only_the_recorder(x_dis
     assert [k for kind, k in keys if kind == K.KEY_DOWN] == ["a", "b", "c", "d"], keys  # no ctrl, alt or m
     assert len(keys) == 8
     assert Hotkey.parse("ctrl+alt+m") in own.hotkeys
+
+
+@pytest.mark.x11
+def test_a_chord_another_application_holds_is_refused_in_the_settings(x_display: Display) -> None:
+    from Xlib import XK, X  # type: ignore[import-untyped]
+    from Xlib import display as xdisplay
+
+    from recorder.app.keys import hotkey_problems
+
+    other = xdisplay.Display(x_display.name)  # another application, holding ctrl+alt+y
+    root = other.screen().root
+    keycode = other.keysym_to_keycode(XK.string_to_keysym("y"))
+    for lock in (0, X.LockMask, X.Mod2Mask, X.LockMask | X.Mod2Mask):
+        root.grab_key(keycode, X.ControlMask | X.Mod1Mask | lock, False, X.GrabModeAsync, X.GrabModeAsync)
+    other.sync()
+    try:
+        keys = {"pause": "ctrl+alt+y", "marker": "ctrl+alt+m"}
+        assert hotkey_problems(keys) == ["pause: alt+ctrl+y is taken by another application"]
+        assert hotkey_problems(keys, held={"pause": "ctrl+alt+y"}) == []  # in use by this app: not grabbed again
+        assert hotkey_problems({"pause": "ctrl+alt+u", "marker": "ctrl+alt+m"}) == []  # free: released again
+        assert hotkey_problems({"pause": "ctrl+alt+u"}) == []
+    finally:
+        other.close()

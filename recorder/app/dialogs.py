@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from recorder.app.keys import HotkeyEdit, hotkey_problems
 from recorder.app.settings import AppSettings
-from recorder.capture.exclusion import Hotkey
 from recorder.privacy.denylist import DenyList
 
 
@@ -120,7 +120,8 @@ class SettingsDialog(QDialog):
 
         keys = QWidget()
         form = QFormLayout(keys)
-        self.hotkeys = {a: QLineEdit(c) for a, c in settings.hotkeys.items()}
+        self.hotkeys = {a: HotkeyEdit(c) for a, c in settings.hotkeys.items()}
+        form.addRow(QLabel("Click a field and press the keys, e.g. Ctrl+Alt+P. They work from any window."))
         for action, edit in self.hotkeys.items():
             names = {"pause": "Pause / resume", "stop": "Stop", "marker": "Step marker", "hide_keys": "Hide typed keys"}
             form.addRow(names.get(action, action), edit)
@@ -175,9 +176,12 @@ class SettingsDialog(QDialog):
         from uploader.config import StoreConfig, save_config
 
         self.error.setText("")
+        hotkeys = {a: e.chord() for a, e in self.hotkeys.items()}
+        problems = hotkey_problems(hotkeys, held=self.settings.hotkeys)
+        if problems:
+            self.error.setText("; ".join(problems))
+            return
         try:
-            for combo in self.hotkeys.values():
-                Hotkey.parse(combo.text())
             deny_apps = [x.strip() for x in self.deny_apps.toPlainText().splitlines() if x.strip()]
             deny_titles = [x.strip() for x in self.deny_titles.toPlainText().splitlines() if x.strip()]
             DenyList().extended(deny_apps, deny_titles)  # a pattern that is not a regular expression: say so
@@ -202,7 +206,7 @@ class SettingsDialog(QDialog):
         s = self.settings
         s.fps, s.crf, s.draw_cursor = self.fps.value(), self.crf.value(), self.draw_cursor.isChecked()
         s.audio_device = str(self.microphone.currentData() or "")
-        s.hotkeys = {a: e.text().strip() for a, e in self.hotkeys.items()}
+        s.hotkeys = hotkeys
         s.data_folder = self.folder.text().strip()
         s.deny_apps, s.deny_titles = deny_apps, deny_titles
         s.save()
