@@ -69,6 +69,7 @@ def _truth(path: Path) -> dict[str, Any]:
             "end": r.end_ns,
             "records": r.event_records(),
             "region": r.manifest["streams"]["screen"]["region"],
+            "paused": sum(p.end_ns - p.start_ns for p in r.pauses()),
         }
 
 
@@ -97,7 +98,10 @@ def test_loads_off_the_gui_thread_and_shows_counts(qtbot: Any, page: ReviewPage,
     assert page.stat_labels["frames"].text() == f"{truth['frames']:,}"
     assert page.stat_labels["events"].text() == f"{truth['events']:,}"
     assert page.stat_labels["markers"].text() == str(len(flagged))
-    assert page.stat_labels["duration"].text() == f"{(truth['end'] - truth['start']) / NS:.1f} s"
+    # the time the recording screen's timer counted: pauses shaded on the timeline, not counted
+    assert truth["paused"] > 0
+    assert page.stat_labels["duration"].text() == f"{(truth['end'] - truth['start'] - truth['paused']) / NS:.1f} s"
+    assert "paused (shaded, not counted)" in page.stat_labels["duration"].toolTip()
     assert "Synthetic session" in page.task_label.text()
     assert not page.is_loading() and page.stack.currentIndex() == 1
     # the timeline: a tick per click and per key press, a flag per step marker, the pause shaded

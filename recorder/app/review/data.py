@@ -71,6 +71,15 @@ class ReviewData:
     def duration_ns(self) -> int:
         return self.end_ns - self.start_ns
 
+    @property
+    def paused_ns(self) -> int:
+        return sum(max(0, min(p.end_ns, self.end_ns) - max(p.start_ns, self.start_ns)) for p in self.pauses)
+
+    @property
+    def recorded_ns(self) -> int:
+        """What the recording screen's timer showed: the time recorded, pauses not counted."""
+        return max(0, self.duration_ns - self.paused_ns)
+
     def flagged(self) -> list[tuple[int, fmt.Marker]]:
         """(index in markers, marker) of the markers shown as flags and in the list."""
         return [(i, m) for i, m in enumerate(self.markers) if m.kind in FLAG_KINDS]

@@ -153,7 +153,7 @@ class ReviewPage(QWidget):
         head.addLayout(titles, 1)
         self.stat_labels: dict[str, QLabel] = {}
         for key, caption in (
-            ("duration", "Duration"),
+            ("duration", "Recorded"),
             ("frames", "Frames"),
             ("events", "Input events"),
             ("markers", "Markers"),
@@ -274,7 +274,9 @@ class ReviewPage(QWidget):
         )
         self.task_label.setText(f"{data.title}  ·  {data.session_id}")
         counts = self.counts()
-        self.stat_labels["duration"].setText(duration_text(data.duration_ns))
+        self.stat_labels["duration"].setText(duration_text(data.recorded_ns))  # as the recording timer counted
+        paused = f"; {duration_text(data.paused_ns)} paused (shaded, not counted)" if data.pauses else ""
+        self.stat_labels["duration"].setToolTip(f"Recorded time, as the timer showed it{paused}")
         for key in ("frames", "events", "markers"):
             self.stat_labels[key].setText(f"{counts[key]:,}")
         self.timeline.set_data(
