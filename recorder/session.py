@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder.capture.base import ScreenFrame, Source, WorkerThread
-from recorder.capture.exclusion import OwnInputFilter, consume_hotkeys
+from recorder.capture.exclusion import OwnInputFilter, OwnWindows, consume_hotkeys
 from recorder.capture.screen import Region, ScreenSource
 from recorder.clock import SessionClock
 from recorder.errors import CaptureError, RecorderError
@@ -107,7 +107,7 @@ def default_sources(session: Session) -> list[Source]:
             paused=paused,
             draw_cursor=c.draw_cursor,
             private=gate.private_now if c.windows and c.deny is not None else lambda: False,
-            mask=gate.mask if c.windows and c.deny is not None else None,
+            mask=gate.mask if c.windows and (c.deny is not None or _own_windows(c) is not None) else None,
         )
     ]
     # the voiceover next: its stream opens in milliseconds, while the input listener takes 0.15-0.5 s to start
@@ -222,7 +222,7 @@ class Session:
         for w in self._workers:
             w.start()
         self._writer.anchor(self.clock.anchor(fmt.AnchorEvent.START))
-        self._own_hotkeys()
+        self._own_input()
         self.state = State.RECORDING
         started: list[Source] = []
         try:
@@ -243,13 +243,16 @@ class Session:
         self.offer_record(GuardsRecord(self.clock.now_ns(), self.accessibility, len(deny), deny.sha256))
         log.info("session %s recording into %s", self.session_id, self.live_dir)
 
-    def _own_hotkeys(self) -> None:
-        """The app's hotkeys (its OwnInputFilter): kept from the focused application, and their modifier presses
-        left out of the trajectory by the input guard."""
+    def _own_input(self) -> None:
+        """The app's own input (its OwnInputFilter): its hotkeys kept from the focused application and their
+        modifier presses left out by the input guard; its windows filled in every frame."""
         own = self.config.exclude_input
         if not isinstance(own, OwnInputFilter):
             return
         own.on_chord = lambda t_ns, modifiers: self.offer_record(HotkeyChord(t_ns, modifiers))
+        windows = own.windows
+        if windows is not None:  # the app's windows are filled in every frame, before encoding
+            self.deny_gate.own = lambda: [(r.x, r.y, r.w, r.h) for r in windows.snapshot()[0]]
         if own.hotkeys:
             self._grab, self.hotkey_problems = consume_hotkeys(own.hotkeys)
             for problem in self.hotkey_problems:
@@ -365,6 +368,11 @@ class Session:
         except BaseException:
             self._failed.set()
             raise
+
+
+def _own_windows(config: SessionConfig) -> OwnWindows | None:
+    own = config.exclude_input
+    return own.windows if isinstance(own, OwnInputFilter) else None
 
 
 def _accessibility(sources: list[Source]) -> str | None:

@@ -152,3 +152,45 @@ def test_a_denied_window_is_filled_only_where_it_shows() -> None:
     assert filled == hidden.sum() == 100 * 50 + 50 * 50  # the vault's columns 40..140, less the window's corner
     assert hidden[10, 40] and hidden[10, 139] and not hidden[10, 140] and not hidden[60, 100] and hidden[60, 89]
     assert mask_frame(image, (0, 0), [((0, 0, 10, 10), False)]) == 0  # nothing denied: untouched
+
+
+@pytest.mark.x11
+def test_the_recorders_own_windows_never_reach_the_video(xclient: XClient, x_display: Display, tmp_path: Path) -> None:
+    from recorder.capture.exclusion import OwnInputFilter, OwnWindows, Rect
+
+    xclient.window("Trajrec", "Trajectory Recorder", 100, 100, 300, 200)  # stands in for the app's control
+    xclient.window("Gedit", "notes.txt - gedit", 500, 100, 300, 200)
+    own = OwnWindows()
+    own.publish([Rect(100, 100, 300, 200)], focused=False)  # what the app publishes from its GUI thread
+    config = SessionConfig(
+        out_dir=tmp_path,
+        region=Region(0, 0, x_display.width, x_display.height),
+        fps=10,
+        audio=False,
+        elements=False,
+        exclude_input=OwnInputFilter(windows=own),
+        task={"id": "t", "title": "own", "instruction": "", "expert": "e", "consent": True},
+        environment={
+            "os": "x", "arch": "x", "locale": "", "keyboard_layout": "us", "coordinate_space": fmt.COORDINATE_SPACE,
+            "displays": [
+                {"id": 0, "origin": [0, 0], "size_px": [x_display.width, x_display.height], "primary": True, "scale": 1}
+            ],
+        },
+    )  # fmt: skip
+    session = Session(config)
+    session.start()
+    try:
+        time.sleep(0.8)
+        own.publish([Rect(100, 400, 300, 200)], focused=False)  # the app's window moved
+        xclient.window("Trajrec", "Trajectory Recorder", 100, 400, 300, 200)
+        time.sleep(0.8)
+    finally:
+        bundle = session.stop()
+    with trajrec.open(bundle) as b:
+        frames = b.frame_times()
+        first, last = b.frame(0), b.frame(len(frames) - 1)
+        m = b.manifest
+    assert abs(int(first[200, 250].mean()) - 48) <= 6  # the app's window: filled
+    assert first[200, 650].min() > 200  # the other window: as it is
+    assert abs(int(last[500, 250].mean()) - 48) <= 6 and last[200, 250].min() > 200  # it moved: so did the fill
+    assert m["privacy"]["masked_frames"] == 0  # the app's own windows are not a privacy measure

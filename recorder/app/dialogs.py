@@ -115,6 +115,9 @@ class SettingsDialog(QDialog):
         form.addRow("Frames per second", self.fps)
         form.addRow("Video quality", quality)
         form.addRow(self.draw_cursor)
+        self.minimize = QCheckBox("Minimise this window while recording (a small control stays on top)")
+        self.minimize.setChecked(settings.minimize_on_record)
+        form.addRow(self.minimize)
         form.addRow("Microphone", self.microphone)
         tabs.addTab(video, "Recording")
 
@@ -205,6 +208,7 @@ class SettingsDialog(QDialog):
         save_config(store, uploader_dirs().settings)
         s = self.settings
         s.fps, s.crf, s.draw_cursor = self.fps.value(), self.crf.value(), self.draw_cursor.isChecked()
+        s.minimize_on_record = self.minimize.isChecked()
         s.audio_device = str(self.microphone.currentData() or "")
         s.hotkeys = hotkeys
         s.data_folder = self.folder.text().strip()

@@ -40,6 +40,7 @@ class AppSettings:
     data_folder: str = ""
     hotkeys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
     draw_cursor: bool = False
+    minimize_on_record: bool = True  # the main window gets out of the way; the small control stays on top
     deny_apps: list[str] = field(default_factory=list)  # on top of recorder.privacy.denylist's defaults
     deny_titles: list[str] = field(default_factory=list)
 
@@ -54,6 +55,7 @@ class AppSettings:
         s.fps = _float(qs.value("video/fps"), s.fps)
         s.crf = int(_float(qs.value("video/crf"), s.crf))
         s.draw_cursor = str(qs.value("video/draw_cursor", "false")).lower() == "true"
+        s.minimize_on_record = str(qs.value("session/minimize_on_record", "true")).lower() == "true"
         s.audio_device = str(qs.value("audio/device", "") or "")
         s.monitor = int(_float(qs.value("screen/monitor"), s.monitor))
         s.expert = str(qs.value("session/expert", "") or "")
@@ -73,6 +75,7 @@ class AppSettings:
         qs.setValue("video/fps", self.fps)
         qs.setValue("video/crf", self.crf)
         qs.setValue("video/draw_cursor", "true" if self.draw_cursor else "false")
+        qs.setValue("session/minimize_on_record", "true" if self.minimize_on_record else "false")
         qs.setValue("audio/device", self.audio_device)
         qs.setValue("screen/monitor", self.monitor)
         qs.setValue("session/expert", self.expert)

@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QRect, Qt
+from PySide6.QtCore import QEvent, QObject, QRect, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from recorder.app.control import RecordingControl
 from recorder.app.controller import Phase, RecordingController
 from recorder.app.dialogs import LogDialog, SettingsDialog, warn
 from recorder.app.library import LibraryPage
@@ -95,6 +96,9 @@ class MainWindow(QMainWindow):
         self.controller.sealed.connect(self._sealed)
         self.controller.failed.connect(self._failed)
         self.tray = self._tray()
+        self.control = RecordingControl(self.controller)  # top level: shown while recording
+        self.control.installEventFilter(self)  # its moves are published like the main window's
+        self._last_phase = Phase.IDLE
         self.show_page("record")
 
     # --- layout -----------------------------------------------------------------------------------
@@ -198,6 +202,14 @@ class MainWindow(QMainWindow):
 
     def _phase(self, phase: str) -> None:
         p = Phase(phase)
+        previous, self._last_phase = self._last_phase, p
+        if p == Phase.RECORDING and previous == Phase.STARTING:
+            self._place_control()
+            if self.settings.minimize_on_record:
+                self.showMinimized()
+        elif p == Phase.REVIEW and previous == Phase.SEALING and self.isMinimized():
+            self.showNormal()  # the recording is stopped: review it here
+            self.raise_()
         if p in (Phase.RECORDING, Phase.PAUSED, Phase.SEALING):
             self.stack.setCurrentWidget(self.recording)
         elif p == Phase.IDLE:
@@ -289,13 +301,28 @@ class MainWindow(QMainWindow):
     def publish_own_windows(self) -> None:
         rects = []
         for w in QApplication.topLevelWidgets():
-            if w.isVisible():
+            if w.isVisible() and not w.isMinimized():
                 g: QRect = w.frameGeometry()
                 ratio = w.devicePixelRatioF()
                 rects.append(
                     Rect(int(g.x() * ratio), int(g.y() * ratio), int(g.width() * ratio), int(g.height() * ratio))
                 )
         self.own_windows.publish(rects, focused=QApplication.activeWindow() is not None)
+
+    def _place_control(self) -> None:
+        screen = self.screen().availableGeometry()
+        self.control.adjustSize()
+        self.control.move(screen.right() - self.control.width() - 24, screen.top() + 24)
+
+    def eventFilter(self, watched: QObject, e: QEvent) -> bool:
+        if watched is self.control and e.type() in (
+            QEvent.Type.Move,
+            QEvent.Type.Resize,
+            QEvent.Type.Show,
+            QEvent.Type.Hide,
+        ):
+            self.publish_own_windows()
+        return super().eventFilter(watched, e)
 
     def event(self, e: QEvent) -> bool:
         if e.type() in (
@@ -352,6 +379,7 @@ class MainWindow(QMainWindow):
         if hasattr(self.review, "shutdown"):
             self.review.shutdown()
         self.uploads.close()
+        self.control.close()
         if self.tray is not None:
             self.tray.hide()
         event.accept()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,6 +117,7 @@ class DenyGate:
         self._seen: list[WindowInfo] = []  # the stack as last read (for OwnWord: windows' pids and titles)
         self._seen_at = -(1 << 62)
         self.showing = False  # the last frame had a denied window filled
+        self.own: Callable[[], Sequence[Rect]] | None = None  # the recorder app's own windows: never in the video
 
     def _windows(self) -> WindowBackend:
         if self._backend is None:
@@ -172,6 +173,8 @@ class DenyGate:
             self._stack = [((w.x, w.y, w.w, w.h), self._denies(w.app, w.title, w.window_id, now, stack)) for w in stack]
             self._stack_at = now
         self.showing = mask_frame(image, origin, self._stack) > 0
+        if self.own is not None:  # the app's windows (its control, its settings) are filled wherever they are
+            mask_frame(image, origin, [(rect, True) for rect in self.own()])
         return self.showing
 
     def close(self) -> None:

@@ -182,8 +182,9 @@ def main() -> int:
     pump(app, 0.8)  # past the guard's margin
     xdotool("type", "--delay", "40", "bye")
     pump(app, 0.3)
-    window.recording.note.setText("typed hello")
-    mark_at = click_widget(app, window.recording.mark_button)
+    if not (window.isMinimized() and window.control.isVisible()):
+        raise SystemExit("app_driver: recording did not minimise the window and show the small control")
+    mark_at = click_widget(app, window.control.marker_button)  # the small control, on top while recording
     pump(app, max(0.0, args.seconds - (time.monotonic_ns() - started) / 1e9))
     player.wait(10)
     xdotool("key", "ctrl+alt+s")  # the stop hotkey, from whichever window has the focus
