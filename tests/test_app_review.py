@@ -371,3 +371,34 @@ def test_a_recording_without_voiceover_or_markers(qtbot: Any, page: ReviewPage, 
     page.confirm = refuse
     page.discard()
     assert asked and "voiceover" not in asked[0] and "marker" not in asked[0]
+
+
+def test_review_plays_the_voiceover_in_step_with_the_video(
+    qtbot: Any, page: ReviewPage, sample: Any, microphone: Any
+) -> None:
+    from recorder.capture.audio import AudioSource
+    from recorder.clock import SessionClock
+
+    path, _truth_unused = sample
+    data = _load(qtbot, page, path)
+    assert data.voice is not None and page.voice.volume.isEnabled()
+    heard: list[Any] = []
+    listener = AudioSource(SessionClock.now_ns, heard.append, samplerate=48_000, blocksize=480)  # the sink's monitor
+    listener.start()
+    try:
+        page.player.seek(data.start_ns)
+        page.player.play()
+        qtbot.waitUntil(lambda: page.voice.voice is not None and page.voice.voice.playing, timeout=3000)
+        qtbot.wait(1200)  # the first second: voice before the pause
+        page.player.pause()
+        assert page.voice.voice is not None and not page.voice.voice.playing
+    finally:
+        listener.stop()
+    pcm = np.concatenate([c.samples[:, 0] for c in heard]).astype(np.float32) / 32768
+    loud = pcm[np.abs(pcm) > 0.02]
+    assert len(loud) > 48_000 * 0.3, f"the monitor heard {len(loud)} loud samples"
+    spectrum = np.abs(np.fft.rfft(pcm * np.hanning(len(pcm))))
+    peak_hz = np.argmax(spectrum[1:]) * 48_000 / len(pcm)
+    assert abs(peak_hz - 180) < 8, peak_hz  # the synthetic narration's voice
+    page.voice.mute_button.click()  # muted: silence
+    assert page.voice.voice is not None and page.voice.voice.muted and page.voice.mute_button.text() == "Muted"

@@ -54,6 +54,7 @@ class ReviewData:
     pauses: list[Span]
     privacy: list[tuple[Span, str]]  # (span, "password-field" | "keys-hidden" | "deny-list"): what guards removed
     envelope: np.ndarray | None  # (columns, 2) float32 min/max in -1..1 spread over [start_ns, end_ns]
+    voice: tuple[int, int] | None  # (sample rate, channels) of the voiceover, None without one
     click_ticks: np.ndarray  # t_ns of `down` events
     key_ticks: np.ndarray  # t_ns of `key_down` events
     windows: list[tuple[int, str]]  # (t_ns, "app - title") of the focused window from t_ns on
@@ -165,6 +166,9 @@ def load_review(path: Path, columns: int = ENVELOPE_COLUMNS) -> ReviewData:
                 for s in m.get("privacy", {}).get("spans", [])
             ],
             envelope=envelope,
+            voice=(int(m["streams"]["audio"]["sample_rate"]), int(m["streams"]["audio"]["channels"]))
+            if reader.has_audio
+            else None,
             click_ticks=t[kind == "down"],
             key_ticks=t[kind == "key_down"],
             windows=[

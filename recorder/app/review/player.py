@@ -188,6 +188,7 @@ class Player(QWidget):
             self.speed_buttons[speed] = b
             seg.addWidget(b)
         bar.addLayout(seg)
+        self.bar = bar  # the voiceover's volume goes here too (recorder.app.review.voice)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(12)
@@ -249,6 +250,9 @@ class Player(QWidget):
     def set_bounds(self, lo: int, hi: int) -> None:
         """The range that playback covers (the kept part after a trim)."""
         self._bounds = (lo, hi)
+
+    def bounds(self) -> tuple[int, int]:
+        return self._bounds
 
     def seek(self, t_ns: int) -> None:
         t = min(max(int(t_ns), self.start_ns), self.end_ns)

@@ -36,6 +36,7 @@ from recorder.app.review.markers import MarkerList
 from recorder.app.review.parts import LOCAL_STYLE, ask_discard, card, label, timeline_legend
 from recorder.app.review.player import Player
 from recorder.app.review.timeline import Timeline
+from recorder.app.review.voice import VoiceControls
 from recorder.app.threads import run_task
 from recorder.errors import TrajrecError
 
@@ -124,6 +125,7 @@ class ReviewPage(QWidget):
         left.setSpacing(16)
         player_card, pl = card()
         self.player = Player()
+        self.voice = VoiceControls(self.player)  # the voiceover, in step with the video
         pl.addWidget(self.player)
         left.addWidget(player_card, 1)
         left.addWidget(self._build_timeline_card())
@@ -297,6 +299,7 @@ class ReviewPage(QWidget):
         else:  # nothing to decode: the reader is only needed by the loader
             run_task(data.reader.close)
         self.player.set_source(service, data.start_ns, data.end_ns, data.pauses)
+        self.voice.set_source(data.path, data.voice)
         self._on_trim(*self.timeline.trim_range())
         self.stack.setCurrentIndex(1)
         self.loaded.emit(data.path)
@@ -382,11 +385,14 @@ class ReviewPage(QWidget):
             self.player.toggle_play()
         elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight):
             self.timeline.keyPressEvent(event)
+        elif key == Qt.Key.Key_M and self.voice.mute_button.isEnabled():
+            self.voice.mute_button.toggle()
         else:
             super().keyPressEvent(event)
 
     # --- teardown ---------------------------------------------------------------------------------------
     def _release(self) -> None:
+        self.voice.set_source(None, None)
         self.player.shutdown()  # closes the reader in the decode lane
         self.data = None
 
