@@ -111,6 +111,7 @@ def render(out: Path, sink: str, workdir: Path) -> list[Path]:
         while_pumping(app, lambda: (desk.click_in(), desk.type("ls /usr/share/doc | tail -n 12\n")))
         window.controller.marker("data loaded")
         shot("2-recording")
+        shot("2-control", window.control)  # on top of the work while the main window is minimised
         while_pumping(app, lambda: (desk.drag_to(420, 260), desk.click_in(), desk.type("df -h / | tail -n 1\n")))
         window.controller.pause()
         shot("3-paused")
@@ -137,6 +138,9 @@ def render(out: Path, sink: str, workdir: Path) -> list[Path]:
     until(app, lambda: any(r.state == "done" for r in window.uploads.rows()), "the upload", 120)
     window.show_page("uploads")
     shot("5-uploads")
+    window.show_page("library")
+    until(app, lambda: bool(window.library.entries), "the library")
+    shot("7-library")
 
     dialog = SettingsDialog(window.settings, window)
     dialog.show()

@@ -23,7 +23,7 @@ class RecordingControl(QWidget):
         row.setSpacing(8)
         self.state = QLabel("●")
         self.clock = QLabel("00:00")
-        self.clock.setStyleSheet("font-size: 13pt; font-weight: 600; font-variant-numeric: tabular-nums;")
+        self.clock.setStyleSheet("font-size: 13pt; font-weight: 600;")
         self.pause_button = QPushButton("Pause")
         self.marker_button = QPushButton("Marker")
         self.stop_button = QPushButton("Stop")

@@ -65,6 +65,7 @@ class LibraryPage(QWidget):
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(40)  # room for the action buttons
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setWordWrap(False)
@@ -72,6 +73,7 @@ class LibraryPage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Fixed)
         self.table.cellDoubleClicked.connect(lambda row, _col: self._open(row))
         outer.addWidget(self.table, 1)
 
@@ -93,6 +95,7 @@ class LibraryPage(QWidget):
         self.empty.setVisible(not entries)
         self.table.setVisible(bool(entries))
         self.table.setRowCount(len(entries))
+        widest = 0
         for i, r in enumerate(entries):
             name = QTableWidgetItem(r.title or r.session_id)
             name.setToolTip(f"{r.title}\n{r.session_id}\n{r.path}" if r.title else f"{r.session_id}\n{r.path}")
@@ -105,7 +108,10 @@ class LibraryPage(QWidget):
             if r.reason:
                 state.setToolTip(r.reason)
             self.table.setItem(i, 3, state)
-            self.table.setCellWidget(i, 4, self._actions(r))
+            actions = self._actions(r)
+            self.table.setCellWidget(i, 4, actions)
+            widest = max(widest, actions.sizeHint().width())
+        self.table.setColumnWidth(4, widest + 8)
         waiting = sum(r.state == "review" for r in entries)
         self.summary.setText(f"{len(entries)} recording(s), {waiting} not yet submitted" if entries else "")
 
@@ -117,6 +123,7 @@ class LibraryPage(QWidget):
 
         def button(text: str, slot: Callable[[], None], tip: str) -> None:
             b = QPushButton(text)
+            b.setStyleSheet("padding: 3px 10px;")
             b.setToolTip(tip)
             b.clicked.connect(lambda _=False: slot())
             row.addWidget(b)
