@@ -339,6 +339,8 @@ def test_settings_dialog_saves_store_and_preferences_or_says_what_is_wrong(
     dialog = SettingsDialog(settings)
     qtbot.addWidget(dialog)
     assert dialog.embedded.isChecked()  # nothing configured: the local store
+    assert dialog.when.text() == "Changes apply at once: nothing needs a restart."
+    assert "apply from the next recording" in SettingsDialog(settings, recording=True).when.text()
     from PySide6.QtCore import Qt
 
     pause = dialog.hotkeys["pause"]
@@ -517,3 +519,16 @@ def test_a_store_change_applies_at_once_to_checks_and_to_waiting_and_failed_uplo
         assert {r.session_id: r.dest for r in service.rows()}["cli-session"] == "s3://trajectories/lab-b"
     finally:
         service.close()
+
+
+def test_tab_leaves_the_instruction_field_and_is_never_typed(qtbot: Any, settings: AppSettings) -> None:
+    from PySide6.QtCore import Qt
+
+    page = SetupPage(settings)
+    qtbot.addWidget(page)
+    page.show()
+    page.instruction.setFocus()
+    qtbot.waitUntil(page.instruction.hasFocus)
+    qtbot.keyClicks(page.instruction, "line one")
+    qtbot.keyClick(page.instruction, Qt.Key.Key_Tab)
+    assert "\t" not in page.instruction.toPlainText() and not page.instruction.hasFocus()

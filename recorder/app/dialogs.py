@@ -44,7 +44,7 @@ def warn(parent: QWidget | None, title: str, text: str) -> None:
 class SettingsDialog(QDialog):
     """Store, video, audio, hotkeys and data folder. The store part is the shared store.toml."""
 
-    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None, *, recording: bool = False) -> None:
         super().__init__(parent)
         from recorder.dirs import uploader_dirs
         from uploader.config import load_config
@@ -163,8 +163,17 @@ class SettingsDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
+        self.when = QLabel(
+            "A recording is running: the store applies at once; video, microphone, hotkeys and folder apply from "
+            "the next recording."
+            if recording
+            else "Changes apply at once: nothing needs a restart."
+        )
+        self.when.setObjectName("muted")
+        self.when.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
+        layout.addWidget(self.when)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
 

@@ -340,7 +340,7 @@ class MainWindow(QMainWindow):
     # --- menus ------------------------------------------------------------------------------------
     def open_settings(self) -> None:
         before = _store_settings()
-        if SettingsDialog(self.settings, self).exec():
+        if SettingsDialog(self.settings, self, recording=self.controller.busy).exec():
             if _store_settings() != before and self.uploads.ledger is not None:
                 self.uploads.reopen()  # at once: the next check, upload and retry use the new store
             self.setup.run_checks()
