@@ -155,8 +155,11 @@ def test_burst_onset_lands_at_the_playback_time(
     # be negative (a sound is not heard before it is played) beyond the ~2 ms steps in which the pulse
     # plugin reports its delay, hence -5 ms. 60 ms leaves room for a slow pacat start on a loaded 2-core
     # machine (more than twice the worst seen) while still failing a mapping error of several buffers; the
-    # printed line is what to quote against the 33 ms sync target.
-    assert all(-5 < o < 60 for o in offsets_ms), offsets_ms
+    # printed line is what to quote against the 33 ms sync target. A mapping error shifts every burst alike, so
+    # the median is held to that bound; a single pacat start delayed by a loaded machine (108 ms seen once, with
+    # the other two at 19 and 45 ms) is not a stamping error, so each burst only has to be heard within 250 ms.
+    assert -5 < statistics.median(offsets_ms) < 60, offsets_ms
+    assert all(-5 < o < 250 for o in offsets_ms), offsets_ms
 
 
 def test_paused_drops_blocks(microphone: Microphone) -> None:
