@@ -102,6 +102,12 @@ def test_loads_off_the_gui_thread_and_shows_counts(qtbot: Any, page: ReviewPage,
     assert truth["paused"] > 0
     assert page.stat_labels["duration"].text() == f"{(truth['end'] - truth['start'] - truth['paused']) / NS:.1f} s"
     assert "paused (shaded, not counted)" in page.stat_labels["duration"].toolTip()
+    from recorder.app.review.player import format_time
+
+    recorded = truth["end"] - truth["start"] - truth["paused"]
+    assert page.player.total_label.text() == f"/ {format_time(recorded)}"  # the player counts as the timer did
+    page.player.seek(truth["end"])
+    assert page.player.time_label.text() == format_time(recorded)
     assert "Synthetic session" in page.task_label.text()
     assert not page.is_loading() and page.stack.currentIndex() == 1
     # the timeline: a tick per click and per key press, a flag per step marker, the pause shaded

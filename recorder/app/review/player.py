@@ -206,7 +206,8 @@ class Player(QWidget):
         self.start_ns, self.end_ns, self.pauses = start_ns, end_ns, pauses
         self._bounds = (start_ns, end_ns)
         self._pos = start_ns
-        self.total_label.setText(f"/ {format_time(end_ns - start_ns)}")
+        self.total_label.setText(f"/ {format_time(self.recorded(end_ns))}")
+        self.total_label.setToolTip("Recorded time, as the recording timer counted it: pauses are not counted")
         self.view.show_image(None)
         self.view.placeholder = "" if service is not None else "This recording has no screen video"
         if service is not None:
@@ -229,6 +230,11 @@ class Player(QWidget):
         shown = self.context_label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, width)
         if shown != self.context_label.text():
             self.context_label.setText(shown)
+
+    def recorded(self, t_ns: int) -> int:
+        """Time recorded from the start to session time `t_ns`: what the recording timer showed then."""
+        paused = sum(max(0, min(p1, t_ns) - max(p0, self.start_ns)) for p0, p1 in self.pauses)
+        return max(0, t_ns - self.start_ns - paused)
 
     # --- transport --------------------------------------------------------------------------------------
     def position(self) -> int:
@@ -311,7 +317,7 @@ class Player(QWidget):
         self._refresh()
 
     def _show_position(self) -> None:
-        self.time_label.setText(format_time(self._pos - self.start_ns))
+        self.time_label.setText(format_time(self.recorded(self._pos)))
         self.position_changed.emit(self._pos)
 
     # --- frames -----------------------------------------------------------------------------------------
