@@ -1,0 +1,109 @@
+"""Typed secrets: the typed text rebuilt from key events (backspaces applied, stretches cut by clicks, focus
+changes and cursor keys) and the detectors run over it (detect-secrets' plugins, card numbers by Luhn, a lab's
+patterns); each finding names exactly the key events that typed it. Pure logic on scripted events."""
+
+from __future__ import annotations
+
+from trajrec.format import EventKind, InputEvent
+from trajrec.secrets import detect, find_typed_secrets, luhn, stretches
+
+MS = 1_000_000
+KEYCODES = {c: 10 + i for i, c in enumerate("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 =_-'")}
+
+
+class Typist:
+    """Key events as a person types: a press and a release per key, 30 ms apart."""
+
+    def __init__(self) -> None:
+        self.events: list[InputEvent] = []
+        self.t = 0
+
+    def _add(self, kind: EventKind, **kw: object) -> None:
+        self.t += 30 * MS
+        self.events.append(InputEvent(seq=len(self.events), t_ns=self.t, kind=kind, **kw))  # type: ignore[arg-type]
+
+    def key(self, key: str, char: str | None, code: int, modifiers: tuple[str, ...] = ()) -> None:
+        self._add(EventKind.KEY_DOWN, key=key, char=char, scancode=code, modifiers=modifiers)
+        self._add(EventKind.KEY_UP, key=key, char=char, scancode=code, modifiers=modifiers)
+
+    def type(self, text: str) -> None:
+        for c in text:
+            self.key(c, c, KEYCODES.get(c, 99))
+
+    def special(self, name: str, code: int) -> None:
+        self.key(name, None, code)
+
+    def click(self) -> None:
+        self._add(EventKind.DOWN, x=1, y=1, button="left")
+        self._add(EventKind.UP, x=1, y=1, button="left")
+
+
+AWS = "AKIAIOSFODNN7EXAMPLE"
+
+
+def test_backspaces_are_applied_and_clicks_cut_stretches() -> None:
+    t = Typist()
+    t.type("helo")
+    t.special("backspace", 22)
+    t.type("lo")
+    t.special("enter", 36)
+    t.click()
+    t.type("bye")
+    found = stretches(t.events)
+    assert [s.text for s in found] == ["hello\n", "bye"]
+    assert all(len(s.text) == len(s.chars) for s in found)
+
+
+def test_focus_changes_and_cursor_keys_cut_stretches_and_shortcuts_type_nothing() -> None:
+    t = Typist()
+    t.type("ab")
+    boundary = t.t + 1
+    t.type("cd")
+    t.special("left", 113)
+    t.type("ef")
+    t.key("c", "\x03", 54, ("ctrl",))  # ctrl+c
+    t.type("gh")
+    assert [s.text for s in stretches(t.events, [boundary])] == ["ab", "cd", "ef", "gh"]
+
+
+def test_a_cloud_key_typed_with_a_correction_is_found_with_every_key_event_that_typed_it() -> None:
+    t = Typist()
+    t.type("export KEY=")
+    start = len(t.events)
+    t.type(AWS[:10] + "X")
+    t.special("backspace", 22)
+    t.type(AWS[10:])
+    end = len(t.events)
+    t.type(" ok")
+    (secret,) = find_typed_secrets(t.events)
+    assert secret.kind == "AWS Access Key"
+    assert secret.events == tuple(range(start, end))  # the wrong X and its backspace too, presses and releases
+    assert (secret.start_ns, secret.end_ns) == (t.events[start].t_ns, t.events[end - 1].t_ns)
+    assert AWS not in repr(secret)  # a finding never holds the secret
+
+
+def test_card_numbers_need_the_luhn_check_and_lab_patterns_are_added() -> None:
+    assert luhn("4111111111111111") and not luhn("4111111111111112")
+    kinds = [k for k, _a, _b in detect("card 4111 1111 1111 1111 and 4111 1111 1111 1112")]
+    assert kinds.count("Payment card number") == 1
+    t = Typist()
+    t.type("patient MRN-123456 seen")
+    (secret,) = find_typed_secrets(t.events, patterns=[r"MRN-\d{6}"])
+    assert secret.kind == "Lab pattern 1"
+    typed = "".join(t.events[i].char or "" for i in secret.events if t.events[i].kind == EventKind.KEY_DOWN)
+    assert typed == "MRN-123456"
+
+
+def test_sentences_and_long_words_are_not_secrets() -> None:
+    t = Typist()
+    t.type("the quick brown fox jumps over the lazy dog and Thequickbrownfoxjumpsoverthelazydog")
+    assert find_typed_secrets(t.events) == []
+
+
+def test_redacted_keys_are_skipped() -> None:
+    t = Typist()
+    t.type("ab")
+    t.events.append(InputEvent(seq=99, t_ns=t.t + 1, kind=EventKind.KEY_DOWN, redacted=True))
+    t.t += 2
+    t.type("cd")
+    assert [s.text for s in stretches(t.events)] == ["abcd"]
