@@ -143,11 +143,13 @@ def test_the_readme_screenshots_come_from_a_recorded_session(tmp_path: Path) -> 
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [
         "1-setup.png",
+        "2-control.png",
         "2-recording.png",
         "3-paused.png",
         "4-review.png",
         "5-uploads.png",
         "6-settings.png",
+        "7-library.png",
     ]
     m = re.search(r"review: (\d+) input events, (\d+) markers, voiceover peak ([\d.]+)", run.stdout)
     assert m, run.stdout

@@ -4,6 +4,8 @@ in test_privacy_browser.py."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from recorder.errors import BackendUnavailable, CaptureError
@@ -32,20 +34,47 @@ def chromium(*frames: FrameInfo) -> DummyFramesBackend:
 SETTLED = chromium(frame("Bank - Chromium", NORMAL), frame("Search - Chromium (Incognito)", PRIVATE))
 
 
+def ask(own: OwnWord, w: WindowInfo, now: int, stack: list[WindowInfo] = STACK, title: str | None = None) -> bool:
+    """The gate's question at `now`, once the worker has answered what it asked (the capture threads never wait;
+    a question still unanswered counts as private)."""
+    own.denied(w.window_id or 0, w.app, title or w.title, now, lambda: stack)
+    assert own.settle()
+    return own.denied(w.window_id or 0, w.app, title or w.title, now, lambda: stack)
+
+
 def judge(backend: FramesBackend, w: WindowInfo, now: int = 0, stack: list[WindowInfo] = STACK) -> tuple[OwnWord, bool]:
     own = OwnWord(DenyList().denies, lambda: backend)
-    return own, own.denied(w.window_id or 0, w.app, w.title, now, lambda: stack)
+    return own, ask(own, w, now, stack)
 
 
 def test_the_frame_named_incognito_is_private_and_its_sibling_is_not_each_asked_once() -> None:
     own, private = judge(SETTLED, PRIVATE)
     assert private
-    assert not own.denied(11, NORMAL.app, NORMAL.title, 0, lambda: STACK)
+    assert not ask(own, NORMAL, 0)
     for t in range(1, 50):  # a verdict is kept for the window's life: no more questions at every frame
         assert own.denied(12, PRIVATE.app, "Other page - Chromium", t * RETRY_NS, lambda: STACK)
         assert not own.denied(11, NORMAL.app, NORMAL.title, t * RETRY_NS, lambda: STACK)
     assert SETTLED.calls == 2
     assert own.known(12, 0) and not own.known(11, 0)
+    own.close()
+
+
+def test_a_window_counts_as_private_until_the_first_answer_about_it() -> None:
+    release = threading.Event()
+
+    class Slow(DummyFramesBackend):
+        def frames(self, pid: int) -> list[FrameInfo] | None:
+            release.wait(5)  # a busy browser
+            return super().frames(pid)
+
+    slow = Slow(SETTLED.apps)
+    own = OwnWord(DenyList().denies, lambda: slow)
+    assert own.denied(11, NORMAL.app, NORMAL.title, 0, lambda: STACK)  # not answered yet: private, no waiting
+    assert own.known(11, 0) and not own.known(11, PENDING_NS)  # ...for at most PENDING_NS
+    release.set()
+    assert own.settle()
+    assert not own.denied(11, NORMAL.app, NORMAL.title, 0, lambda: STACK)
+    own.close()
 
 
 def test_frames_of_both_kinds_that_fit_are_told_apart_by_extents_else_the_window_is_private() -> None:
@@ -57,16 +86,16 @@ def test_frames_of_both_kinds_that_fit_are_told_apart_by_extents_else_the_window
     own, private = judge(same_place, NORMAL, stack=stack)
     assert private  # which is which cannot be told: private, and asked again later
     late = SLOW_RETRY_NS + PENDING_NS
-    assert own.denied(11, NORMAL.app, NORMAL.title, late, lambda: stack) and same_place.calls == 2
+    assert ask(own, NORMAL, late, stack) and same_place.calls == 2
 
 
 def test_a_window_whose_frame_is_not_named_yet_is_private_for_a_moment_only() -> None:
     unnamed = chromium(frame("Bank - Chromium", NORMAL), frame("", PRIVATE))
     own, private = judge(unnamed, PRIVATE)
-    assert private and own.denied(12, PRIVATE.app, PRIVATE.title, PENDING_NS - 1, lambda: STACK)
-    assert not own.denied(12, PRIVATE.app, PRIVATE.title, PENDING_NS, lambda: STACK)
+    assert private and ask(own, PRIVATE, PENDING_NS - 1)
+    assert not ask(own, PRIVATE, PENDING_NS)
     unnamed.apps[PID] = [frame("Bank - Chromium", NORMAL), frame("Search - Chromium (Incognito)", PRIVATE)]
-    assert own.denied(12, PRIVATE.app, PRIVATE.title, PENDING_NS + SLOW_RETRY_NS, lambda: STACK)  # named now
+    assert ask(own, PRIVATE, PENDING_NS + SLOW_RETRY_NS)  # named now
 
 
 def test_while_a_new_window_settles_a_normal_looking_match_waits() -> None:
@@ -78,8 +107,8 @@ def test_while_a_new_window_settles_a_normal_looking_match_waits() -> None:
     own, private = judge(settling, twin, stack=stack)
     assert private
     settling.apps[PID] = [frame("Bank - Chromium", NORMAL), frame("Bank - Chromium (Incognito)", twin)]
-    assert own.denied(12, twin.app, twin.title, RETRY_NS, lambda: stack)
-    assert own.denied(12, twin.app, twin.title, 10 * PENDING_NS, lambda: stack)  # decided: private for good
+    assert ask(own, twin, RETRY_NS, stack)
+    assert ask(own, twin, 10 * PENDING_NS, stack)  # decided: private for good
 
 
 def test_applications_off_the_bus_and_a_desktop_without_one_go_by_titles_alone() -> None:
@@ -90,6 +119,7 @@ def test_applications_off_the_bus_and_a_desktop_without_one_go_by_titles_alone()
         raise BackendUnavailable("no accessibility bus")
 
     own = OwnWord(DenyList().denies, no_bus)
+    ask(own, PRIVATE, 0)
     assert not own.denied(12, PRIVATE.app, PRIVATE.title, 0, lambda: STACK)
     assert own.unavailable == "no accessibility bus" and not own.known(12, 0)
 
@@ -100,19 +130,29 @@ def test_applications_off_the_bus_and_a_desktop_without_one_go_by_titles_alone()
 
     silent = Silent({})
     own = OwnWord(DenyList().denies, lambda: silent)
-    assert not own.denied(12, PRIVATE.app, PRIVATE.title, 0, lambda: STACK) and own.unavailable is None
-    own.denied(12, PRIVATE.app, PRIVATE.title, RETRY_NS, lambda: STACK)
+    assert ask(own, PRIVATE, 0) and own.unavailable is None  # no answer: private for the moment
+    assert not ask(own, PRIVATE, PENDING_NS)  # ...and then by its title
     assert silent.calls == 2  # asked again
 
 
 def test_the_gate_withholds_the_focused_private_window_and_fills_it_when_it_only_shows() -> None:
     state = PrivacyState()
     clock = iter(range(0, 10**12, 10**6)).__next__
-    backend = DummyWindowBackend([PRIVATE, NORMAL], stack=STACK)
+    backend = DummyWindowBackend([PRIVATE, NORMAL, NORMAL], stack=STACK)
     gate = DenyGate(DenyList(), state, clock, backend=lambda: backend, frames=lambda: SETTLED)
+    assert gate.own_word is not None
+    gate.private_now()
+    assert gate.own_word.settle()
+    backend._items.insert(0, PRIVATE)  # the same window still has the focus
     assert gate.private_now()  # the incognito window has the focus: no frame, no input
     assert state.is_on(PrivacyKind.DENY_LIST)
-    assert not gate.private_now()  # the normal one
+    gate.private_now()  # the normal one, first seen: private until the answer
+    assert gate.own_word.settle()
+    assert not gate.private_now()
+    image = np.full((720, 1280, 4), 255, np.uint8)
+    gate.mask(image, (0, 0))
+    assert gate.own_word.settle()
+    gate._stack_at = -(1 << 62)  # read the stack again now that every window has its answer
     image = np.full((720, 1280, 4), 255, np.uint8)
     assert gate.mask(image, (0, 0))
     hidden = (image == FILL_BGRA).all(axis=2)

@@ -92,12 +92,14 @@ def test_a_chromium_incognito_window_is_never_recorded(
             xdotool(desktop, "type", "--delay", "40", WORD)
             time.sleep(1.0)
         finally:
-            bundle = session.stop()
-            for p in procs:
-                with suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait(10)
-            windows.close()
+            try:
+                bundle = session.stop()
+            finally:  # the browser and our X connection go whatever sealing did
+                for p in procs:
+                    with suppress(ProcessLookupError):
+                        os.killpg(p.pid, signal.SIGKILL)
+                    p.wait(10)
+                windows.close()
 
     with trajrec.open(bundle) as b:
         events = b.event_records()

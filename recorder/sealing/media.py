@@ -62,6 +62,11 @@ def remux_video(
                 cut(f"live video torn after {copied} frames ({e})")
     finally:
         inp.close()
+    if copied == 0:  # no packet to keep: the MP4 muxer writes no file at all
+        dst.unlink(missing_ok=True)
+        if frame_records:
+            cut(f"the live video holds none of the {len(frame_records)} logged frames; no frames kept")
+        return [], time_base
     # Read back the pts the MP4 muxer actually stored (it picks its own time base). A file that does not
     # read back was not written whole (a full disk can surface only here).
     try:
