@@ -171,3 +171,13 @@ def test_the_window_source_waits_for_the_verdict_and_keeps_the_moment_of_the_foc
     assert [src.poll() for _ in range(4)].count(None) == 3
     assert len(emitted) == 1 and getattr(emitted[0], "t_ns", None) == 1000  # the first poll that saw it
     assert getattr(emitted[0], "title", None) == NORMAL.title
+
+
+def test_the_gate_asks_only_about_browsers_and_holds_back_no_other_new_window() -> None:
+    frames = DummyFramesBackend({777: [frame("bash (Incognito)", TERMINAL)]})  # what no terminal would say anyway
+    backend = DummyWindowBackend([TERMINAL], stack=STACK)
+    clock = iter(range(0, 10**12, 10**6)).__next__
+    gate = DenyGate(DenyList(), PrivacyState(), clock, backend=lambda: backend, frames=lambda: frames)
+    assert not gate.private_now() and not gate.hides(TERMINAL)  # at once: no gap while an answer is awaited
+    assert frames.calls == 0
+    gate.close()

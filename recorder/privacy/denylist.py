@@ -23,7 +23,7 @@ import numpy as np
 from recorder.errors import UsageError
 from recorder.platform.base import FramesBackend, WindowBackend, WindowInfo
 from recorder.privacy.mask import Rect, mask_frame
-from recorder.privacy.own_word import OwnWord
+from recorder.privacy.own_word import TREE_ONLY_BROWSERS, OwnWord
 from recorder.privacy.state import PrivacyState
 from trajrec.format import PrivacyKind
 
@@ -140,13 +140,15 @@ class DenyGate:
         the window's application says of it is what this gate heard so far (`OwnWord.known`)."""
         if self.deny.denies(info.app, info.title):
             return True
-        return self.own_word is not None and self.own_word.known(info.window_id, self.clock())
+        if self.own_word is None or info.app.lower() not in TREE_ONLY_BROWSERS:
+            return False
+        return self.own_word.known(info.window_id, self.clock())
 
     def _denies(self, app: str, title: str, window_id: int | None, now: int, stack: list[WindowInfo] | None) -> bool:
         if self.deny.denies(app, title):
             return True
-        if self.own_word is None or window_id is None:
-            return False
+        if self.own_word is None or window_id is None or app.lower() not in TREE_ONLY_BROWSERS:
+            return False  # only browsers keep a window's privacy to their accessibility tree
         wid = window_id
         return self.own_word.denied(wid, app, title, now, lambda: stack if stack is not None else self._stacked(wid))
 

@@ -12,7 +12,8 @@ frames of both kinds fit, by extents. The rules err towards private:
 - an application not on the accessibility bus (started before the tree was turned on, or without one) says
   nothing: its windows go by their titles alone.
 The questions (tens of ms, more from a busy browser) are a worker thread's: the capture threads never wait on
-them, and a window counts as private until the first answer about it (at most PENDING_NS).
+them, and a window counts as private until the first answer about it (at most PENDING_NS). The deny gate asks
+only about the windows of TREE_ONLY_BROWSERS, so no other application's new window is held back.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ RETRY_NS = 100_000_000  # how often a window without a verdict is asked about me
 SLOW_RETRY_NS = 1_000_000_000  # ... and after that (frames of both kinds fit, or its application is not on the bus)
 MAX_WINDOWS = 4096  # verdicts kept before all are forgotten (windows that are gone are pruned anyway)
 QUESTIONS = 64  # questions waiting for the worker
+# The browsers whose private windows only their accessibility tree names (their X titles do not say): the only
+# windows the deny gate asks about (window classes, compared without case).
+TREE_ONLY_BROWSERS = frozenset({"chromium", "google-chrome", "brave-browser", "microsoft-edge", "vivaldi-stable"})
 
 Verdict = bool | Literal["both"] | None  # "both": frames of either kind fit the window; None: not known (yet)
 Question = tuple[int, str, str, list[WindowInfo], int]  # window id, app, title, the windows, when asked (ns)
@@ -211,10 +215,6 @@ class OwnWord:
 
 def _fits(frame_name: str, title: str) -> bool:
     return bool(title) and (frame_name == title or frame_name.startswith(title + " "))
-
-
-# Browsers whose private windows only their accessibility tree names (their X titles do not say).
-TREE_ONLY_BROWSERS = frozenset({"chromium", "google-chrome", "brave-browser", "microsoft-edge", "vivaldi-stable"})
 
 
 def silent_browsers(windows: list[WindowInfo], frames: FramesBackend) -> list[str]:
