@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 import trajrec
-from recorder.capture.screen import Region
 from recorder.errors import UsageError
 from recorder.privacy.denylist import DenyList
-from recorder.session import Session, SessionConfig
+from recorder.session import Session
 from recorder.writers.log import read_live_log
 from tests.helpers.harness import Display
+from tests.helpers.sessions import desktop_config
 from tests.helpers.xclient import XClient, x_keepalive
 from trajrec import format as fmt
 
@@ -68,20 +68,7 @@ def test_a_focused_denied_window_is_a_gap_with_no_input_no_frames_and_no_title(
     notes = xclient.window("Gedit", "notes.txt - gedit", 0, 0, 600, 400)
     vault = xclient.window("KeePassXC", "vault.kdbx - KeePassXC", 640, 0, 600, 400)  # denied by its class
     bank = xclient.window("firefox", "My Bank — Mozilla Firefox Private Browsing", 0, 420, 600, 280)  # by title
-    config = SessionConfig(
-        out_dir=tmp_path,
-        region=Region(0, 0, x_display.width, x_display.height),
-        fps=10,
-        audio=False,
-        elements=False,
-        task={"id": "t", "title": "deny", "instruction": "", "expert": "e", "consent": True},
-        environment={
-            "os": "x", "arch": "x", "locale": "", "keyboard_layout": "us", "coordinate_space": fmt.COORDINATE_SPACE,
-            "displays": [
-                {"id": 0, "origin": [0, 0], "size_px": [x_display.width, x_display.height], "primary": True, "scale": 1}
-            ],
-        },
-    )  # fmt: skip
+    config = desktop_config(tmp_path, x_display, "deny")
     xclient.focus(notes)
     session = Session(config)
     session.start()
@@ -162,21 +149,7 @@ def test_the_recorders_own_windows_never_reach_the_video(xclient: XClient, x_dis
     xclient.window("Gedit", "notes.txt - gedit", 500, 100, 300, 200)
     own = OwnWindows()
     own.publish([Rect(100, 100, 300, 200)], focused=False)  # what the app publishes from its GUI thread
-    config = SessionConfig(
-        out_dir=tmp_path,
-        region=Region(0, 0, x_display.width, x_display.height),
-        fps=10,
-        audio=False,
-        elements=False,
-        exclude_input=OwnInputFilter(windows=own),
-        task={"id": "t", "title": "own", "instruction": "", "expert": "e", "consent": True},
-        environment={
-            "os": "x", "arch": "x", "locale": "", "keyboard_layout": "us", "coordinate_space": fmt.COORDINATE_SPACE,
-            "displays": [
-                {"id": 0, "origin": [0, 0], "size_px": [x_display.width, x_display.height], "primary": True, "scale": 1}
-            ],
-        },
-    )  # fmt: skip
+    config = desktop_config(tmp_path, x_display, "own", exclude_input=OwnInputFilter(windows=own))
     session = Session(config)
     session.start()
     try:

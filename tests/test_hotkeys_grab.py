@@ -15,12 +15,12 @@ import pytest
 
 import trajrec
 from recorder.capture.exclusion import Hotkey, OwnInputFilter
-from recorder.capture.screen import Region
 from recorder.platform import DummyHotkeyGrab
 from recorder.privacy.guard import HOLD_NS, HotkeyChord, InputGuard, modifier_of
 from recorder.privacy.state import PrivacyState
-from recorder.session import Session, SessionConfig
+from recorder.session import Session
 from tests.helpers.harness import Display, wait_until
+from tests.helpers.sessions import desktop_config
 from trajrec import format as fmt
 
 K = fmt.EventKind
@@ -105,21 +105,7 @@ def test_a_hotkey_pressed_in_another_application_reaches_only_the_recorder(x_dis
     assert json.loads(proc.stdout.readline()) == {"ready": True}
     hits: list[str] = []
     own = OwnInputFilter({"marker": "ctrl+alt+m", "pause": "ctrl+alt+p"}, on_hotkey=hits.append)
-    config = SessionConfig(
-        out_dir=tmp_path,
-        region=Region(0, 0, x_display.width, x_display.height),
-        fps=5,
-        audio=False,
-        elements=False,
-        exclude_input=own,
-        task={"id": "t", "title": "hotkeys", "instruction": "", "expert": "e", "consent": True},
-        environment={
-            "os": "x", "arch": "x", "locale": "", "keyboard_layout": "us", "coordinate_space": fmt.COORDINATE_SPACE,
-            "displays": [
-                {"id": 0, "origin": [0, 0], "size_px": [x_display.width, x_display.height], "primary": True, "scale": 1}
-            ],
-        },
-    )  # fmt: skip
+    config = desktop_config(tmp_path, x_display, "hotkeys", fps=5, exclude_input=own)
     session = Session(config)
     session.start()
     try:
