@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +95,25 @@ def microphone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Microphone]
             sd._terminate()
             sd._initialize()
         yield mic
+
+
+@pytest.fixture
+def app_window(qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The desktop app's main window on its own settings and recordings folder (tmp_path / "recordings"), not
+    handed to qtbot: it is closed here after leaving the review screen (closing there would ask)."""
+    from recorder.app import threads
+    from recorder.app.settings import AppSettings
+    from recorder.app.window import MainWindow
+
+    monkeypatch.setenv("TRAJREC_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("TRAJREC_DATA_DIR", str(tmp_path / "data"))
+    settings = AppSettings()
+    settings.data_folder = str(tmp_path / "recordings")
+    w = MainWindow(settings, start_uploads=False)
+    w.show()
+    yield w
+    w.controller.reset()
+    w.review.shutdown()
+    qtbot.waitUntil(lambda: not threads.busy(), timeout=8000)
+    w.close()
+    w.deleteLater()

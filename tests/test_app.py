@@ -172,16 +172,20 @@ def test_controller_says_why_it_cannot_start(qtbot: Any, monkeypatch: pytest.Mon
 
 
 # --- the uploads panel on the real embedded store ------------------------------------------------------
-def test_uploads_panel_shows_progress_failure_retry_and_pause(
-    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from recorder.app.uploads import UploadService, UploadsPanel
-    from tests.helpers.bundles import make_bundle
-
+@pytest.fixture
+def own_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No store settings and no AWS environment: the app's uploads use the embedded store under tmp_path."""
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TRAJREC_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("TRAJREC_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.mark.usefixtures("own_store")
+def test_uploads_panel_shows_progress_failure_retry_and_pause(qtbot: Any, tmp_path: Path) -> None:
+    from recorder.app.uploads import UploadService, UploadsPanel
+    from tests.helpers.bundles import make_bundle
+
     service = UploadService()
     service.open()  # no settings: the embedded store, started here on the GUI thread
     panel = UploadsPanel(service)
@@ -470,19 +474,14 @@ def test_a_300_character_title_leaves_every_screen_within_1280x720(
     qtbot.waitUntil(lambda: not threads.busy(), timeout=8000)
 
 
-def test_a_store_change_applies_at_once_to_checks_and_to_waiting_and_failed_uploads(
-    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("own_store")
+def test_a_store_change_applies_at_once_to_checks_and_to_waiting_and_failed_uploads(qtbot: Any, tmp_path: Path) -> None:
     from recorder.app.uploads import UploadService
     from recorder.dirs import uploader_dirs
     from tests.helpers.bundles import make_bundle
     from uploader.config import StoreConfig, save_config
     from uploader.queue import enqueue_bundle
 
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("TRAJREC_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("TRAJREC_DATA_DIR", str(tmp_path / "data"))
     service = UploadService()
     service.open()  # no settings: the embedded store
     try:

@@ -18,23 +18,8 @@ from trajrec.reader import BundleReader
 
 
 @pytest.fixture
-def window(qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from recorder.app import threads
-    from recorder.app.settings import AppSettings
-    from recorder.app.window import MainWindow
-
-    monkeypatch.setenv("TRAJREC_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("TRAJREC_DATA_DIR", str(tmp_path / "data"))
-    settings = AppSettings()
-    settings.data_folder = str(tmp_path / "recordings")
-    w = MainWindow(settings, start_uploads=False)
-    w.show()
-    yield w
-    w.controller.reset()
-    w.review.shutdown()
-    qtbot.waitUntil(lambda: not threads.busy(), timeout=8000)
-    w.close()
-    w.deleteLater()
+def window(app_window: Any) -> Any:
+    return app_window
 
 
 def test_the_control_runs_a_recording_while_the_main_window_is_minimised(

@@ -80,24 +80,8 @@ def test_a_recovered_recording_says_so(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def window(qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from recorder.app.settings import AppSettings
-    from recorder.app.window import MainWindow
-
-    monkeypatch.setenv("TRAJREC_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("TRAJREC_DATA_DIR", str(tmp_path / "data"))
-    settings = AppSettings()
-    settings.data_folder = str(tmp_path / "recordings")
-    w = MainWindow(settings, start_uploads=False)  # closed below, after leaving review (closing there asks)
-    w.show()
-    yield w
-    from recorder.app import threads
-
-    w.controller.reset()  # not on the review screen: closing would ask
-    w.review.shutdown()
-    qtbot.waitUntil(lambda: not threads.busy(), timeout=8000)
-    w.close()
-    w.deleteLater()
+def window(app_window: Any) -> Any:
+    return app_window
 
 
 def test_the_library_lists_recordings_and_opens_one_for_review(qtbot: Any, window: Any, tmp_path: Path) -> None:
