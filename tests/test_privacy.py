@@ -19,7 +19,7 @@ import trajrec
 from recorder.privacy.guard import InputGuard, redact
 from recorder.privacy.state import PrivacyState
 from recorder.sealing.synthetic import SyntheticTruth
-from tests.helpers.bundles import codes, edit_manifest, rewrite_table
+from tests.helpers.bundles import codes, edit_manifest, every_byte, rewrite_table, typed_into
 from trajrec import format as fmt
 from trajrec.format import EventKind, InputEvent, PrivacyKind
 from trajrec.validation import validate_bundle as validate
@@ -229,39 +229,23 @@ def test_the_previous_release_reads_a_1_1_bundle_as_a_newer_minor(bundle: Path, 
 def test_this_validator_tolerates_a_file_a_later_minor_adds(bundle: Path) -> None:
     import hashlib
 
-    (bundle / "context" / "later.parquet").write_bytes(b"a table from 1.2")
+    later = f"{fmt.FORMAT_MAJOR}.{int(fmt.FORMAT_VERSION.split('.')[1]) + 1}"
+    (bundle / "context" / "later.parquet").write_bytes(f"a table from {later}".encode())
     data = (bundle / "context" / "later.parquet").read_bytes()
 
     def newer(m: dict[str, Any]) -> None:
-        m["format_version"] = "1.2"
+        m["format_version"] = later
         m["files"].append(
             {"path": "context/later.parquet", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
         )
 
     edit_manifest(bundle, newer)
     assert codes(bundle) == {"format-newer"}
-    (bundle / "context" / "later.parquet").write_bytes(b"a table from 1.3")  # still held to its checksum
+    (bundle / "context" / "later.parquet").write_bytes(data[::-1])  # still held to its checksum
     assert codes(bundle) == {"format-newer", "file-sha256"}
 
 
 # --- a whole session on the dummy platform: the guard runs before the first write ---------------------------------
-def _typed(session: Any, text: str, t_end: int) -> None:
-    """Keys as the input source hands them over, the last at `t_end` (before the focus signal may arrive)."""
-    t0 = t_end - 2 * MS * len(text)
-    for i, ch in enumerate(text):
-        code = 24 + ord(ch) % 40
-        session.offer_record(InputEvent(0, t0 + i * 2 * MS, EventKind.KEY_DOWN, key=ch, char=ch, scancode=code))
-        session.offer_record(InputEvent(0, t0 + i * 2 * MS + MS, EventKind.KEY_UP, key=ch, char=ch, scancode=code))
-
-
-def _everything(bundle: Path) -> bytes:
-    """Every byte of the bundle, with the raw log decompressed (MCAP chunks are zstd)."""
-    from recorder.writers.log import iter_live_log
-
-    blob = b"".join(p.read_bytes() for p in sorted(bundle.rglob("*")) if p.is_file())
-    return blob + json.dumps(list(iter_live_log(bundle / fmt.RAW_LOG))).encode()
-
-
 def test_a_session_redacts_password_field_keys_and_hidden_keys_before_writing(tmp_path: Path) -> None:
     from recorder.capture.base import ScreenFrame
     from recorder.capture.elements import ElementSource
@@ -299,11 +283,11 @@ def test_a_session_redacts_password_field_keys_and_hidden_keys_before_writing(tm
     session.offer_frame(ScreenFrame(now(), frame, 0))
     time.sleep(0.1)
     backend.focus(field)
-    _typed(session, "alice", now())
+    typed_into(session, "alice", now())
     time.sleep(0.5)  # beyond the guard's margin: the user name stays
     t_typed = now()
     backend.focus(secret_field)  # heard 50 ms after the first key went into it
-    _typed(session, "hunter2", t_typed - 50 * MS)
+    typed_into(session, "hunter2", t_typed - 50 * MS)
     backend.focus(field)
     down = InputEvent(0, now(), EventKind.DOWN, x=10, y=70, button="left")
     session.offer_record(down)
@@ -311,10 +295,10 @@ def test_a_session_redacts_password_field_keys_and_hidden_keys_before_writing(tm
     source.pressed(down)
     session.hide_keys(True)
     assert session.keys_hidden
-    _typed(session, "s3cret", now())
+    typed_into(session, "s3cret", now())
     session.hide_keys(False)
     time.sleep(0.5)
-    _typed(session, "bob", now())  # after both spans and their margins: kept
+    typed_into(session, "bob", now())  # after both spans and their margins: kept
     session.offer_frame(ScreenFrame(now(), frame, 0))
     bundle = session.stop()
 
@@ -325,7 +309,7 @@ def test_a_session_redacts_password_field_keys_and_hidden_keys_before_writing(tm
     assert "".join(e.char or "" for e in keys if e.kind == EventKind.KEY_DOWN) == "alicebob"
     assert sum(e.redacted for e in keys) == 2 * len("hunter2" + "s3cret")
     assert all(e.key is None and e.char is None and e.scancode is None for e in keys if e.redacted)
-    blob = _everything(bundle)
+    blob = every_byte(bundle)
     for secret in (b"hunter2", b"s3cret", b"Password"):
         assert secret not in blob
     assert [(e.kind, e.role, e.name) for e in elements] == [
@@ -347,4 +331,4 @@ def test_a_session_redacts_password_field_keys_and_hidden_keys_before_writing(tm
     assert tm["privacy"]["spans"][1] == {**hidden, "end_ns": tm["clock"]["end_ns"]}
     assert tm["privacy"]["redacted_keys"] == sum(e.redacted for e in trajrec.open(trimmed).event_records())
     assert codes(trimmed) == set()
-    assert b"hunter2" not in _everything(trimmed)
+    assert b"hunter2" not in every_byte(trimmed)

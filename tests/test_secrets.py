@@ -1,11 +1,22 @@
 """Typed secrets: the typed text rebuilt from key events (backspaces applied, stretches cut by clicks, focus
 changes and cursor keys) and the detectors run over it (detect-secrets' plugins, card numbers by Luhn, a lab's
-patterns); each finding names exactly the key events that typed it. Pure logic on scripted events."""
+patterns); each finding names exactly the key events that typed it (pure logic on scripted events); sealing
+redacts them in every file."""
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+import trajrec
+from tests.helpers.bundles import every_byte, typed_into
+from trajrec import format as fmt
 from trajrec.format import EventKind, InputEvent
 from trajrec.secrets import detect, find_typed_secrets, luhn, stretches
+from trajrec.validation import validate_bundle
 
 MS = 1_000_000
 KEYCODES = {c: 10 + i for i, c in enumerate("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 =_-'")}
@@ -107,3 +118,76 @@ def test_redacted_keys_are_skipped() -> None:
     t.t += 2
     t.type("cd")
     assert [s.text for s in stretches(t.events)] == ["abcd"]
+
+
+# --- at seal: a session on the dummy platform, sealed by the real sealer ----------------------------------------
+AWS_KEY = "AKIAZ3MHT5QW7XJ2KLPB"
+CARD = "4111 1111 1111 1111"
+
+
+def _session_typing(tmp_path: Path, lines: list[str], patterns: list[str]) -> Path:
+    from recorder.capture.base import ScreenFrame
+    from recorder.capture.screen import Region
+    from recorder.session import Session, SessionConfig
+
+    task = {"id": "t", "title": "keys", "instruction": "", "expert": "e", "consent": True}
+    if patterns:
+        task["secret_patterns"] = patterns
+    config = SessionConfig(
+        out_dir=tmp_path,
+        region=Region(0, 0, 64, 48),
+        audio=False,
+        task=task,
+        environment={
+            "os": "x", "arch": "x", "locale": "", "keyboard_layout": "", "coordinate_space": fmt.COORDINATE_SPACE,
+            "displays": [{"id": 0, "origin": [0, 0], "size_px": [640, 480], "scale": 1.0, "primary": True}],
+        },
+    )  # fmt: skip
+    session = Session(config, sources=lambda s: [])
+    session.start()
+    now = session.clock.now_ns
+    frame = np.full((48, 64, 4), 90, np.uint8)
+    session.offer_frame(ScreenFrame(now(), frame, 0))
+    for line in lines:
+        time.sleep(0.002 * len(line) + 0.05)  # the line is stamped back from now: after the last one
+        typed_into(session, line + "\n", now())
+    time.sleep(0.3)
+    session.offer_frame(ScreenFrame(now(), frame, 0))
+    return session.stop()
+
+
+def test_sealing_redacts_typed_secrets_everywhere_and_keeps_the_rest(tmp_path: Path) -> None:
+    sentence = "the quick brown fox jumps over the lazy dog"
+    lines = [f"export AWS_ACCESS_KEY_ID={AWS_KEY}", f"card {CARD} ok", sentence, "ticket MRN-204817 closed"]
+    bundle = _session_typing(tmp_path, lines, [r"MRN-\d{6}"])
+
+    with trajrec.open(bundle) as b:
+        events = b.event_records()
+        privacy = b.manifest["privacy"]
+    kept = "".join(e.char or "" for e in events if e.kind == EventKind.KEY_DOWN)
+    assert sentence in kept and "export AWS_ACCESS_KEY_ID=" in kept and "ticket " in kept
+    for secret in (AWS_KEY, CARD, "MRN-204817", "4111", "AKIA"):
+        assert secret not in kept
+    spans = [s for s in privacy["spans"] if s["kind"] == "typed-secret"]
+    assert [s["detector"] for s in spans] == ["AWS Access Key", "Payment card number", "Lab pattern 1"]
+    redacted = [e for e in events if e.redacted]
+    assert len(redacted) == privacy["redacted_keys"] == 2 * len(AWS_KEY + CARD + "MRN-204817")
+    assert sum(s["keys"] for s in spans) == len(redacted)
+    for s in spans:  # every key inside a span is redacted, and every redacted key is inside one
+        inside = [e for e in events if s["start_ns"] <= e.t_ns <= s["end_ns"]]
+        assert inside and all(e.redacted for e in inside)
+    assert all(any(s["start_ns"] <= e.t_ns <= s["end_ns"] for s in spans) for e in redacted)
+    blob = every_byte(bundle)
+    for secret in (AWS_KEY, "4111 1111", "MRN-204817"):
+        assert secret.encode() not in blob
+        assert json.dumps(secret).encode() not in blob
+    assert b'"char": "q"' in blob  # the sentence's keys survive in the raw log
+    report = validate_bundle(str(bundle))
+    assert not [f for f in report.findings if f.severity == "error"], report.findings
+
+
+def test_a_pattern_that_does_not_compile_is_noted_and_the_rest_still_applies(tmp_path: Path) -> None:
+    bundle = _session_typing(tmp_path, [f"key={AWS_KEY}"], ["(unclosed"])
+    with trajrec.open(bundle) as b:
+        assert b.manifest["privacy"]["redacted_keys"] == 2 * len(AWS_KEY)
+        assert any("secret pattern 1 is not a valid regular expression" in n for n in b.manifest["notes"])

@@ -20,7 +20,7 @@ import pyarrow as pa
 from trajrec.errors import FormatVersionError
 
 FORMAT_NAME = "trajrec.bundle"
-FORMAT_VERSION = "1.1"  # 1.1: context/elements.parquet, events.redacted, manifest privacy
+FORMAT_VERSION = "1.2"  # 1.1: elements, events.redacted, privacy; 1.2: typed secrets, redactions, secret_patterns
 FORMAT_MAJOR = 1
 
 # --- sealed bundle layout (paths are POSIX, relative to the bundle root) ---------------------------
@@ -81,6 +81,13 @@ class PrivacyKind(enum.StrEnum):
     PASSWORD = "password-field"  # a password field had the focus: keys redacted
     KEYS_HIDDEN = "keys-hidden"  # the expert hid typed keys with the hotkey: keys redacted
     DENY_LIST = "deny-list"  # a denied window had the focus: no input, no frames
+    TYPED_SECRET = "typed-secret"  # since 1.2: a secret typed (an API key, a card number): its keys redacted
+    EXPERT = "expert"  # since 1.2: the expert hid this span in review: no input, no frames, silence
+
+
+# keys redacted; nothing recorded (no input, no frames)
+KEY_PRIVACY_KINDS = frozenset({PrivacyKind.PASSWORD, PrivacyKind.KEYS_HIDDEN, PrivacyKind.TYPED_SECRET})
+GAP_PRIVACY_KINDS = frozenset({PrivacyKind.DENY_LIST, PrivacyKind.EXPERT})
 
 
 class MarkerKind(enum.StrEnum):

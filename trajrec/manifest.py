@@ -47,6 +47,7 @@ class TaskJSON(TypedDict):
     instruction: str
     expert: str
     consent: bool
+    secret_patterns: NotRequired[list[str]]
 
 
 class DisplayJSON(TypedDict):
@@ -148,7 +149,9 @@ class DenyListJSON(TypedDict):
 class PrivacySpanJSON(TypedDict):
     start_ns: int
     end_ns: int
-    kind: Literal["password-field", "keys-hidden", "deny-list"]
+    kind: Literal["password-field", "keys-hidden", "deny-list", "typed-secret", "expert"]
+    detector: NotRequired[str]  # typed-secret: which detector found it (never the secret)
+    keys: NotRequired[int]  # typed-secret: key events redacted
 
 
 class PrivacyJSON(TypedDict):
@@ -179,13 +182,16 @@ class FileJSON(TypedDict):
 
 
 class EditJSON(TypedDict):
-    kind: Literal["trim", "marker_notes"]
+    kind: Literal["trim", "marker_notes", "hide", "box", "mute"]
     at_utc: str
     start_ns: NotRequired[int]
     end_ns: NotRequired[int]
     requested_start_ns: NotRequired[int | None]
     requested_end_ns: NotRequired[int | None]
     count: NotRequired[int]
+    box: NotRequired[list[int]]  # box: x, y, w, h in video pixels
+    style: NotRequired[Literal["blur", "fill"]]
+    reason: NotRequired[str]  # why (a detector's name, or "expert"); never the content
 
 
 class Manifest(TypedDict):

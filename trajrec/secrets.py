@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from trajrec.format import EventKind, InputEvent
+from trajrec.format import EventKind, InputEvent, WindowRecord
 
 LINE_BREAK_KEYS = frozenset({"enter", "return", "kp_enter"})
 SHORTCUT_MODIFIERS = frozenset({"ctrl", "alt", "super", "meta"})
@@ -101,10 +101,10 @@ def find_typed_secrets(
     events: Sequence[InputEvent], boundaries: Iterable[int] = (), patterns: Sequence[str] = ()
 ) -> list[TypedSecret]:
     """Every secret typed in `events` (time order), with the key events that typed it."""
-    compiled = [re.compile(p) for p in patterns]
+    regexes = compiled(patterns)
     found: list[TypedSecret] = []
     for stretch in stretches(events, boundaries):
-        for kind, a, b in detect(stretch.text, compiled):
+        for kind, a, b in detect(stretch.text, regexes):
             found.append(_secret(events, stretch, kind, a, b))
     return _merged(found)
 
@@ -205,4 +205,29 @@ def _merged(found: list[TypedSecret]) -> list[TypedSecret]:
             out[-1] = TypedSecret(kind, prev.start_ns, max(prev.end_ns, s.end_ns), events)
         else:
             out.append(s)
+    return out
+
+
+def focus_times(windows: Iterable[WindowRecord], element_focus_ns: Iterable[int] = ()) -> list[int]:
+    """When the keyboard focus moved: another window got it, or (with an accessibility tree: the times of its
+    focus records) another element."""
+    out: list[int] = []
+    last: tuple[object, ...] | None = None
+    for w in sorted((w for w in windows if w.focused), key=lambda w: w.t_ns):
+        which = (w.window_id,) if w.window_id is not None else (w.app, w.title)
+        if which != last:
+            out.append(w.t_ns)
+            last = which
+    out += element_focus_ns
+    return sorted(out)
+
+
+def compiled(patterns: Iterable[str]) -> list[re.Pattern[str]]:
+    """A lab's patterns compiled; ValueError naming the pattern that is not a valid regular expression."""
+    out = []
+    for n, p in enumerate(patterns, start=1):
+        try:
+            out.append(re.compile(p))
+        except re.error as e:
+            raise ValueError(f"secret pattern {n} is not a valid regular expression ({e})") from e
     return out

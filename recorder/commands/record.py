@@ -22,6 +22,7 @@ from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.plan import Plan, default_out_dir, session_config
 from recorder.privacy.denylist import DenyList
+from trajrec.secrets import compiled
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,14 @@ def add_parser(sub: Any) -> None:
         metavar="REGEX",
         help="never record windows whose title matches (repeatable; private browsing is denied already)",
     )
+    p.add_argument(
+        "--secret-pattern",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="redact typed text matching this regular expression at seal, like a password (repeatable; cloud keys, "
+        "tokens, private keys and card numbers are redacted already)",
+    )
     p.set_defaults(run=run)
 
 
@@ -112,6 +121,11 @@ def run(args: argparse.Namespace) -> ExitCode:
         raise UsageError("the expert's consent is required: pass --consent once they have agreed")
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
+    patterns = list(args.secret_pattern)
+    try:
+        compiled(patterns)
+    except ValueError as e:
+        raise UsageError(f"--secret-pattern: {e}") from e
     out = Path(args.out) if args.out else default_out_dir()
     region = parse_region(args.region) if args.region else None
     plan = Plan(
@@ -122,6 +136,7 @@ def run(args: argparse.Namespace) -> ExitCode:
             "instruction": args.instruction,
             "expert": args.expert,
             "consent": True,
+            **({"secret_patterns": patterns} if patterns else {}),
         },
         monitor=args.monitor,
         region=region,

@@ -35,8 +35,10 @@ def privacy_section(
     for s in sorted(spans, key=lambda s: (int(s["start_ns"]), int(s["end_ns"]))):
         start, end = max(int(s["start_ns"]), session.start_ns), min(int(s["end_ns"]), session.end_ns)
         if start <= end:
-            kept.append({"start_ns": start, "end_ns": end, "kind": fmt.PrivacyKind(s["kind"]).value})
-    gaps = [s for s in kept if s["kind"] == fmt.PrivacyKind.DENY_LIST.value]
+            span: PrivacySpanJSON = {"start_ns": start, "end_ns": end, "kind": fmt.PrivacyKind(s["kind"]).value}
+            span.update({k: s[k] for k in ("detector", "keys") if k in s})  # type: ignore[typeddict-item]
+            kept.append(span)
+    gaps = [s for s in kept if s["kind"] in fmt.GAP_PRIVACY_KINDS]
     return {
         "accessibility": first["accessibility"] if first else {"available": False, "reason": NOT_ASKED},
         "deny_list": first["deny_list"] if first else {"entries": 0, "sha256": hashlib.sha256(b"[]").hexdigest()},
@@ -49,8 +51,8 @@ def privacy_section(
 
 
 def deny_gaps(spans: list[dict[str, Any]]) -> list[Span]:
-    """The deny-list spans: no frames by design, so not capture stalls."""
-    return [Span(int(s["start_ns"]), int(s["end_ns"])) for s in spans if s["kind"] == fmt.PrivacyKind.DENY_LIST.value]
+    """The privacy gaps (deny-list, hidden by the expert): no frames by design, so not capture stalls."""
+    return [Span(int(s["start_ns"]), int(s["end_ns"])) for s in spans if s["kind"] in fmt.GAP_PRIVACY_KINDS]
 
 
 def masked_of(privacy: Any) -> dict[str, int]:

@@ -26,10 +26,13 @@ from recorder.sealing.commit import anchors_json, commit, fsync_dir, session_sta
 from recorder.sealing.intake import check_live_files, load_session, sound_records
 from recorder.sealing.media import finish_audio, remux_video
 from recorder.sealing.privacy import deny_gaps, privacy_section, seal_elements
+from recorder.sealing.rawlog import write_records
+from recorder.sealing.secrets import redact_typed_secrets
 from recorder.writers.log import read_live_log
 from trajrec import __version__
 from trajrec import format as fmt
 from trajrec.manifest import AudioStreamJSON, EnvironmentJSON, Manifest, RecorderJSON, RegionJSON, ScreenStreamJSON
+from trajrec.secrets import compiled
 from trajrec.timeline import Span, pause_spans
 from trajrec.topics import Topic
 
@@ -138,8 +141,26 @@ def _write_records(s: _Sealing, recs: dict[str, list[dict[str, Any]]], frames: l
     markers = sorted(recs.get(Topic.MARKER, []), key=lambda m: int(m["t_ns"]))
     write_markers(s.stage / fmt.MARKERS, markers)
     (s.stage / fmt.RAW_LOG).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(s.live / fmt.LIVE_LOG, s.stage / fmt.RAW_LOG)
+    if any(p["kind"] == fmt.PrivacyKind.TYPED_SECRET for p in recs.get(Topic.PRIVACY, [])):
+        write_records(s.stage / fmt.RAW_LOG, recs)  # the log as the tables hold it: typed secrets redacted
+    else:
+        shutil.copyfile(s.live / fmt.LIVE_LOG, s.stage / fmt.RAW_LOG)
     return _Tables(frames, events, windows, markers)
+
+
+def _redact_secrets(s: _Sealing, recs: dict[str, list[dict[str, Any]]]) -> None:
+    """Typed secrets redacted in the events (before any file is written), a typed-secret span each."""
+    patterns = []
+    for p in s.session["task"].get("secret_patterns") or []:
+        try:
+            compiled([p])
+            patterns.append(p)
+        except ValueError as e:
+            s.notes.append(f"{e}: it was not applied")
+    events = recs.setdefault(Topic.EVENT, [])
+    events.sort(key=lambda e: (int(e["t_ns"]), int(e["seq"])))
+    spans = redact_typed_secrets(events, recs.get(Topic.WINDOW, []), recs.get(Topic.ELEMENT, []), patterns)
+    recs.setdefault(Topic.PRIVACY, []).extend(dict(span) for span in spans)
 
 
 def _end_ns(start_ns: int, tables: _Tables, audio: AudioStreamJSON) -> int:
@@ -224,6 +245,7 @@ def _seal(live: Path, out_dir: Path, *, recover: bool = False) -> Path:
             + ")"
         )
 
+    _redact_secrets(s, recs)
     frames, screen_meta = _screen(s, recs.get(Topic.FRAME, []))
     audio_meta, audio_gap_ns, audio_gaps = _audio(
         s, recs.get(Topic.AUDIO, []), pause_spans(anchors, anchors[-1].mono_ns)

@@ -69,3 +69,21 @@ def make_bundle(root: Path, session_id: str, sizes: dict[str, int], seed: int = 
     manifest = {"schema_version": "1.0", "session_id": session_id, "status": "complete", "files": files}
     (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return bundle
+
+
+def typed_into(session: Any, text: str, t_end: int) -> None:
+    """Keys as the input source hands them over to a session, 2 ms apart, the last at `t_end`."""
+    ms = 1_000_000
+    t0 = t_end - 2 * ms * len(text)
+    for i, ch in enumerate(text):
+        code = 24 + ord(ch) % 40
+        for dt, kind in ((0, fmt.EventKind.KEY_DOWN), (ms, fmt.EventKind.KEY_UP)):
+            session.offer_record(fmt.InputEvent(0, t0 + i * 2 * ms + dt, kind, key=ch, char=ch, scancode=code))
+
+
+def every_byte(bundle: Path) -> bytes:
+    """Every byte of the bundle, with the raw log decompressed (MCAP chunks are zstd)."""
+    from recorder.writers.log import iter_live_log
+
+    blob = b"".join(p.read_bytes() for p in sorted(bundle.rglob("*")) if p.is_file())
+    return blob + json.dumps(list(iter_live_log(bundle / fmt.RAW_LOG))).encode()

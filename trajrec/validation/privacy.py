@@ -1,6 +1,6 @@
 """Checks of what the privacy guards promise (format 1.1): context/elements.parquet, and that nothing private
-slipped through: no key with its name inside a password-field or keys-hidden span, no redacted row that keeps
-key data, no frame or input inside a deny-list gap, no password field's name."""
+slipped through: no key with its name inside a password-field, keys-hidden or typed-secret span, no redacted
+row that keeps key data, no frame or input inside a deny-list or expert gap, no password field's name."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from trajrec.manifest import Manifest
 from trajrec.validation.context import Context, SessionSpan, secs
 from trajrec.validation.report import Code
 from trajrec.validation.streams import read_table
-
-KEY_SPANS = (fmt.PrivacyKind.PASSWORD.value, fmt.PrivacyKind.KEYS_HIDDEN.value)
 
 
 def check_elements(ctx: Context, m: Manifest, span: SessionSpan) -> None:
@@ -69,7 +67,7 @@ def check_privacy(ctx: Context, m: Manifest, events: pa.Table | None, frames: pa
     for s in privacy["spans"]:
         inside = (t >= s["start_ns"]) & (t <= s["end_ns"])
         what = f"{s['kind']} span at {secs(s['start_ns'] - span_start(m))}"
-        if s["kind"] in KEY_SPANS:
+        if s["kind"] in fmt.KEY_PRIVACY_KINDS:
             open_keys = np.flatnonzero(inside & keys & ~redacted)
             if len(open_keys):
                 ctx.add(
@@ -77,7 +75,7 @@ def check_privacy(ctx: Context, m: Manifest, events: pa.Table | None, frames: pa
                     fmt.EVENTS,
                     f"{len(open_keys)} keys recorded with their names inside the {what}; first row {int(open_keys[0])}",
                 )
-        else:  # deny-list: a gap, nothing recorded
+        else:  # deny-list, expert: a gap, nothing recorded
             n_events = int(inside.sum())
             n_frames = 0
             if frames is not None:

@@ -135,7 +135,7 @@ def frame_gaps(ctx: Context, t: np.ndarray, span: SessionSpan, m: Manifest) -> N
     private = [
         Span(int(s["start_ns"]), int(s["end_ns"]))
         for s in m.get("privacy", {}).get("spans", [])
-        if s["kind"] == fmt.PrivacyKind.DENY_LIST.value
+        if s["kind"] in fmt.GAP_PRIVACY_KINDS
     ]
     gaps = capture_gaps(t, [*span.pauses, *private], fmt.FRAME_GAP_LIMIT_NS)
     if gaps:

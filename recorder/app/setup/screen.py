@@ -274,6 +274,7 @@ class SetupPage(QWidget):
             "instruction": self.instruction.toPlainText().strip(),
             "expert": self.expert.text().strip(),
             "consent": self.consent.isChecked(),
+            **({"secret_patterns": list(self.task.secret_patterns)} if self.task and self.task.secret_patterns else {}),
         }
 
     # --- screen -----------------------------------------------------------------------------------

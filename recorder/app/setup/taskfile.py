@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder.errors import TaskFileError
+from trajrec.secrets import compiled
 
 TASK_SCHEMA_FILE = "task.schema.json"
 MAX_TASK_FILE_BYTES = 1 << 20
@@ -23,6 +24,7 @@ class Task:
     expected_minutes: float | None = None
     upload_to: str | None = None
     deny_list: dict[str, list[str]] | None = None  # windows never recorded, on top of the defaults
+    secret_patterns: tuple[str, ...] = ()  # typed text redacted at seal, on top of the built-in detectors
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
@@ -33,6 +35,7 @@ class Task:
             expected_minutes=data.get("expected_minutes"),
             upload_to=data.get("upload_to"),
             deny_list=data.get("deny_list"),
+            secret_patterns=tuple(data.get("secret_patterns", ())),
         )
 
 
@@ -63,6 +66,10 @@ def load_task(path: Path) -> Task:
     if not isinstance(data, dict):
         raise TaskFileError(f"{path}: a task file holds an object with id and title, not a {type(data).__name__}")
     errors = plain_errors(data)
+    try:
+        compiled(data.get("secret_patterns", []) if isinstance(data.get("secret_patterns"), list) else [])
+    except ValueError as e:
+        errors.append(f"the field 'secret_patterns': {e}")
     if errors:
         raise TaskFileError(f"{path}: {'; '.join(errors[:3])}")
     return Task.from_dict(data)

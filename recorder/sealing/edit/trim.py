@@ -8,14 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
-from recorder.writers.log import LiveLog
 from trajrec import format as fmt
 from trajrec.manifest import AnchorJSON, EnvironmentJSON
 from trajrec.timeline import pause_spans
-from trajrec.topics import Topic
 
 _PRESSES = frozenset({"down", "key_down"})
 _RELEASES = frozenset({"up", "key_up"})
@@ -140,25 +137,3 @@ def trim_audio_blocks(
             }
         )
     return out
-
-
-# The field that holds a record's time, where it is not t_ns.
-TIME_FIELD = {Topic.ANCHOR: "mono_ns", Topic.PRIVACY: "start_ns"}
-
-
-def write_raw_log(path: Path, records: Sequence[tuple[Topic, Sequence[Any]]]) -> None:
-    """Write a live log (raw/session.mcap) holding exactly `records`, by topic, in session-clock order.
-
-    Records at the same time are written in the order of their topics in `records`."""
-    entries: list[tuple[int, int, Topic, dict[str, Any]]] = []
-    for order, (topic, items) in enumerate(records):
-        for item in items:
-            t = int(item[TIME_FIELD.get(topic, "t_ns")])
-            entries.append((t, order, topic, item))
-    entries.sort(key=lambda e: (e[0], e[1]))
-    live_log = LiveLog(path)
-    try:
-        for t, _order, topic, item in entries:
-            live_log.write(topic, t, item)
-    finally:
-        live_log.close()

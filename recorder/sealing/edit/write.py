@@ -25,10 +25,10 @@ from recorder.sealing.edit.trim import (
     trim_events,
     trim_markers,
     trim_windows,
-    write_raw_log,
 )
 from recorder.sealing.media import audio_gap_stats
 from recorder.sealing.privacy import deny_gaps, masked_of, privacy_section
+from recorder.sealing.rawlog import write_raw_log, write_records
 from recorder.writers.log import read_live_log
 from trajrec import format as fmt
 from trajrec.errors import UnsafePathError
@@ -67,22 +67,6 @@ def _now_utc() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
-# The raw log's topics in the order records at the same time are written back (trajrec.topics has them all).
-LOG_ORDER = (
-    Topic.ANCHOR,
-    Topic.LAYOUT,
-    Topic.WINDOW,
-    Topic.MARKER,
-    Topic.FRAME,
-    Topic.EVENT,
-    Topic.AUDIO,
-    Topic.DROPPED,
-    Topic.GUARDS,
-    Topic.ELEMENT,
-    Topic.PRIVACY,
-)
-
-
 def write_notes_only(manifest: Manifest, src: Path, stage: Path, plan: Plan, *, link: bool) -> None:
     """Every file as it is (hard links when the old bundle is about to go), markers.jsonl rewritten, and the
     raw log rewritten with the new markers: a note edited away survives nowhere in the bundle."""
@@ -97,9 +81,7 @@ def write_notes_only(manifest: Manifest, src: Path, stage: Path, plan: Plan, *, 
     write_markers(stage / fmt.MARKERS, plan.markers)
     if plan.changed_notes:
         recs = read_live_log(_member(src, fmt.RAW_LOG)).records
-        write_raw_log(
-            stage / fmt.RAW_LOG, [(t, plan.markers if t == Topic.MARKER else recs.get(t, [])) for t in LOG_ORDER]
-        )
+        write_records(stage / fmt.RAW_LOG, recs, marker=plan.markers)
     m = copy.deepcopy(manifest)
     if plan.changed_notes:
         m.setdefault("edits", []).append(
