@@ -47,6 +47,7 @@ class SyntheticSpec:
     crf: int = 23
     preset: str = "veryfast"
     seed: int = 0
+    text: str | None = None  # typed into the terminal, over and over; None: a few lines of Python and shell
 
 
 @dataclass
@@ -167,6 +168,12 @@ _TEXT = (
 _KEYCODES = {ch: 10 + i for i, ch in enumerate(sorted(set(_TEXT)))}  # one code per key, as on a keyboard
 
 
+def keycode(ch: str) -> int:
+    """The scancode that types `ch`: one per character, the same in every session (characters beyond `_TEXT`'s
+    get codes above all of those)."""
+    return _KEYCODES.get(ch, 10 + len(_KEYCODES) + ord(ch))
+
+
 def synthesize_live(
     live_dir: Path,
     spec: SyntheticSpec,
@@ -223,6 +230,7 @@ def synthesize_live(
     period = NS // spec.fps
     # Activity: typing bursts. Frames are grabbed every period but only changed ones are encoded,
     # plus one at least every 2 s (the keyframe rule) while idle.
+    typed = spec.text or _TEXT
     text_pos = 0
     last_frame = None
     next_char_at = start + int(0.3 * NS)
@@ -234,10 +242,10 @@ def synthesize_live(
             continue
         changed = False
         if t >= next_char_at:
-            ch = _TEXT[text_pos % len(_TEXT)]
+            ch = typed[text_pos % len(typed)]
             text_pos += 1
             key = "enter" if ch == "\n" else ("space" if ch == " " else ch)
-            scancode = _KEYCODES[ch]
+            scancode = keycode(ch)
             char = None if ch == "\n" else ch
             # bursts of typing separated by thinking pauses; a key is released before the next press
             gap_ms = rng.randint(60, 180) if rng.random() > 0.04 else rng.randint(1500, 3500)

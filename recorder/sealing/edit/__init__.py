@@ -46,20 +46,25 @@ In place (``out=None``): the new bundle is written to ``.<name>.edit-partial`` b
 failure at any step leaves the old bundle in place; a crash leaves one whole bundle under one of
 those names, which `finish_interrupted_edit` (run at the start of every in-place edit) puts back.
 
+Redactions (hide a span, cover a box, mute the voiceover) are `redact_bundle`; their rules are in `redact`.
+
 The package: `plan` (the request checked, the span snapped), `trim` (the records cut), `media` (video and
-audio cut), `write` (the new bundle staged), `swap` (`edit_bundle`, and the crash-safe swap).
+audio cut), `write` (the new bundle staged), `redact` and `regop` (redactions, and the GOPs they re-encode),
+`swap` (`edit_bundle`, `redact_bundle`, and the crash-safe swap).
 """
 
 from __future__ import annotations
 
 from recorder.errors import BundleEditError
 from recorder.sealing.edit.plan import MAX_NOTE_CHARS, trim_span
+from recorder.sealing.edit.redact import Box, Hide, Mute, Redaction
 from recorder.sealing.edit.swap import (
     BACKUP_SUFFIX,
     STAGE_SUFFIX,
     backup_path,
     edit_bundle,
     finish_interrupted_edit,
+    redact_bundle,
     stage_path,
 )
 
@@ -67,10 +72,15 @@ __all__ = [
     "BACKUP_SUFFIX",
     "MAX_NOTE_CHARS",
     "STAGE_SUFFIX",
+    "Box",
     "BundleEditError",
+    "Hide",
+    "Mute",
+    "Redaction",
     "backup_path",
     "edit_bundle",
     "finish_interrupted_edit",
+    "redact_bundle",
     "stage_path",
     "trim_span",
 ]

@@ -22,6 +22,15 @@ _NS = 1_000_000_000
 _MS = 1_000_000
 
 
+def pts_ms(t_ns: list[int]) -> list[int]:
+    """Frames' pts in ms from their grab times, as the recorder stamps them: time since the first, +1 on a tie."""
+    out: list[int] = []
+    for t in t_ns:
+        p = (t - t_ns[0]) // _MS
+        out.append(p if not out or p > out[-1] else out[-1] + 1)
+    return out
+
+
 def copy_video(src: Path, dst: Path, first: int, t_ns: list[int], last_duration_ns: int) -> list[tuple[int, bool]]:
     """Copy the packets of frames [first, first + len(t_ns)) of `src` into `dst`, never re-encoding.
 
@@ -29,10 +38,7 @@ def copy_video(src: Path, dst: Path, first: int, t_ns: list[int], last_duration_
     so the first has pts 0. Returns the (pts, keyframe) pairs the MP4 muxer stored, read back.
     """
     ms = Fraction(1, 1000)
-    pts_ms: list[int] = []
-    for t in t_ns:
-        p = (t - t_ns[0]) // _MS
-        pts_ms.append(p if not pts_ms or p > pts_ms[-1] else pts_ms[-1] + 1)
+    pts = pts_ms(t_ns)
     dst.parent.mkdir(parents=True, exist_ok=True)
     copied = 0
     with av.open(str(src), "r") as inp:
@@ -53,8 +59,8 @@ def copy_video(src: Path, dst: Path, first: int, t_ns: list[int], last_duration_
                     raise BundleEditError(f"{src}: frame {index} is not a keyframe in the video; cannot start there")
                 packet.stream = out_stream
                 packet.time_base = ms
-                packet.pts = packet.dts = pts_ms[i]
-                packet.duration = pts_ms[i + 1] - pts_ms[i] if i + 1 < len(t_ns) else max(1, last_duration_ns // _MS)
+                packet.pts = packet.dts = pts[i]
+                packet.duration = pts[i + 1] - pts[i] if i + 1 < len(t_ns) else max(1, last_duration_ns // _MS)
                 out.mux(packet)
                 copied += 1
     if copied != len(t_ns):

@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import av
@@ -20,7 +21,8 @@ import soundfile as sf
 from recorder.errors import BundleEditError
 from recorder.sealing.commit import fsync_dir
 from recorder.sealing.edit.plan import check_source, check_span, plan_edit
-from recorder.sealing.edit.write import write_notes_only, write_trimmed
+from recorder.sealing.edit.redact import Redaction, check_redactions, write_redacted
+from recorder.sealing.edit.write import now_utc, write_notes_only, write_trimmed
 from trajrec import format as fmt
 from trajrec.reader import BundleReader
 from trajrec.validation import validate_bundle
@@ -59,6 +61,36 @@ def edit_bundle(
     """
     src = Path(src)
     check_span(start_ns, end_ns)
+    target = _target(src, out)
+    check_source(src)
+    with BundleReader(src) as reader:
+        plan = plan_edit(reader, start_ns, end_ns, marker_notes)
+        if out is None and not plan.trim and not plan.changed_notes:
+            return src
+        if plan.trim:
+            _stage(src, target, lambda stage: write_trimmed(reader, src, stage, plan))
+        else:
+            _stage(src, target, lambda stage: write_notes_only(reader.manifest, src, stage, plan, link=out is None))
+    return _publish(src, target, out)
+
+
+def redact_bundle(src: Path, redactions: Sequence[Redaction], *, out: Path | None = None) -> Path:
+    """Apply `redactions` (Hide, Box, Mute; see `redact`) to `src` and return the redacted bundle.
+
+    With `out=None` the redacted bundle replaces `src` atomically and the old files are deleted; otherwise it is
+    written to `out` (which must not exist) and `src` is left as it is. Raises BundleEditError (one line) and
+    leaves `src` unchanged when a redaction cannot be made."""
+    src = Path(src)
+    target = _target(src, out)
+    check_source(src)
+    with BundleReader(src) as reader:
+        checked = check_redactions(reader.manifest, redactions)
+        _stage(src, target, lambda stage: write_redacted(reader, src, stage, checked, now_utc()))
+    return _publish(src, target, out)
+
+
+def _target(src: Path, out: Path | None) -> Path:
+    """Where the edited bundle goes; an in-place edit first finishes one a crash interrupted."""
     if out is None:
         try:
             finish_interrupted_edit(src)
@@ -66,31 +98,32 @@ def edit_bundle(
             raise BundleEditError(
                 f"{src}: cannot clean up after an earlier interrupted edit ({e.strerror or e}); nothing was changed"
             ) from e
-        target = src
-    else:
-        target = Path(out)
-        if target.exists() or target.is_symlink():
-            raise BundleEditError(f"{target} already exists: choose a new path for the edited bundle")
-    check_source(src)
-    with BundleReader(src) as reader:
-        plan = plan_edit(reader, start_ns, end_ns, marker_notes)
-        if out is None and not plan.trim and not plan.changed_notes:
-            return src
-        stage = stage_path(target)
-        try:
-            if stage.exists():
-                shutil.rmtree(stage)
-            stage.mkdir(parents=True)
-            if plan.trim:
-                write_trimmed(reader, src, stage, plan)
-            else:
-                write_notes_only(reader.manifest, src, stage, plan, link=out is None)
-            _check_result(stage, src)
-        except BaseException as e:
-            shutil.rmtree(stage, ignore_errors=True)
-            if isinstance(e, OSError | av.FFmpegError | sf.LibsndfileError):
-                raise _failed(src, e) from e
-            raise
+        return src
+    target = Path(out)
+    if target.exists() or target.is_symlink():
+        raise BundleEditError(f"{target} already exists: choose a new path for the edited bundle")
+    return target
+
+
+def _stage(src: Path, target: Path, write: Callable[[Path], None]) -> None:
+    """The new bundle written by `write` into the staging directory beside `target`, and validated."""
+    stage = stage_path(target)
+    try:
+        if stage.exists():
+            shutil.rmtree(stage)
+        stage.mkdir(parents=True)
+        write(stage)
+        _check_result(stage, src)
+    except BaseException as e:
+        shutil.rmtree(stage, ignore_errors=True)
+        if isinstance(e, OSError | av.FFmpegError | sf.LibsndfileError):
+            raise _failed(src, e) from e
+        raise
+
+
+def _publish(src: Path, target: Path, out: Path | None) -> Path:
+    """The staged bundle put in place: swapped for `src`, or renamed to `out`."""
+    stage = stage_path(target)
     if out is None:
         _swap(stage, src)
     else:

@@ -39,7 +39,7 @@ from trajrec.timeline import Span, pause_spans
 from trajrec.topics import Topic
 
 
-def _member(src: Path, rel: str) -> Path:
+def member_of(src: Path, rel: str) -> Path:
     """A file of the bundle being edited, by the one rule (trajrec.paths): inside it, no link on the way."""
     try:
         return member_path(src, rel)
@@ -47,12 +47,12 @@ def _member(src: Path, rel: str) -> Path:
         raise BundleEditError(f"{src}: {rel}: {e.reason}; nothing was changed") from e
 
 
-def _copy_member(src: Path, rel: str, dst: Path, *, link: bool) -> None:
+def copy_member(src: Path, rel: str, dst: Path, *, link: bool) -> None:
     """`rel` of `src` to `dst`: a hard link to the file itself (never to a link's target) when `link`, else a
     copy read without following links."""
     if link:
         try:
-            os.link(_member(src, rel), dst, follow_symlinks=False)
+            os.link(member_of(src, rel), dst, follow_symlinks=False)
             return
         except OSError:
             pass  # another file system, or links refused: copy
@@ -63,7 +63,7 @@ def _copy_member(src: Path, rel: str, dst: Path, *, link: bool) -> None:
         raise BundleEditError(f"{src}: {rel}: {e.reason}; nothing was changed") from e
 
 
-def _now_utc() -> str:
+def now_utc() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
@@ -77,15 +77,15 @@ def write_notes_only(manifest: Manifest, src: Path, stage: Path, plan: Plan, *, 
             continue
         dst = stage / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        _copy_member(src, rel, dst, link=link)
+        copy_member(src, rel, dst, link=link)
     write_markers(stage / fmt.MARKERS, plan.markers)
     if plan.changed_notes:
-        recs = read_live_log(_member(src, fmt.RAW_LOG)).records
+        recs = read_live_log(member_of(src, fmt.RAW_LOG)).records
         write_records(stage / fmt.RAW_LOG, recs, marker=plan.markers)
     m = copy.deepcopy(manifest)
     if plan.changed_notes:
         m.setdefault("edits", []).append(
-            {"kind": "marker_notes", "at_utc": _now_utc(), "count": len(plan.changed_notes)}
+            {"kind": "marker_notes", "at_utc": now_utc(), "count": len(plan.changed_notes)}
         )
     commit(stage, m)
 
@@ -97,7 +97,7 @@ def write_trimmed(reader: BundleReader, src: Path, stage: Path, plan: Plan) -> N
     old_end = int(m["clock"]["end_ns"])
     anchors, paused_at_start = trim_anchors(anchor_list(m["clock"]["anchors"]), old_end, start, end)
     pauses = pause_spans(anchors, end)
-    recs = read_live_log(_member(src, fmt.RAW_LOG)).records
+    recs = read_live_log(member_of(src, fmt.RAW_LOG)).records
 
     # screen
     frame_rows: list[dict[str, Any]] = []
@@ -107,7 +107,7 @@ def write_trimmed(reader: BundleReader, src: Path, stage: Path, plan: Plan) -> N
         disp = [int(x) for x in table.column("display_id").to_pylist()]
         t_kept = t_all[plan.first_frame : plan.stop_frame]
         nxt = t_all[plan.stop_frame] if plan.stop_frame < len(t_all) else end
-        video = _member(src, fmt.VIDEO)
+        video = member_of(src, fmt.VIDEO)
         got = copy_video(video, stage / fmt.VIDEO, plan.first_frame, t_kept, min(nxt, end) - t_kept[-1])
         frame_rows = [
             {"frame_index": i, "pts": p, "t_ns": t, "display_id": disp[plan.first_frame + i], "keyframe": k}
@@ -143,7 +143,7 @@ def write_trimmed(reader: BundleReader, src: Path, stage: Path, plan: Plan) -> N
     if audio["present"]:
         s0, s1, ns_per_sample = kept_samples(audio, start, end)
         if s1 > s0:
-            voice = _member(src, fmt.AUDIO)
+            voice = member_of(src, fmt.AUDIO)
             copy_audio(voice, stage / fmt.AUDIO, s0, s1, int(audio["sample_rate"]), int(audio["channels"]))
             audio["first_sample_t_ns"] = int(audio["first_sample_t_ns"]) + round(s0 * ns_per_sample)
             audio["samples"] = s1 - s0
@@ -190,7 +190,7 @@ def write_trimmed(reader: BundleReader, src: Path, stage: Path, plan: Plan) -> N
             deny_gaps([dict(s) for s in m.get("privacy", {}).get("spans", [])]),
         )
     )
-    at = _now_utc()
+    at = now_utc()
     edits = m.setdefault("edits", [])
     edits.append(
         {
