@@ -20,6 +20,9 @@ __version__ = "0.1.0"
 _API: dict[str, tuple[str, str]] = {
     "open": ("trajrec.api", "open"),
     "validate": ("trajrec.api", "validate"),
+    "scan": ("trajrec.scanning", "scan"),
+    "ScanReport": ("trajrec.scanning", "ScanReport"),
+    "SecretFinding": ("trajrec.scanning", "SecretFinding"),
     "BundleReader": ("trajrec.reader", "BundleReader"),
     "Report": ("trajrec.validation", "Report"),
     "Code": ("trajrec.validation", "Code"),
@@ -53,12 +56,15 @@ __all__ = [
     "Marker",
     "MarkerKind",
     "Report",
+    "ScanReport",
+    "SecretFinding",
     "Severity",
     "Status",
     "TrajrecError",
     "WindowRecord",
     "__version__",
     "open",
+    "scan",
     "validate",
 ]
 
@@ -76,6 +82,7 @@ if TYPE_CHECKING:
         WindowRecord,
     )
     from trajrec.reader import BundleReader
+    from trajrec.scanning import ScanReport, SecretFinding, scan
     from trajrec.validation import Code, Finding, Report, Severity
 
 

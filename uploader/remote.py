@@ -80,8 +80,13 @@ class RemoteBundles:
     ) -> Report:
         """trajrec.validate on the bundle at `location` (from expand). Raises the UploaderError of a store that kept
         failing: that is no finding about the bundle."""
+        with self.source(location, cancel) as source:
+            return trajrec.validate(source, deep=deep, cancel=cancel, progress=progress)
+
+    def source(self, location: str, cancel: threading.Event | None = None) -> S3Source:
+        """The bundle at `location` (from expand), read straight from its store."""
         handle, bundle = self._found[location]
-        source = S3Source(
+        return S3Source(
             handle.client,
             handle.config.bucket,
             bundle.key_prefix,
@@ -91,8 +96,6 @@ class RemoteBundles:
             call=handle.call,
             exceeded=RetriesExceeded,
         )
-        with source:
-            return trajrec.validate(source, deep=deep, cancel=cancel, progress=progress)
 
     def close(self) -> None:
         self._stack.close()

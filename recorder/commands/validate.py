@@ -110,7 +110,7 @@ def expand(paths: list[str], remote: RemoteBundles | None = None) -> list[str]:
     return out
 
 
-def _remote_bundles(paths: list[str]) -> AbstractContextManager[RemoteBundles | None]:
+def remote_bundles(paths: list[str]) -> AbstractContextManager[RemoteBundles | None]:
     """The stores behind the s3:// paths (imported only when there are some: boto3 is slow to import)."""
     if not any(p.startswith(S3) for p in paths):
         return nullcontext()
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     reports: dict[str, Report] = {}
     t0 = _now()
 
-    with _remote_bundles(args.paths) as remote, bundle_progress("validate", err, show_progress) as progress:
+    with remote_bundles(args.paths) as remote, bundle_progress("validate", err, show_progress) as progress:
         bundles = expand(args.paths, remote)
         total = sum(_bytes(b, remote) for b in bundles) if show_progress else 0
         task = progress.add_task("validate", total=total or None, done=0, total_bundles=len(bundles))
