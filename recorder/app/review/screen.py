@@ -35,10 +35,12 @@ from recorder.app.review.frames import FrameService
 from recorder.app.review.markers import MarkerList
 from recorder.app.review.parts import LOCAL_STYLE, ask_discard, card, label, timeline_legend
 from recorder.app.review.player import Player
+from recorder.app.review.privacy import PrivacyCard
 from recorder.app.review.timeline import Timeline
 from recorder.app.review.voice import VoiceControls
 from recorder.app.threads import run_task
 from recorder.errors import TrajrecError
+from recorder.sealing.edit import Redaction, redact_bundle
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,10 @@ class ReviewPage(QWidget):
         pl.addWidget(self.player)
         left.addWidget(player_card, 1)
         left.addWidget(self._build_timeline_card())
+        self.privacy = PrivacyCard(self.player.position)
+        self.privacy.redact_requested.connect(self.redact)
+        self.privacy.seek_requested.connect(self.player.seek)
+        left.addWidget(self.privacy)
         body.addLayout(left, 1)
         body.addWidget(self._build_markers_card())
         layout.addLayout(body, 1)
@@ -292,6 +298,7 @@ class ReviewPage(QWidget):
             data.privacy,
         )
         self.markers.set_markers(data.flagged(), data.start_ns)
+        self.privacy.set_bundle(self.bundle, data.start_ns)
         service = None
         if data.video_size is not None and data.frames:
             service = FrameService(data.reader, data.frame_times, data.video_size, data.overlays, self)
@@ -368,6 +375,20 @@ class ReviewPage(QWidget):
         self.submit_requested.emit(
             self.bundle, start if cut_start else None, end if cut_end else None, self.marker_notes()
         )
+
+    def redact(self, redactions: list[Redaction]) -> None:
+        """Write the bundle with `redactions` applied (off the GUI thread), then show it again."""
+        if self.data is None or self.bundle is None:
+            return
+        bundle = self.bundle
+        self._release()
+        self._set_waiting("Removing it for good...", "Rewriting the recording without what you removed.", busy=True)
+        run_task(lambda: redact_bundle(bundle, redactions), lambda _b: self.load(bundle), self._redact_failed)
+
+    def _redact_failed(self, error: BaseException) -> None:
+        if self.bundle is not None:
+            self.load(self.bundle)
+        self.privacy.status.setText(f"Not applied: {' '.join(str(error).split())[:200]}")
 
     def discard(self) -> None:
         if self.data is None or self.bundle is None:
