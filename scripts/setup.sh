@@ -16,10 +16,12 @@ APT_PACKAGES=(python3 python3-venv ca-certificates
   dbus at-spi2-core openbox python3-gi gir1.2-gtk-3.0
   # a real browser whose incognito windows are recognised by what its accessibility tree says
   chromium
+  # on-screen secret scan (OCR, through pytesseract)
+  tesseract-ocr
   # packaging checks (tests/test_packaging.py): the .desktop entry validator
   desktop-file-utils)
 if [[ "${1:-}" == "--bench" ]]; then
-  APT_PACKAGES+=(ffmpeg coreutils tesseract-ocr)  # references, OCR
+  APT_PACKAGES+=(ffmpeg coreutils)  # the benchmarks' references
 fi
 
 missing=()

@@ -408,3 +408,46 @@ def test_review_plays_the_voiceover_in_step_with_the_video(
     assert abs(peak_hz - 180) < 8, peak_hz  # the synthetic narration's voice
     page.voice.mute_button.click()  # muted: silence
     assert page.voice.voice is not None and page.voice.voice.muted and page.voice.mute_button.text() == "Muted"
+
+
+# --- privacy: scan for secrets, blur a suggestion, hide a span ------------------------------------------------------
+AWS_KEY = "AKIAZ3MHT5QW7XJ2KLPB"
+
+
+def test_privacy_card_hides_a_marked_span_and_blurs_a_suggested_box(
+    qtbot: Any, page: ReviewPage, tmp_path: Path
+) -> None:
+    spec = SyntheticSpec(duration_s=12.0, width=1280, height=720, audio=True, text=f"export KEY={AWS_KEY}\n")
+    bundle, _ = synthesize_bundle(tmp_path, spec)
+    data = _load(qtbot, page, bundle)
+    t0 = data.start_ns
+
+    # a span marked on the player, then hidden
+    page.player.seek(t0 + 1 * NS)
+    qtbot.waitUntil(lambda: page.player.position() == t0 + 1 * NS, timeout=WAIT_MS)
+    page.privacy.start_button.click()
+    assert not page.privacy.hide_button.isEnabled()
+    page.player.seek(t0 + 2 * NS)
+    qtbot.waitUntil(lambda: page.player.position() == t0 + 2 * NS, timeout=WAIT_MS)
+    page.privacy.end_button.click()
+    assert page.privacy.hide_button.isEnabled()
+    with qtbot.waitSignal(page.loaded, timeout=4 * WAIT_MS):
+        page.privacy.hide_button.click()
+    with BundleReader(bundle) as r:
+        assert [(e["kind"], e["start_ns"], e["end_ns"]) for e in r.manifest["edits"]] == [
+            ("hide", t0 + NS, t0 + 2 * NS)
+        ]
+        ft = r.frame_times()
+        assert not ((ft >= t0 + NS) & (ft <= t0 + 2 * NS)).any()
+
+    # the scan suggests a box over the key on screen; Blur applies it
+    page.privacy.start_scan()
+    qtbot.waitUntil(lambda: page.privacy.scan_button.isEnabled(), timeout=60_000)
+    kinds = [f.kind for f in page.privacy.findings]
+    assert "AWS Access Key" in kinds, page.privacy.status.text()
+    assert AWS_KEY not in page.privacy.status.text()
+    with qtbot.waitSignal(page.loaded, timeout=60_000):
+        page.privacy.apply_suggestion(kinds.index("AWS Access Key"))
+    with BundleReader(bundle) as r:
+        box = r.manifest["edits"][-1]
+        assert (box["kind"], box["style"], box["reason"]) == ("box", "blur", "AWS Access Key")

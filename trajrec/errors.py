@@ -65,5 +65,9 @@ class ListingError(TrajrecError):
     """A store's listing that cannot be trusted: it repeats a page or does not end within the bound."""
 
 
+class OcrError(TrajrecError):
+    """Text on screen cannot be read: tesseract (or pytesseract) is missing, fails or hangs."""
+
+
 class Cancelled(TrajrecError):
     """Work stopped because the user asked it to (Ctrl+C, a cancel event)."""

@@ -1,0 +1,108 @@
+"""Secrets on a real desktop: Xvfb, a real xterm running bash, real injected input (XTEST through xdotool), the real
+recorder (X11 input, window and screen capture) and the real sealer, OCR by tesseract, the real redaction.
+
+A cloud-style key typed into the terminal (and so shown by it), a card number typed, a normal sentence typed: the
+key and the card are in no file of the bundle (the raw log decompressed too), the sentence's keys are; the OCR
+scan suggests a box over the key on screen; applying it removes the key from the decoded frames (OCR finds it no
+more) while every frame outside the box's span is bit-identical to before."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import trajrec
+from recorder.capture.screen import Region
+from recorder.sealing.edit import Box, redact_bundle
+from recorder.session import Session, SessionConfig
+from tests.helpers.bundles import every_byte
+from tests.helpers.desk import Desk
+from tests.helpers.harness import Display
+from trajrec import format as fmt
+from trajrec.onscreen import ocr_available, scan_screen
+from trajrec.reader import BundleReader
+
+pytestmark = [pytest.mark.x11, pytest.mark.slow]
+
+AWS_KEY = "AKIAZ3MHT5QW7XJ2KLPB"
+CARD = "4111 1111 1111 1111"
+SENTENCE = "the quick brown fox jumps over the lazy dog"
+
+
+def config(out: Path, d: Display) -> SessionConfig:
+    return SessionConfig(
+        out_dir=out,
+        region=Region(0, 0, d.width, d.height),
+        display_id=0,
+        fps=10,
+        audio=False,
+        task={"id": "t-keys", "title": "Set up the cloud client", "instruction": "", "expert": "e", "consent": True},
+        environment={
+            "os": "x", "arch": "x", "locale": "", "keyboard_layout": "us", "coordinate_space": fmt.COORDINATE_SPACE,
+            "displays": [{"id": 0, "origin": [0, 0], "size_px": [d.width, d.height], "scale": 1.0, "primary": True}],
+        },
+    )  # fmt: skip
+
+
+@pytest.fixture
+def recorded(x_display: Display, tmp_path: Path) -> Path:
+    if ocr_available() is not None or shutil.which("xterm") is None:
+        pytest.fail(f"{ocr_available() or 'xterm is missing'}: run scripts/setup.sh as root")
+    desk = Desk({**os.environ, **x_display.env}, tmp_path, x=20, y=20)
+    session = Session(config(tmp_path / "out", x_display))
+    session.start()
+    try:
+        desk.click_in()
+        desk.type(f"export AWS_ACCESS_KEY_ID={AWS_KEY}\n")
+        desk.type(f"# card {CARD}\n")
+        desk.type(f"# {SENTENCE}\n")
+        time.sleep(4.5)  # two keyframes of the screen with everything on it
+    finally:
+        bundle = session.stop()
+        desk.close()
+    return bundle
+
+
+def test_typed_and_shown_secrets_are_found_and_removed(recorded: Path, tmp_path: Path) -> None:
+    bundle = recorded
+    with BundleReader(bundle) as b:
+        events = b.event_records()
+        privacy = b.manifest["privacy"]
+        t0 = b.start_ns
+    typed = "".join(e.char or "" for e in events if e.kind == fmt.EventKind.KEY_DOWN and not e.redacted)
+    assert SENTENCE in typed and "export AWS_ACCESS_KEY_ID=" in typed
+    assert [s["detector"] for s in privacy["spans"] if s["kind"] == "typed-secret"] == [
+        "AWS Access Key",
+        "Payment card number",
+    ]
+    blob = every_byte(bundle)
+    for secret in (AWS_KEY, CARD, "AKIA", "4111 1111"):
+        assert secret.encode() not in blob
+    assert trajrec.validate(bundle, deep=True).valid
+
+    report = trajrec.scan(trajrec.open(bundle))
+    shown = [f for f in report.findings if f.source == "screen" and f.kind == "AWS Access Key"]
+    assert shown, report.findings
+    assert not [f for f in report.findings if f.source == "typed"]  # redacted at seal: nothing typed is left
+    key = shown[0]
+    assert key.box is not None and key.start_ns > t0
+
+    with BundleReader(bundle) as b:
+        before = [b.frame(i) for i in range(len(b.frames()))]
+    out = redact_bundle(bundle, [Box(key.start_ns, key.end_ns, key.box, "blur", key.kind)], out=tmp_path / "blurred")
+    assert trajrec.validate(out, deep=True).valid
+    with BundleReader(out) as b:
+        edit = b.manifest["edits"][-1]
+        t = b.frame_times()
+        after = [b.frame(i) for i in range(len(t))]
+        assert not [s for s in scan_screen(b) if s.kind == "AWS Access Key"]  # OCR finds it no more
+    assert (edit["kind"], edit["reason"], edit["box"]) == ("box", "AWS Access Key", list(key.box))
+    inside = (t >= edit["start_ns"]) & (t <= edit["end_ns"])
+    assert inside.any() and not inside.all()
+    for i in np.flatnonzero(~inside):
+        assert np.array_equal(before[i], after[i]), f"frame {i} changed outside the box's span"
