@@ -150,3 +150,43 @@ def test_refused_redactions_leave_the_bundle_alone(bundle: Path, redaction: obje
     with pytest.raises(BundleEditError, match=message):
         redact_bundle(bundle, [redaction])  # type: ignore[list-item]
     assert {p: p.read_bytes() for p in bundle.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("step", ["video", "manifest", "swap-in"])
+def test_a_redaction_that_fails_midway_leaves_the_old_bundle_whole(
+    bundle: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """A full disk while the video is re-encoded, or a rename that fails: one line, the old bundle as it was,
+    no staging or backup left behind."""
+    import errno
+    import os
+
+    from recorder.sealing.edit import redact as redact_module
+
+    before = {p.relative_to(bundle): p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
+    with BundleReader(bundle) as r:
+        t0 = r.start_ns
+    real_replace = os.replace
+    failed: list[Path] = []
+
+    def no_room(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def replace(a: object, b: object, *args: object, **kwargs: object) -> None:
+        target = Path(str(b))
+        hit = (step == "manifest" and target.name == fmt.MANIFEST) or (step == "swap-in" and target == bundle)
+        if hit and not failed:  # once: the undo that follows works
+            failed.append(target)
+            raise OSError(errno.EIO, "Input/output error (injected)")
+        real_replace(a, b, *args, **kwargs)  # type: ignore[arg-type]
+
+    if step == "video":
+        monkeypatch.setattr(redact_module, "write_video", no_room)
+    else:
+        monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(BundleEditError) as e:
+        redact_bundle(bundle, [Hide(t0 + 2 * S, t0 + 3 * S), Box(t0, t0 + S, (0, 0, 50, 50))])
+    assert "\n" not in str(e.value) and "unchanged" in str(e.value)
+    monkeypatch.undo()
+    assert sorted(p.name for p in bundle.parent.iterdir()) == [bundle.name]
+    assert {p.relative_to(bundle): p.read_bytes() for p in bundle.rglob("*") if p.is_file()} == before

@@ -126,3 +126,22 @@ def test_scan_reads_bundles_straight_from_the_store(
     assert [r["result"] for r in doc["bundles"]] == ["clean", "secrets"]
     assert [f["kind"] for f in doc["bundles"][1]["findings"]] == ["AWS Access Key"]  # no --pattern this time
     assert main(["scan", "--no-screen", f"s3://{bucket}/lab/20261203T100000Z-00000001"]) == 0
+
+
+def test_scan_reads_the_screen_for_secrets_sealing_could_not_see(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The synthetic session's clicks and window changes cut the key's typing into pieces, so no stretch of typed
+    text holds it whole (nothing typed is found, nor redacted); the terminal shows it whole: OCR finds it."""
+    spec = SyntheticSpec(duration_s=10.0, width=1280, height=720, audio=False, text=f"export KEY={AWS_KEY}\n")
+    synthesize_bundle(tmp_path / "in", spec)
+    assert main(["scan", "--no-screen", str(tmp_path / "in")]) == 0
+    capsys.readouterr()
+    code = main(["scan", "--json", str(tmp_path / "in")])
+    out = capsys.readouterr().out
+    assert code == 1
+    (report,) = json.loads(out)["bundles"]
+    assert report["screen_scanned"] is True
+    found = [f for f in report["findings"] if f["kind"] == "AWS Access Key"]
+    assert found and all(f["source"] == "screen" and len(f["box"]) == 4 for f in found)
+    assert AWS_KEY not in out

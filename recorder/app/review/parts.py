@@ -1,9 +1,19 @@
-"""The Review screen's small parts: its style sheet, cards and labels, the timeline's legend, and the discard
-confirmation box."""
+"""The Review screen's small parts: its style sheet, cards, labels and figures, the waiting page, the timeline's
+legend, and the discard confirmation box."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from recorder.app.palette import COLORS
 
@@ -24,6 +34,43 @@ def label(text: str, name: str | None = None) -> QLabel:
     if name:
         widget.setObjectName(name)
     return widget
+
+
+def stat(caption: str) -> tuple[QVBoxLayout, QLabel]:
+    """A number over its caption, right-aligned (the header's figures); the number's label to fill in."""
+    box = QVBoxLayout()
+    box.setSpacing(0)
+    value = label("-", "statValue")
+    value.setAlignment(Qt.AlignmentFlag.AlignRight)
+    cap = label(caption, "statCaption")
+    cap.setAlignment(Qt.AlignmentFlag.AlignRight)
+    box.addWidget(value)
+    box.addWidget(cap)
+    return box, value
+
+
+def waiting_page() -> tuple[QWidget, QLabel, QLabel, QProgressBar]:
+    """The page shown while a recording opens or is rewritten: a card with a title, a text and a busy bar."""
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    layout.addStretch(1)
+    box, inner = card()
+    box.setFixedWidth(460)
+    inner.setContentsMargins(28, 24, 28, 24)
+    title, text = label("", "subtitle"), label("", "muted")
+    text.setWordWrap(True)
+    bar = QProgressBar()
+    bar.setRange(0, 0)
+    bar.setTextVisible(False)
+    for w in (title, text, bar):
+        inner.addWidget(w)
+    row = QHBoxLayout()
+    row.addStretch(1)
+    row.addWidget(box)
+    row.addStretch(1)
+    layout.addLayout(row)
+    layout.addStretch(2)
+    return page, title, text, bar
 
 
 def timeline_legend() -> QHBoxLayout:

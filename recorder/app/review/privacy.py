@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
+from recorder.app.elided import ElidedLabel
 from recorder.app.review.data import duration_text
 from recorder.app.review.parts import card, label
 from recorder.app.threads import run_task
@@ -44,6 +45,7 @@ class PrivacyCard(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.frame)
+        inner.setSpacing(8)
         top = QHBoxLayout()
         top.addWidget(label("Privacy", "subtitle"))
         top.addStretch(1)
@@ -52,16 +54,16 @@ class PrivacyCard(QWidget):
         self.scan_button.clicked.connect(self.start_scan)
         top.addWidget(self.scan_button)
         inner.addLayout(top)
-        self.status = label("Hidden or muted parts and blurred boxes are removed for good.", "muted")
+        self.status = label("What you hide, mute or blur is removed for good.", "muted")
         self.status.setWordWrap(True)
         inner.addWidget(self.status)
         self.rows = QVBoxLayout()
         inner.addLayout(self.rows)
-        spans = QHBoxLayout()
-        self.start_button = QPushButton("Span start")
+        marks, spans = QHBoxLayout(), QHBoxLayout()
+        self.start_button = QPushButton("Start")
         self.start_button.setToolTip("Mark the player's time as the start of a span to hide or mute")
         self.start_button.clicked.connect(lambda: self._mark(0))
-        self.end_button = QPushButton("Span end")
+        self.end_button = QPushButton("End")
         self.end_button.setToolTip("Mark the player's time as the end of the span")
         self.end_button.clicked.connect(lambda: self._mark(1))
         self.span_label = label("", "muted")
@@ -71,9 +73,13 @@ class PrivacyCard(QWidget):
         self.mute_button = QPushButton("Mute span")
         self.mute_button.setToolTip("Silence the voiceover in the span")
         self.mute_button.clicked.connect(lambda: self._apply_span(Mute))
-        for w in (self.start_button, self.end_button, self.span_label, self.hide_button, self.mute_button):
+        for w in (self.start_button, self.end_button):
+            marks.addWidget(w)
+        marks.addWidget(self.span_label, 1)
+        for w in (self.hide_button, self.mute_button):
             spans.addWidget(w)
         spans.addStretch(1)
+        inner.addLayout(marks)
         inner.addLayout(spans)
         self._update_span()
 
@@ -124,8 +130,8 @@ class PrivacyCard(QWidget):
         h = QHBoxLayout(row)
         h.setContentsMargins(0, 0, 0, 0)
         span = f"{duration_text(f.start_ns - self.start_ns)}-{duration_text(f.end_ns - self.start_ns)}"
-        text = QLabel(f"{f.kind} on screen, {span}")
-        text.setToolTip(f"box {f.box}" if f.box else "")
+        text = ElidedLabel(f"{f.kind}, {span}")
+        text.setToolTip(f"{f.kind} on screen from {span}" + (f", box {f.box}" if f.box else ""))
         show = QPushButton("Show")
         show.setToolTip("Go to where it is on screen")
         show.clicked.connect(lambda: self.seek_requested.emit(f.start_ns))
@@ -133,9 +139,9 @@ class PrivacyCard(QWidget):
         blur.setObjectName(f"blur-{n}")
         blur.setToolTip("Blur this box for its whole time span (rewrites the recording)")
         blur.clicked.connect(lambda: self.apply_suggestion(n))
-        for w in (text, show, blur):
-            h.addWidget(w)
-        h.addStretch(1)
+        h.addWidget(text, 1)
+        h.addWidget(show)
+        h.addWidget(blur)
         return row
 
     def apply_suggestion(self, n: int) -> None:
@@ -152,10 +158,10 @@ class PrivacyCard(QWidget):
         a, b = self.span
         ok = a is not None and b is not None and a < b
         if a is None and b is None:
-            self.span_label.setText("no span marked")
+            self.span_label.setText("mark a span")
         else:
             shown = [("?" if t is None else duration_text(t - self.start_ns)) for t in (a, b)]
-            self.span_label.setText(f"{shown[0]} to {shown[1]}" + ("" if ok or None in (a, b) else " (end first?)"))
+            self.span_label.setText(f"{shown[0]}-{shown[1]}" + ("" if ok or None in (a, b) else " ?"))
         self.hide_button.setEnabled(ok)
         self.mute_button.setEnabled(ok)
 

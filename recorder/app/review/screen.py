@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QStackedWidget,
@@ -33,7 +32,7 @@ from recorder.app.palette import COLORS
 from recorder.app.review.data import ReviewData, duration_text, load_review
 from recorder.app.review.frames import FrameService
 from recorder.app.review.markers import MarkerList
-from recorder.app.review.parts import LOCAL_STYLE, ask_discard, card, label, timeline_legend
+from recorder.app.review.parts import LOCAL_STYLE, ask_discard, card, label, stat, timeline_legend, waiting_page
 from recorder.app.review.player import Player
 from recorder.app.review.privacy import PrivacyCard
 from recorder.app.review.timeline import Timeline
@@ -92,27 +91,7 @@ class ReviewPage(QWidget):
 
     # --- layout -----------------------------------------------------------------------------------------
     def _build_waiting(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addStretch(1)
-        box, inner = card()
-        box.setFixedWidth(460)
-        inner.setContentsMargins(28, 24, 28, 24)
-        self.waiting_title = label("", "subtitle")
-        self.waiting_text = label("", "muted")
-        self.waiting_text.setWordWrap(True)
-        self.waiting_bar = QProgressBar()
-        self.waiting_bar.setRange(0, 0)
-        self.waiting_bar.setTextVisible(False)
-        inner.addWidget(self.waiting_title)
-        inner.addWidget(self.waiting_text)
-        inner.addWidget(self.waiting_bar)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(box)
-        row.addStretch(1)
-        layout.addLayout(row)
-        layout.addStretch(2)
+        page, self.waiting_title, self.waiting_text, self.waiting_bar = waiting_page()
         return page
 
     def _build_content(self) -> QWidget:
@@ -131,12 +110,16 @@ class ReviewPage(QWidget):
         pl.addWidget(self.player)
         left.addWidget(player_card, 1)
         left.addWidget(self._build_timeline_card())
+        body.addLayout(left, 1)
+        side = QVBoxLayout()
+        side.setSpacing(16)
+        side.addWidget(self._build_markers_card(), 1)
         self.privacy = PrivacyCard(self.player.position)
+        self.privacy.setFixedWidth(300)
         self.privacy.redact_requested.connect(self.redact)
         self.privacy.seek_requested.connect(self.player.seek)
-        left.addWidget(self.privacy)
-        body.addLayout(left, 1)
-        body.addWidget(self._build_markers_card())
+        side.addWidget(self.privacy)
+        body.addLayout(side)
         layout.addLayout(body, 1)
         layout.addLayout(self._build_actions())
         self._connect()
@@ -166,14 +149,7 @@ class ReviewPage(QWidget):
             ("events", "Input events"),
             ("markers", "Markers"),
         ):
-            box = QVBoxLayout()
-            box.setSpacing(0)
-            value = label("-", "statValue")
-            value.setAlignment(Qt.AlignmentFlag.AlignRight)
-            cap = label(caption, "statCaption")
-            cap.setAlignment(Qt.AlignmentFlag.AlignRight)
-            box.addWidget(value)
-            box.addWidget(cap)
+            box, value = stat(caption)
             head.addLayout(box)
             self.stat_labels[key] = value
         return head
