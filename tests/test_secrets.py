@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import trajrec
+from recorder.cli import main
 from tests.helpers.bundles import every_byte, typed_into
 from trajrec import format as fmt
 from trajrec.format import EventKind, InputEvent
@@ -156,7 +158,9 @@ def _session_typing(tmp_path: Path, lines: list[str], patterns: list[str]) -> Pa
     return session.stop()
 
 
-def test_sealing_redacts_typed_secrets_everywhere_and_keeps_the_rest(tmp_path: Path) -> None:
+def test_sealing_redacts_typed_secrets_everywhere_and_keeps_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sentence = "the quick brown fox jumps over the lazy dog"
     lines = [f"export AWS_ACCESS_KEY_ID={AWS_KEY}", f"card {CARD} ok", sentence, "ticket MRN-204817 closed"]
     bundle = _session_typing(tmp_path, lines, [r"MRN-\d{6}"])
@@ -184,6 +188,10 @@ def test_sealing_redacts_typed_secrets_everywhere_and_keeps_the_rest(tmp_path: P
     assert b'"char": "q"' in blob  # the sentence's keys survive in the raw log
     report = validate_bundle(str(bundle))
     assert not [f for f in report.findings if f.severity == "error"], report.findings
+    assert main(["info", str(bundle)]) == 0
+    assert "secrets   3 typed, redacted at seal (AWS Access Key, Lab pattern 1, Payment card number)" in (
+        capsys.readouterr().out
+    )
 
 
 def test_a_pattern_that_does_not_compile_is_noted_and_the_rest_still_applies(tmp_path: Path) -> None:

@@ -77,8 +77,17 @@ def _privacy_lines(m: Any) -> list[str]:
     access = p["accessibility"]
     guard = "password fields recognised" if access["available"] else f"no accessibility ({access.get('reason', '')})"
     elements = m["streams"].get("elements", {})
-    return [
+    secrets = [s for s in p["spans"] if s["kind"] == "typed-secret"]
+    redactions = [e["kind"] for e in m.get("edits", []) if e["kind"] in ("hide", "box", "mute")]
+    lines = [
         f"elements  {elements['records']}" if elements.get("present") else "elements  none",
         f"privacy   {guard}; {p['redacted_keys']} keys redacted, {p['masked_frames']} frames masked, "
         f"{p['gaps']} gaps ({p['gap_ns'] / 1e9:.1f} s), deny-list of {p['deny_list']['entries']}",
     ]
+    if secrets:
+        kinds = sorted({str(s.get("detector", "?")) for s in secrets})
+        lines.append(f"secrets   {len(secrets)} typed, redacted at seal ({', '.join(kinds)})")
+    if redactions:
+        counts = ", ".join(f"{redactions.count(k)} {k}" for k in ("hide", "box", "mute") if k in redactions)
+        lines.append(f"redacted  after recording: {counts}")
+    return lines
