@@ -15,7 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
@@ -439,6 +439,34 @@ def test_privacy_card_hides_a_marked_span_and_blurs_a_suggested_box(
         ]
         ft = r.frame_times()
         assert not ((ft >= t0 + NS) & (ft <= t0 + 2 * NS)).any()
+
+    # a box drawn on the player, filled over a marked span
+    for t, button in ((t0 + 4 * NS, page.privacy.start_button), (t0 + 5 * NS, page.privacy.end_button)):
+        page.player.seek(t)
+        qtbot.waitUntil(lambda t=t: page.player.position() == t and page.player.current is not None, timeout=WAIT_MS)
+        button.click()
+    page.privacy.draw_button.click()
+    view = page.player.view
+    assert view.drawing and not page.privacy.fill_button.isEnabled()
+    shown = view.image_rect()
+    corner = [QPoint(int(shown.left() + shown.width() * f), int(shown.top() + shown.height() * f)) for f in (0.25, 0.5)]
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=corner[0])
+    qtbot.mouseMove(view, corner[1])
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=corner[1])
+    box = page.privacy.box
+    assert box is not None and not view.drawing
+    assert all(abs(v - want) <= 8 for v, want in zip(box, (320, 180, 320, 180), strict=True)), box
+    with qtbot.waitSignal(page.loaded, timeout=4 * WAIT_MS):
+        page.privacy.fill_button.click()
+    with BundleReader(bundle) as r:
+        filled = r.manifest["edits"][-1]
+        assert (filled["kind"], filled["style"], filled["box"], filled["reason"]) == (
+            "box",
+            "fill",
+            list(box),
+            "expert",
+        )
+        assert filled["requested_start_ns"] == t0 + 4 * NS and filled["requested_end_ns"] == t0 + 5 * NS
 
     # the scan suggests a box over the key on screen; Blur applies it
     page.privacy.start_scan()

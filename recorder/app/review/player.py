@@ -62,9 +62,12 @@ class VideoView(QWidget):
 
     resized = Signal()
     clicked = Signal()
+    dragged = Signal(object)  # QRectF in widget coordinates, drawn while `drawing`
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.drawing = False  # a drag draws a box instead of a click playing
+        self._drag: tuple[QPointF, QPointF] | None = None
         self.image: QImage | None = None
         self.placeholder = "Opening the recording..."
         self.setMinimumSize(320, 200)
@@ -97,6 +100,9 @@ class VideoView(QWidget):
             p.setPen(QColor(255, 255, 255, 28))  # a hairline, so a dark desktop stands apart from the surface
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(target.adjusted(-0.5, -0.5, 0.5, 0.5))
+            if self._drag is not None:
+                p.setPen(QColor(COLORS["record"]))
+                p.drawRect(QRectF(*self._drag).normalized())
         elif self.placeholder:
             p.setPen(QColor(COLORS["sidebar_text"]))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
@@ -106,10 +112,36 @@ class VideoView(QWidget):
         super().resizeEvent(event)
         self.resized.emit()
 
+    def image_rect(self) -> QRectF:
+        """Where the frame is painted, in widget coordinates (empty without one)."""
+        if self.image is None or self.image.isNull():
+            return QRectF()
+        dpr = self.devicePixelRatioF()
+        w, h = self.image.width() / dpr, self.image.height() / dpr
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
-            self.clicked.emit()
+            if self.drawing:
+                self._drag = (event.position(), event.position())
+            else:
+                self.clicked.emit()
         super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._drag is not None:
+            self._drag = (self._drag[0], event.position())
+            self.update()
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._drag is not None and event.button() == Qt.MouseButton.LeftButton:
+            rect = QRectF(self._drag[0], event.position()).normalized()
+            self._drag = None
+            self.update()
+            if rect.width() >= 4 and rect.height() >= 4:
+                self.dragged.emit(rect)
+        super().mouseReleaseEvent(event)
 
 
 class Player(QWidget):
@@ -120,6 +152,7 @@ class Player(QWidget):
 
     position_changed = Signal(object)  # int ns
     playing_changed = Signal(bool)
+    box_drawn = Signal(object)  # (x, y, w, h) in video pixels, drawn on the frame with the mouse
     frame_shown = Signal(object)  # Composite
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -141,6 +174,7 @@ class Player(QWidget):
         self.view = VideoView()
         self.view.resized.connect(self._refresh)
         self.view.clicked.connect(self.toggle_play)
+        self.view.dragged.connect(self._dragged)
         self.play_button = QPushButton()
         self.play_button.setObjectName("primary")
         self.play_button.setProperty("round", True)
@@ -335,6 +369,25 @@ class Player(QWidget):
         self.current = None
         self.view.placeholder = f"This part of the video cannot be shown: {message}"
         self.view.show_image(None)
+
+    def set_drawing(self, on: bool) -> None:
+        """While on, a drag on the frame draws a box (`box_drawn`) instead of a click playing."""
+        self.view.drawing = on
+        self.view.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+        self.view.setToolTip("Drag over the frame to draw a box" if on else "Click to play or pause")
+
+    def _dragged(self, rect: QRectF) -> None:
+        shown = self.view.image_rect()
+        if self.current is None or self.current.raw is None or shown.isEmpty():
+            return
+        height, width = self.current.raw.shape[:2]
+        sx, sy = width / shown.width(), height / shown.height()  # video px per view px
+        x0 = max(0, int((rect.left() - shown.left()) * sx))
+        y0 = max(0, int((rect.top() - shown.top()) * sy))
+        x1 = min(width, int((rect.right() - shown.left()) * sx + 0.999))
+        y1 = min(height, int((rect.bottom() - shown.top()) * sy + 0.999))
+        if x1 > x0 and y1 > y0:
+            self.box_drawn.emit((x0, y0, x1 - x0, y1 - y0))
 
     def shutdown(self) -> None:
         self._timer.stop()

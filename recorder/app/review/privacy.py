@@ -33,6 +33,7 @@ class PrivacyCard(QWidget):
 
     redact_requested = Signal(object)  # list[Redaction]
     seek_requested = Signal(int)
+    drawing_toggled = Signal(bool)  # the player should draw a box on the next drag
 
     def __init__(self, position: object, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -41,6 +42,7 @@ class PrivacyCard(QWidget):
         self.start_ns = 0
         self.findings: list[SecretFinding] = []
         self.span: list[int | None] = [None, None]
+        self.box: tuple[int, int, int, int] | None = None  # drawn on the player
         self.frame, inner = card()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -59,7 +61,7 @@ class PrivacyCard(QWidget):
         inner.addWidget(self.status)
         self.rows = QVBoxLayout()
         inner.addLayout(self.rows)
-        marks, spans = QHBoxLayout(), QHBoxLayout()
+        marks, spans, boxes = QHBoxLayout(), QHBoxLayout(), QHBoxLayout()
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip("Mark the player's time as the start of a span to hide or mute")
         self.start_button.clicked.connect(lambda: self._mark(0))
@@ -79,13 +81,28 @@ class PrivacyCard(QWidget):
         for w in (self.hide_button, self.mute_button):
             spans.addWidget(w)
         spans.addStretch(1)
+        self.draw_button = QPushButton("Draw box")
+        self.draw_button.setCheckable(True)
+        self.draw_button.setToolTip("Drag over the frame to draw a box to blur or fill over the marked span")
+        self.draw_button.toggled.connect(self.drawing_toggled)
+        self.blur_button = QPushButton("Blur")
+        self.blur_button.setToolTip("Blur the drawn box over the marked span (widened to whole groups of pictures)")
+        self.blur_button.clicked.connect(lambda: self._apply_box("blur"))
+        self.fill_button = QPushButton("Fill")
+        self.fill_button.setToolTip("Fill the drawn box black over the marked span")
+        self.fill_button.clicked.connect(lambda: self._apply_box("fill"))
+        for w in (self.draw_button, self.blur_button, self.fill_button):
+            boxes.addWidget(w)
+        boxes.addStretch(1)
         inner.addLayout(marks)
         inner.addLayout(spans)
+        inner.addLayout(boxes)
         self._update_span()
 
     def set_bundle(self, bundle: Path | None, start_ns: int = 0) -> None:
         self.bundle, self.start_ns = bundle, start_ns
-        self.span = [None, None]
+        self.span, self.box = [None, None], None
+        self.draw_button.setChecked(False)
         self._show([])
         self._update_span()
 
@@ -164,6 +181,20 @@ class PrivacyCard(QWidget):
             self.span_label.setText(f"{shown[0]}-{shown[1]}" + ("" if ok or None in (a, b) else " ?"))
         self.hide_button.setEnabled(ok)
         self.mute_button.setEnabled(ok)
+        for button in (self.blur_button, self.fill_button):
+            button.setEnabled(ok and self.box is not None)
+        self.draw_button.setText("Draw box" if self.box is None else f"Box {self.box[2]}x{self.box[3]}")
+
+    def set_box(self, box: tuple[int, int, int, int]) -> None:
+        """The box drawn on the player (video pixels)."""
+        self.box = box
+        self.draw_button.setChecked(False)
+        self._update_span()
+
+    def _apply_box(self, style: str) -> None:
+        a, b = self.span
+        if a is not None and b is not None and a < b and self.box is not None:
+            self._request([Box(a, b, self.box, "blur" if style == "blur" else "fill")])
 
     def _apply_span(self, kind: type[Hide] | type[Mute]) -> None:
         a, b = self.span

@@ -118,6 +118,8 @@ class ReviewPage(QWidget):
         self.privacy.setFixedWidth(300)
         self.privacy.redact_requested.connect(self.redact)
         self.privacy.seek_requested.connect(self.player.seek)
+        self.privacy.drawing_toggled.connect(self.player.set_drawing)
+        self.player.box_drawn.connect(self.privacy.set_box)
         side.addWidget(self.privacy)
         body.addLayout(side)
         layout.addLayout(body, 1)
