@@ -22,7 +22,7 @@ from recorder.sealing.edit import BundleEditError, edit_bundle, finish_interrupt
 from recorder.sealing.edit.trim import trim_events
 from recorder.sealing.synthetic import SyntheticSpec, SyntheticTruth, read_barcode, synthesize_bundle
 from recorder.writers.log import iter_live_log
-from tests.helpers.bundles import manifest
+from tests.helpers.bundles import manifest, private_copy
 from trajrec import format as fmt
 from trajrec.reader import BundleReader
 from trajrec.validation import validate_bundle
@@ -40,11 +40,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SyntheticTru
 
 @pytest.fixture
 def bundle(source: tuple[Path, SyntheticTruth], tmp_path: Path) -> Path:
-    """A private copy, named after its session id, in a directory of its own."""
-    src, _ = source
-    dst = tmp_path / "bundles" / src.name
-    shutil.copytree(src, dst)
-    return dst
+    return private_copy(source[0], tmp_path)
 
 
 def findings(path: Path) -> list[str]:

@@ -7,7 +7,6 @@ box's GOPs bit-identical, no old copy left on disk."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 from recorder.sealing.edit import Box, BundleEditError, Hide, Mute, redact_bundle
 from recorder.sealing.synthetic import SyntheticSpec, SyntheticTruth, synthesize_bundle
 from recorder.writers.log import iter_live_log
+from tests.helpers.bundles import private_copy
 from trajrec import format as fmt
 from trajrec.reader import BundleReader
 from trajrec.validation import validate_bundle
@@ -31,10 +31,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SyntheticTru
 
 @pytest.fixture
 def bundle(source: tuple[Path, SyntheticTruth], tmp_path: Path) -> Path:
-    src, _ = source
-    dst = tmp_path / "bundles" / src.name
-    shutil.copytree(src, dst)
-    return dst
+    return private_copy(source[0], tmp_path)
 
 
 def errors(path: Path) -> list[str]:

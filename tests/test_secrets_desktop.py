@@ -23,6 +23,7 @@ from recorder.session import Session, SessionConfig
 from tests.helpers.bundles import every_byte
 from tests.helpers.desk import Desk
 from tests.helpers.harness import Display
+from tests.test_privacy_desktop import environment
 from trajrec import format as fmt
 from trajrec.onscreen import ocr_available, scan_screen
 from trajrec.reader import BundleReader
@@ -42,11 +43,8 @@ def config(out: Path, d: Display) -> SessionConfig:
         fps=10,
         audio=False,
         task={"id": "t-keys", "title": "Set up the cloud client", "instruction": "", "expert": "e", "consent": True},
-        environment={
-            "os": "x", "arch": "x", "locale": "", "keyboard_layout": "us", "coordinate_space": fmt.COORDINATE_SPACE,
-            "displays": [{"id": 0, "origin": [0, 0], "size_px": [d.width, d.height], "scale": 1.0, "primary": True}],
-        },
-    )  # fmt: skip
+        environment=environment(d),
+    )
 
 
 @pytest.fixture

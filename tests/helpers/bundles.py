@@ -87,3 +87,12 @@ def every_byte(bundle: Path) -> bytes:
 
     blob = b"".join(p.read_bytes() for p in sorted(bundle.rglob("*")) if p.is_file())
     return blob + json.dumps(list(iter_live_log(bundle / fmt.RAW_LOG))).encode()
+
+
+def private_copy(src: Path, tmp_path: Path) -> Path:
+    """A copy of the bundle `src`, named after its session id, alone in a directory of its own (to edit freely)."""
+    import shutil
+
+    dst = tmp_path / "bundles" / src.name
+    shutil.copytree(src, dst)
+    return dst

@@ -63,13 +63,19 @@ def copy_video(src: Path, dst: Path, first: int, t_ns: list[int], last_duration_
                 packet.duration = pts[i + 1] - pts[i] if i + 1 < len(t_ns) else max(1, last_duration_ns // _MS)
                 out.mux(packet)
                 copied += 1
-    if copied != len(t_ns):
-        raise BundleEditError(f"{src}: the video holds {copied} of the {len(t_ns)} frames to keep")
+    return read_back(src, dst, copied, len(t_ns))
+
+
+def read_back(src: Path, dst: Path, written: int, wanted: int) -> list[tuple[int, bool]]:
+    """The (pts, keyframe) of each frame of the video just written to `dst`: BundleEditError when fewer than
+    `wanted` frames were found in `src`, OSError when `dst` holds fewer than were written (a full disk)."""
+    if written != wanted:
+        raise BundleEditError(f"{src}: the video holds {written} of the {wanted} frames to keep")
     with av.open(str(dst), "r") as check:
         vs = check.streams.video[0]
         got = [(int(p.pts), bool(p.is_keyframe)) for p in check.demux(vs) if p.pts is not None and p.size]
-    if len(got) != copied:
-        raise OSError(errno.EIO, f"the remuxed video holds {len(got)} of {copied} frames; is the disk full?")
+    if len(got) != written:
+        raise OSError(errno.EIO, f"the new video holds {len(got)} of {written} frames; is the disk full?")
     return got
 
 

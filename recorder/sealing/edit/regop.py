@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from recorder.errors import BundleEditError
-from recorder.sealing.edit.media import AUDIO_COPY_BLOCK, pts_ms
+from recorder.sealing.edit.media import AUDIO_COPY_BLOCK, pts_ms, read_back
 
 _MS = 1_000_000
 BLUR_BLOCK = 16  # px: the mosaic a blurred box is reduced to before it is smoothed
@@ -103,14 +103,7 @@ def write_video(
                 out_packet.is_keyframe = key
                 out.mux(out_packet)
                 written += 1
-    if written != len(kept_t):
-        raise BundleEditError(f"{src}: the video holds {written} of the {len(kept_t)} frames to keep")
-    with av.open(str(dst), "r") as check:
-        vs = check.streams.video[0]
-        got = [(int(p.pts), bool(p.is_keyframe)) for p in check.demux(vs) if p.pts is not None and p.size]
-    if len(got) != written:
-        raise OSError(errno.EIO, f"the redacted video holds {len(got)} of {written} frames; is the disk full?")
-    return got
+    return read_back(src, dst, written, len(kept_t))
 
 
 class _Run:
