@@ -199,3 +199,16 @@ def test_a_pattern_that_does_not_compile_is_noted_and_the_rest_still_applies(tmp
     with trajrec.open(bundle) as b:
         assert b.manifest["privacy"]["redacted_keys"] == 2 * len(AWS_KEY)
         assert any("secret pattern 1 is not a valid regular expression" in n for n in b.manifest["notes"])
+
+
+def test_a_detector_that_reports_part_of_a_token_still_covers_all_of_it() -> None:
+    token = "ghp_" + "Zq7" * 12  # GitHub's personal token shape: detect-secrets 1.5 reports only "ghp"
+    text = f"export GH_TOKEN={token} # set"
+    hits = [(kind, text[a:b]) for kind, a, b in detect(text)]
+    assert ("GitHub Token", token) in hits
+    t = Typist()
+    t.type(text)
+    (secret,) = find_typed_secrets(t.events)
+    typed = [e.char for e in t.events if e.kind == EventKind.KEY_DOWN]
+    presses = [i for i in secret.events if t.events[i].kind == EventKind.KEY_DOWN]
+    assert "".join(typed[i // 2] or "" for i in presses) == token  # every key of it, and no other

@@ -25,6 +25,7 @@ LINE_BREAK_KEYS = frozenset({"enter", "return", "kp_enter"})
 SHORTCUT_MODIFIERS = frozenset({"ctrl", "alt", "super", "meta"})
 ENTROPY_TYPES = frozenset({"Base64 High Entropy String", "Hex High Entropy String"})
 ENTROPY_MIN_LENGTH = 20
+TOKEN_CHAR = re.compile(r"[A-Za-z0-9_+/.-]")
 CARD = re.compile(r"(?<![\d])(?:\d[ -]?){12,18}\d(?![\d])")
 
 
@@ -154,9 +155,19 @@ def _detect_line(line: str) -> list[tuple[str, int, int]]:
                     continue
             start = line.find(value)
             while start >= 0:
-                out.append((str(secret.type), start, start + len(value)))
+                out.append((str(secret.type), *_token(line, start, start + len(value))))
                 start = line.find(value, start + 1)
     return out
+
+
+def _token(line: str, a: int, b: int) -> tuple[int, int]:
+    """[a, b) widened to the whole token around it: some detectors report only part of what they matched (the
+    GitHub one, in detect-secrets 1.5, only the `ghp` of a `ghp_...` token)."""
+    while a > 0 and TOKEN_CHAR.match(line[a - 1]):
+        a -= 1
+    while b < len(line) and (TOKEN_CHAR.match(line[b]) or line[b] == "="):  # `=`: base64's padding
+        b += 1
+    return a, b
 
 
 def _key_like(value: str) -> bool:
