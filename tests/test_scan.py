@@ -18,7 +18,7 @@ import pytest
 import trajrec
 from recorder.cli import main
 from recorder.sealing.synthetic import SyntheticSpec, synthesize_bundle
-from tests.helpers.bundles import rewrite_table
+from tests.helpers.bundles import edit_manifest, rewrite_table
 from tests.helpers.s3 import (
     aws_isolated_fixture,  # noqa: F401  (pytest fixture)
     cli_env_fixture,  # noqa: F401  (pytest fixture)
@@ -73,6 +73,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         t0 = b.end_ns - 3_000 * MS
     plant_typed(typed, f"aws {AWS_KEY} ok", t0)
     plant_typed(typed, "see MRN-204817", t0 + 1_500 * MS)
+    edit_manifest(typed, lambda m: m["task"].update(secret_patterns=[r"MRN-\d{6}"]))  # the lab's, in the task
     (broken / fmt.MANIFEST).write_text((broken / fmt.MANIFEST).read_text()[:100])
     for b in (clean, typed, broken):
         shutil.copytree(b, root / b.name)
@@ -106,6 +107,13 @@ def test_scan_a_folder_finds_the_typed_secrets_and_changes_nothing(
     assert all(0 < f["start_s"] < f["end_s"] for f in typed["findings"])
     assert AWS_KEY not in out and "204817" not in out  # a finding never holds the secret
     assert digest(folder) == before
+
+    typed_only = str(folder / "20261203T100000Z-00000002")
+    assert main(["scan", "--no-screen", "--json", typed_only]) == 1  # the bundle's own patterns: not unless asked
+    assert [f["kind"] for f in json.loads(capsys.readouterr().out)["bundles"][0]["findings"]] == ["AWS Access Key"]
+    assert main(["scan", "--no-screen", "--json", "--task-patterns", typed_only]) == 1
+    kinds = [f["kind"] for f in json.loads(capsys.readouterr().out)["bundles"][0]["findings"]]
+    assert kinds == ["AWS Access Key", "Lab pattern 1"]
 
     assert main(["scan", "--no-screen", str(folder / "20261203T100000Z-00000001")]) == 0
     assert "1 bundle scanned: 1 clean" in capsys.readouterr().out

@@ -93,12 +93,15 @@ def scan(
     patterns: Sequence[str] = (),
     *,
     screen: bool = True,
+    task_patterns: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScanReport:
-    """Every secret typed or shown in the bundle; `patterns` are added to the task's `secret_patterns`. With
-    `screen`, the video is read by OCR (tesseract; `trajrec.onscreen.ocr_available()` says whether it runs)."""
-    task_patterns = [str(p) for p in reader.manifest["task"].get("secret_patterns", [])]
-    every = [*task_patterns, *patterns]
+    """Every secret typed or shown in the bundle, by the built-in detectors and `patterns`. With `task_patterns`,
+    also the `secret_patterns` the bundle's task names: they come from the bundle, and a regular expression can
+    be made to run for ever, so only for bundles from a trusted source. With `screen`, the video is read by OCR
+    (tesseract; `trajrec.onscreen.ocr_available()` says whether it runs)."""
+    own = [str(p) for p in reader.manifest["task"].get("secret_patterns", [])] if task_patterns else []
+    every = [*patterns, *own]
     compiled(every)  # a pattern that does not compile: ValueError before anything is read
     report = ScanReport(location=reader.source.location, session_id=reader.session_id, start_ns=reader.start_ns)
     report.findings += typed_secrets(reader, every)

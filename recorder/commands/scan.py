@@ -45,6 +45,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="bundle directory, .tar, a folder of them, or s3://…")
     p.add_argument("--pattern", action="append", default=[], metavar="REGEX", help="also look for this (repeatable)")
+    p.add_argument(
+        "--task-patterns",
+        action="store_true",
+        help="also the secret_patterns each bundle's task names (they come from the bundle: a hostile pattern can "
+        "run for ever; use for bundles from a trusted source)",
+    )
     p.add_argument("--no-screen", action="store_true", help="only what was typed: no OCR of the video")
     p.add_argument("-j", "--jobs", type=int, default=2, help="bundles scanned at once (default 2: OCR is heavy)")
     p.add_argument("--json", action="store_true", help="print one JSON document (reports and summary) on stdout")
@@ -75,7 +81,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         progress = _Progress(err, len(bundles), progress_wanted(args))
         with sigint_sets(cancel), ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="scan") as pool:
             futures: dict[Future[ScanReport], str] = {
-                pool.submit(_scan_one, b, remote, args.pattern, not args.no_screen, cancel): b for b in bundles
+                pool.submit(_scan_one, b, remote, args, cancel): b for b in bundles
             }
             pending = set(futures)
             try:
@@ -121,7 +127,7 @@ def run(args: argparse.Namespace) -> ExitCode:
 
 
 def _scan_one(
-    bundle: str, remote: RemoteBundles | None, patterns: list[str], screen: bool, cancel: threading.Event
+    bundle: str, remote: RemoteBundles | None, args: argparse.Namespace, cancel: threading.Event
 ) -> ScanReport:
     """One bundle's report; a bundle that cannot be read is its report's error, and the batch goes on. A store
     that keeps failing ends the run (raised)."""
@@ -130,9 +136,11 @@ def _scan_one(
     try:
         source = remote.source(bundle, cancel) if remote is not None and bundle.startswith(S3) else bundle
         with BundleReader(source) as reader:
-            return scan(reader, patterns, screen=screen)
+            return scan(reader, args.pattern, screen=not args.no_screen, task_patterns=args.task_patterns)
     except (RetriesExceeded, Cancelled):
         raise  # the store, or Ctrl+C: about the run, not the bundle
+    except ValueError as e:  # a task pattern that does not compile: this bundle's problem
+        return ScanReport(location=bundle, error=" ".join(str(e).split())[:300])
     except TrajrecError as e:
         return ScanReport(location=bundle, error=" ".join(str(e).split())[:300])
     except Exception as e:  # a damaged member the decoders choke on: this bundle's problem, not the batch's

@@ -25,7 +25,7 @@ def scan_bundle(bundle: Path) -> ScanReport:
     from trajrec.onscreen import ocr_available
 
     with BundleReader(bundle) as reader:
-        return scan(reader, screen=ocr_available() is None)
+        return scan(reader, screen=ocr_available() is None, task_patterns=True)  # the expert's own recording
 
 
 class PrivacyCard(QWidget):
