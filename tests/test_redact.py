@@ -187,3 +187,11 @@ def test_a_redaction_that_fails_midway_leaves_the_old_bundle_whole(
     monkeypatch.undo()
     assert sorted(p.name for p in bundle.parent.iterdir()) == [bundle.name]
     assert {p.relative_to(bundle): p.read_bytes() for p in bundle.rglob("*") if p.is_file()} == before
+
+
+def test_a_long_box_keeps_the_recordings_keyframes(bundle: Path, tmp_path: Path) -> None:
+    with BundleReader(bundle) as r:
+        t0, keys = r.start_ns, r.frames().column("keyframe").to_pylist()
+    out = redact_bundle(bundle, [Box(t0, t0 + 60 * S, (0, 0, 100, 100), "fill")], out=tmp_path / "long")
+    with BundleReader(out) as r:
+        assert r.frames().column("keyframe").to_pylist() == keys  # every frame re-encoded, keyframes where they were

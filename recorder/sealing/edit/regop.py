@@ -93,7 +93,7 @@ def write_video(
                         raise BundleEditError(f"{src}: frame {index} did not decode; the video cannot be redacted")
                     if encoder is None:
                         encoder = _Run(images[0], settings)
-                    data, key = encoder.encode(_covered(images[0], index, covers))
+                    data, key = encoder.encode(_covered(images[0], index, covers), bool(packet.is_keyframe))
                 out_packet = av.Packet(data)
                 out_packet.stream = out_stream
                 out_packet.time_base = ms
@@ -130,10 +130,11 @@ class _Run:
         self.enc = enc
         self.count = 0
 
-    def encode(self, image: av.VideoFrame) -> tuple[bytes, bool]:
-        """The frame's packet as length-prefixed NAL units (as MP4 holds them), and whether it is a keyframe."""
+    def encode(self, image: av.VideoFrame, key: bool) -> tuple[bytes, bool]:
+        """The frame's packet as length-prefixed NAL units (as MP4 holds them), and whether it is a keyframe: the
+        run's first frame is one, and so is every frame that was one (the keyframe interval stays the recording's)."""
         image.pts = self.count
-        image.pict_type = av.video.frame.PictureType.I if self.count == 0 else av.video.frame.PictureType.NONE
+        image.pict_type = av.video.frame.PictureType.I if self.count == 0 or key else av.video.frame.PictureType.NONE
         self.count += 1
         packets = self.enc.encode(image)
         if len(packets) != 1:
