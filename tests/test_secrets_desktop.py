@@ -56,6 +56,7 @@ def recorded(x_display: Display, tmp_path: Path) -> Path:
     session.start()
     try:
         desk.click_in()
+        time.sleep(2.5)  # a keyframe (one at least every 2 s) before the key shows: frames outside the box's GOPs
         desk.type(f"export AWS_ACCESS_KEY_ID={AWS_KEY}\n")
         desk.type(f"# card {CARD}\n")
         desk.type(f"# {SENTENCE}\n")
