@@ -8,6 +8,7 @@ more) while every frame outside the box's span is bit-identical to before."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -17,13 +18,12 @@ import numpy as np
 import pytest
 
 import trajrec
-from recorder.capture.screen import Region
 from recorder.sealing.edit import Box, redact_bundle
 from recorder.session import Session, SessionConfig
 from tests.helpers.bundles import every_byte
 from tests.helpers.desk import Desk
 from tests.helpers.harness import Display
-from tests.test_privacy_desktop import environment
+from tests.test_privacy_desktop import config as desktop_config
 from trajrec import format as fmt
 from trajrec.onscreen import ocr_available, scan_screen
 from trajrec.reader import BundleReader
@@ -36,15 +36,9 @@ SENTENCE = "the quick brown fox jumps over the lazy dog"
 
 
 def config(out: Path, d: Display) -> SessionConfig:
-    return SessionConfig(
-        out_dir=out,
-        region=Region(0, 0, d.width, d.height),
-        display_id=0,
-        fps=10,
-        audio=False,
-        task={"id": "t-keys", "title": "Set up the cloud client", "instruction": "", "expert": "e", "consent": True},
-        environment=environment(d),
-    )
+    """The privacy desktop test's session on the whole display, with a task of its own."""
+    task = {"id": "t-keys", "title": "Set up the cloud client", "instruction": "", "expert": "e", "consent": True}
+    return dataclasses.replace(desktop_config(out, d), task=task)
 
 
 @pytest.fixture
