@@ -49,6 +49,29 @@ def _log_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     monkeypatch.setenv("TRAJREC_DATA_DIR", str(base / "data"))
 
 
+@pytest.fixture(autouse=True)
+def _qt_garbage_on_gui_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A Qt test collects Python's garbage on the GUI thread only, as the app does (GuiGarbageCollector): a
+    worker thread collecting a closed screen's reference cycle would delete widgets off the GUI thread. At
+    teardown (after pytest-qt closed the test's widgets) the deferred deletions run and everything left is
+    collected here, so no widget garbage is left for a later test's threads."""
+    if "qtbot" not in request.fixturenames and "qapp" not in request.fixturenames:
+        yield
+        return
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from recorder.app.threads import GuiGarbageCollector
+
+    request.getfixturevalue("qapp")  # the timer needs the application
+    collector = GuiGarbageCollector()
+    try:
+        yield
+    finally:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        collector.stop()
+        collector.deleteLater()
+
+
 @pytest.fixture(scope="session")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SyntheticTruth]:
     """A 4 s session with a pause and an audio gap, sealed once per test run (do not modify)."""

@@ -15,7 +15,6 @@ from recorder.app.controller import Phase, RecordingController
 from recorder.app.settings import AppSettings
 from recorder.app.setup.screen import SetupPage
 from recorder.app.setup.taskfile import load_task
-from recorder.app.threads import run_task
 from recorder.errors import TaskFileError
 from recorder.plan import Plan
 from tests.helpers.harness import Display
@@ -72,28 +71,6 @@ def test_settings_round_trip_in_the_config_dir(tmp_path: Path, monkeypatch: pyte
     assert (tmp_path / "cfg" / "app.ini").is_file()
     again = AppSettings.load()
     assert (again.fps, again.crf, again.expert, again.hotkeys["marker"]) == (15.0, 28, "expert-7", "f9")
-
-
-# --- run_task -----------------------------------------------------------------------------------------
-def test_run_task_returns_results_and_errors_on_the_gui_thread(qtbot: Any) -> None:
-    import threading
-
-    seen: list[tuple[str, bool]] = []
-    gui = threading.current_thread()
-
-    def work() -> str:
-        seen.append(("worker", threading.current_thread() is gui))
-        return "done"
-
-    def boom() -> None:
-        raise ValueError("nope")
-
-    results: list[Any] = []
-    run_task(work, lambda r: results.append((r, threading.current_thread() is gui)))
-    run_task(boom, None, lambda e: results.append((str(e), threading.current_thread() is gui)))
-    qtbot.waitUntil(lambda: len(results) == 2, timeout=5000)
-    assert seen == [("worker", False)]
-    assert sorted(results) == [("done", True), ("nope", True)]
 
 
 # --- setup screen ---------------------------------------------------------------------------------
@@ -416,26 +393,6 @@ def test_the_recording_screen_says_when_a_private_window_is_handled(qtbot: Any) 
     assert not page.private_label.isVisible()
     controller.keys_hidden_changed.emit(True)
     assert page.hide_button.isChecked() and "hidden" in page.hide_button.text()
-
-
-def test_run_task_skips_the_callbacks_of_a_widget_that_is_gone(qtbot: Any) -> None:
-    """A preflight check that finishes after its screen closed must not touch the screen's deleted labels."""
-    import threading
-
-    from PySide6.QtWidgets import QLabel
-
-    from recorder.app.threads import run_task, wait_idle
-
-    label = QLabel("waiting")
-    release = threading.Event()
-    seen: list[str] = []
-    run_task(lambda: release.wait(5) and "done", lambda r: (seen.append(r), label.setText(r)), owner=label)
-    label.deleteLater()
-    qtbot.waitUntil(lambda: not __import__("shiboken6").isValid(label), timeout=2000)
-    release.set()
-    wait_idle()
-    qtbot.wait(50)
-    assert seen == []  # skipped, and no "Internal C++ object already deleted" in the event loop
 
 
 def test_a_300_character_title_leaves_every_screen_within_1280x720(

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from recorder.app import theme
+    from recorder.app.threads import GuiGarbageCollector
     from recorder.app.window import MainWindow
     from recorder.logs import make_private, setup_logging
 
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("Trajectory Recorder")
     app.setOrganizationName("trajrec")
     theme.apply(app)
+    collector = GuiGarbageCollector(parent=app)  # Qt objects are freed on the GUI thread only
     window = MainWindow()
     window.show()
     offer_repair(window, window.settings.out_dir, on_recovered=lambda _bundle: window.library.refresh())
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(app.exec())
     finally:
         restore()
+        collector.stop()
 
 
 def _accessibility_on() -> Callable[[], None]:

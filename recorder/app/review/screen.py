@@ -10,6 +10,7 @@ with the trim and the changed notes, or `discard_requested` once the expert conf
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -76,7 +77,9 @@ class ReviewPage(QWidget):
         self.confirm: Callable[[str, str], bool] = lambda title, text: ask_discard(self, title, text)
         self._generation = 0
         self._life = _Lifetime()
-        self.destroyed.connect(self._life.end)  # deleted without a close: still stop and close the bundle
+        # Deleted without a close: still stop and close the bundle. A partial holds the _Lifetime strongly (a
+        # bound method of a plain object does not keep it alive, and the page's cycle may be cleared first).
+        self.destroyed.connect(functools.partial(_Lifetime.end, self._life))
         self._closed = False
         self.setStyleSheet(LOCAL_STYLE)
 
