@@ -5,8 +5,8 @@ the GUI thread, where the callbacks run, so they may touch widgets. An exception
 logged, never lost. `wait_idle()` lets tests and shutdown wait for the work in flight.
 
 Qt objects are freed on the GUI thread only: the GUI side holds a task's function and takes its outcome, so a
-worker never drops the last reference to anything a task touched, and `GuiGarbageCollector` moves Python's cyclic collection, which otherwise runs on
-whichever thread happens to allocate, onto the GUI thread.
+worker never drops the last reference to anything a task touched, and `GuiGarbageCollector` moves Python's
+cyclic collection, which otherwise runs on whichever thread happens to allocate, onto the GUI thread.
 """
 
 from __future__ import annotations
