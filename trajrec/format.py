@@ -33,6 +33,8 @@ ELEMENTS = "context/elements.parquet"  # since 1.1: accessibility elements (focu
 AUDIO = "audio/voiceover.flac"
 MARKERS = "markers.jsonl"
 RAW_LOG = "raw/session.mcap"
+# Every file a sealed bundle of this version may hold (a lab's grant service accepts uploads of these only).
+BUNDLE_FILES = frozenset({MANIFEST, VIDEO, FRAMES, EVENTS, WINDOWS, ELEMENTS, AUDIO, MARKERS, RAW_LOG})
 
 # --- live session directory (written while recording; sealed into a bundle at stop) ----------------
 LIVE_SESSION = "session.json"  # written once at start: id, task, environment, recorder, stream setup

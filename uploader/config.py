@@ -35,6 +35,8 @@ _SETTING_TYPES: dict[str, type] = {
     "profile": str,
     "verify_tls": bool,
     "embedded": bool,
+    "grant_url": str,
+    "grant_ca": str,
 }
 
 
@@ -68,6 +70,8 @@ class StoreConfig:
     profile: str | None = None
     verify_tls: bool = True  # TLS is used unless endpoint_url says http://
     embedded: bool = False
+    grant_url: str | None = None  # a lab's grant service: no storage credentials here (uploader.grants)
+    grant_ca: str | None = None  # CA bundle (PEM) for the grant service's TLS certificate, if not a public CA
 
     def __post_init__(self) -> None:
         _check_bucket(self.bucket, None)
@@ -76,6 +80,11 @@ class StoreConfig:
         except ValueError as e:
             raise StoreConfigError(str(e), "remove it from the prefix", key="prefix") from e
         object.__setattr__(self, "prefix", prefix)
+        if self.grant_url is not None:
+            problem = grant_url_problem(self.grant_url)
+            if problem:
+                raise StoreConfigError(problem, "write it as https://HOST[:PORT][/PATH]", key="grant_url")
+            object.__setattr__(self, "grant_url", self.grant_url.rstrip("/"))
         if self.addressing_style not in ADDRESSING_STYLES:
             raise StoreConfigError(
                 f"unknown addressing style {self.addressing_style!r}",
@@ -85,6 +94,9 @@ class StoreConfig:
 
     @property
     def url(self) -> str:
+        """Where bundles go, as the queue names the destination: the grant service's URL, or s3://BUCKET/PREFIX."""
+        if self.grant_url:
+            return self.grant_url
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
 
     def key(self, session_id: str, relpath: str) -> str:
@@ -96,6 +108,16 @@ class StoreConfig:
         if not rel:
             raise ValueError(f"bundle path {relpath!r} is empty")
         return "/".join([*_split_key(self.prefix, "prefix"), *session, *rel])
+
+
+def grant_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a grant service's address: https only, except on this machine (tokens travel in it)."""
+    m = re.match(r"^(https?)://(\[[0-9A-Fa-f:.]+\]|[^/\s:?#]+)(:\d{1,5})?(/[^\s?#]*)?$", url)
+    if not m:
+        return f"grant_url {url!r} is not an http(s) URL"
+    if m[1] == "http" and m[2] not in ("127.0.0.1", "localhost", "[::1]"):
+        return f"grant_url {url!r} would send the token in clear: use https (http only on 127.0.0.1)"
+    return None
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -172,6 +194,9 @@ def read_settings(path: Path) -> dict[str, Any] | None:
             source=str(path),
             key="endpoint_url",
         )
+    grant_url = data.get("grant_url")
+    if grant_url is not None and (problem := grant_url_problem(grant_url)):
+        raise StoreConfigError(problem, "write it as https://HOST[:PORT][/PATH]", source=str(path), key="grant_url")
     if data.get("embedded") and endpoint is not None:
         raise StoreConfigError(
             "`embedded = true` and `endpoint_url` contradict each other",
@@ -195,6 +220,13 @@ def load_config(url: str | None = None, *, profile: str | None = None, path: Pat
             bucket, prefix = parse_s3_url(url)
             return StoreConfig(bucket=bucket, prefix=prefix, addressing_style="path", embedded=True)
     settings = settings or {}
+    if url is None and settings.get("grant_url"):  # `--to` still names a store directly
+        return StoreConfig(
+            bucket=DEFAULT_BUCKET,
+            grant_url=settings["grant_url"],
+            grant_ca=settings.get("grant_ca"),
+            verify_tls=settings.get("verify_tls", True),
+        )
     embedded = bool(settings.get("embedded", False))
     if url is not None:
         bucket, prefix = parse_s3_url(url)
@@ -243,6 +275,8 @@ def save_config(config: StoreConfig, path: Path) -> Path:
         "profile": config.profile,
         "verify_tls": None if config.verify_tls else False,
         "embedded": True if config.embedded else None,
+        "grant_url": config.grant_url,
+        "grant_ca": config.grant_ca,
     }
     lines = [f"# trajrec store settings; keys: {', '.join(_SETTING_TYPES)}"]
     for key, value in values.items():

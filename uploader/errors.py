@@ -190,3 +190,33 @@ class DownloadError(UploaderError):
         self.path = path
         self.reason = reason
         super().__init__(f"{session_id}/{path}: {reason}" if path else f"{session_id}: {reason}")
+
+
+class GrantRefused(UploaderError):
+    """The lab's grant service turned a request down (`code` from the protocol): a revoked or expired token, a
+    quota, a checksum that does not match... a person must act first."""
+
+    def __init__(self, service: str, code: str, message: str, status: int) -> None:
+        self.service = service
+        self.code = code
+        self.status = status
+        super().__init__(f"the grant service at {service} refused ({code}): {message}")
+
+
+class GrantBusy(GrantRefused):
+    """The grant service asked to come back later (request rate, a busy or unreachable store)."""
+
+    retryable = True
+
+
+class GrantUnreachable(UploaderError):
+    """No answer from the lab's grant service: usually temporary."""
+
+    retryable = True
+
+    def __init__(self, service: str, reason: str) -> None:
+        self.service = service
+        super().__init__(
+            f"cannot reach the grant service at {service} ({reason}): check the network and grant_url; "
+            "queued uploads resume when it is back"
+        )

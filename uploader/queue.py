@@ -382,6 +382,9 @@ class UploadQueue:
                 saved[0] = time.monotonic()
                 self.ledger.set_bytes_done(row.id, done)
 
+        opener = getattr(self.client, "open_bundle", None)  # a grant service: the bundle's upload is opened first
+        if opener is not None:
+            opener(row.session_id, [(f.relpath, f.size, f.sha256) for f in files])
         meter = _Meter(row.bytes_total, publish)
         meter(sum(f.size for f in files if f.done))
         ordered = [f for f in files if f.relpath != MANIFEST] + [f for f in files if f.relpath == MANIFEST]

@@ -22,13 +22,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from uploader.config import DEFAULT_BUCKET, StoreConfig
 from uploader.dirs import SETTINGS_FILE, Dirs
-from uploader.errors import ServerStartError, UploaderError
+from uploader.errors import ServerStartError, StoreConfigError, UploaderError
 from uploader.keys import load_or_create_keys
 from uploader.platform import child_process_options
 from uploader.store import Credentials, StoreCall, check_store, make_client, translate
@@ -334,7 +334,27 @@ class StoreHandle:
 @contextlib.contextmanager
 def open_store(config: StoreConfig, dirs: Dirs, *, server: EmbeddedServer | None = None) -> Iterator[StoreHandle]:
     """A client for `config`, closed on exit. For the embedded store, the server (over `dirs`) is started (and its
-    bucket made) unless `server` is given already running; a server started here is stopped on exit."""
+    bucket made) unless `server` is given already running; a server started here is stopped on exit. With a
+    `grant_url`, the client goes through the lab's grant service with the expert's token (uploader.grants)."""
+    if config.grant_url:
+        from uploader.grants.client import GrantS3, GrantService
+        from uploader.grants.credential import load_token
+
+        token = load_token(config.grant_url, dirs.config)
+        if not token:
+            raise StoreConfigError(
+                f"no token for the grant service at {config.grant_url}",
+                "run `trajrec store set token=TOKEN` with the token the lab gave you",
+                source=str(dirs.settings),
+                key="grant_url",
+            )
+        service = GrantService(config.grant_url, token, verify_tls=config.verify_tls, ca_file=config.grant_ca)
+        grants = GrantS3(service)
+        try:
+            yield StoreHandle(config, cast("S3Client", grants), settings=dirs.settings)
+        finally:
+            grants.close()
+        return
     if not config.embedded:
         client = make_client(config)
         try:

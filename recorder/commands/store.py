@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import time
 from typing import Any
 
 from recorder.dirs import uploader_dirs
@@ -21,10 +23,14 @@ def add_parser(sub: Any) -> None:
         "trajrec starts itself over a folder in the data directory. One setting points trajrec at AWS S3, "
         "MinIO, R2 or any S3-compatible store, e.g. `trajrec store set bucket=lab-trajectories "
         "endpoint_url=https://s3.example.com prefix=team-a`. Credentials come from the usual AWS places "
-        "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, `profile=NAME`), never from this file.",
+        "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, `profile=NAME`), never from this file. A lab that "
+        "runs a grant service gives its experts a URL and a token instead: `trajrec store set "
+        "grant_url=https://lab.example/grants token=TOKEN`; this machine then holds no storage keys at all (the "
+        "token goes to the platform's keyring, else a private file; it is never shown).",
         epilog="Keys: bucket, prefix, endpoint_url, region, addressing_style (auto|path|virtual), profile, "
-        "verify_tls (true|false), embedded (true|false). `check` exits 0 when the store answers and accepts "
-        "the credentials, 3 otherwise.",
+        "verify_tls (true|false), embedded (true|false), grant_url, grant_ca (a PEM CA bundle for the grant "
+        "service), token. `check` exits 0 when the store (or the grant service) answers and accepts the "
+        "credentials (or the token), and says what quota is left; 3 otherwise.",
     )
     p.add_argument("action", nargs="?", default="show", choices=("show", "set", "check", "reset"))
     p.add_argument("settings", nargs="*", metavar="KEY=VALUE", help="for set")
@@ -35,7 +41,7 @@ def add_parser(sub: Any) -> None:
 def _parse(pairs: list[str]) -> dict[str, Any]:
     from uploader.config import ADDRESSING_STYLES, StoreConfig
 
-    known = {f for f in StoreConfig.__dataclass_fields__}
+    known = {f for f in StoreConfig.__dataclass_fields__} | {"token"}
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace) -> ExitCode:
 
     from uploader.config import StoreConfig, load_config, save_config
     from uploader.errors import StoreConfigError
+    from uploader.grants.credential import forget_token, save_token, token_place
     from uploader.server import open_store
     from uploader.store import endpoint_label
 
@@ -67,6 +74,9 @@ def run(args: argparse.Namespace) -> ExitCode:
         raise UsageError(f"store {args.action}: takes no KEY=VALUE")
     try:
         if args.action == "reset":
+            with contextlib.suppress(StoreConfigError):
+                if (old := load_config(path=path).grant_url) is not None:
+                    forget_token(old, dirs.config)
             path.unlink(missing_ok=True)
             print(f"store settings removed ({path}): bundles go to the embedded local store")
             return ExitCode.OK
@@ -74,24 +84,34 @@ def run(args: argparse.Namespace) -> ExitCode:
             if not args.settings:
                 raise UsageError("store set: give at least one KEY=VALUE")
             changes = _parse(args.settings)
+            token = changes.pop("token", None)
             try:
                 current = load_config(path=path)
             except StoreConfigError:  # nothing saved yet names a bucket (AWS_ENDPOINT_URL alone): this does
                 if not changes.get("bucket"):
                     raise
                 current = load_config(f"s3://{changes['bucket']}", path=path)
-            if changes.get("endpoint_url"):
+            if changes.get("endpoint_url") or changes.get("bucket"):
                 changes.setdefault("embedded", False)
+                changes.setdefault("grant_url", None)  # naming a store directly leaves the grant service
+            if changes.get("grant_url"):
+                changes.update(embedded=False, endpoint_url=None)
             if current.embedded and not changes.get("embedded", True):
                 current = StoreConfig(bucket=changes.get("bucket") or current.bucket)
             if changes.get("embedded"):
                 changes["endpoint_url"] = None
             config = replace(current, **changes)
+            if token is not None and not config.grant_url:
+                raise UsageError("store set token=...: set grant_url too (the token is the grant service's)")
             save_config(config, path)
             print(f"saved {path}")
+            if token is not None and config.grant_url:
+                print(f"token kept in {save_token(config.grant_url, token, dirs.config)}")
         config = load_config(path=path)
     except StoreConfigError as e:
         raise UsageError(str(e)) from e
+    if config.grant_url:
+        return _grants(args, config, dirs, token_place(config.grant_url, dirs.config))
     where = "the embedded local store" if config.embedded else endpoint_label(config)
     if args.action == "check":
         with open_store(config, dirs) as handle:
@@ -104,4 +124,61 @@ def run(args: argparse.Namespace) -> ExitCode:
     else:
         print(f"uploads go to {config.url} on {where}")
         print(f"settings: {path}{'' if path.exists() else ' (none: defaults)'}")
+    return ExitCode.OK
+
+
+def _grants(args: argparse.Namespace, config: Any, dirs: Any, place: str | None) -> ExitCode:
+    """show/check for a grant service: never the token, only where it is kept."""
+    from uploader.server import open_store
+
+    if args.action == "check":
+        with open_store(config, dirs) as handle:
+            grants: Any = handle.client  # uploader.grants.client.GrantS3
+            who = grants.service.whoami()
+        quota, used = who["quota_bytes"], who["used_bytes"]
+        left = None if quota is None else max(0, quota - used)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "ok": True,
+                        "url": config.grant_url,
+                        "expert": who["expert"],
+                        "prefix": who["prefix"],
+                        "quota_bytes": quota,
+                        "used_bytes": used,
+                        "left_bytes": left,
+                        "expires_at": who["expires_at"],
+                    }
+                )
+            )
+        else:
+            room = "no quota" if left is None else f"{left / 2**30:.2f} GiB of {quota / 2**30:.2f} GiB left"
+            until = (
+                ""
+                if who["expires_at"] is None
+                else f", token valid until {time.strftime('%Y-%m-%d %H:%M', time.localtime(who['expires_at']))}"
+            )
+            print(
+                f"grant service {config.grant_url}: token accepted for {who['expert']} (bundles go to "
+                f"s3://{who['bucket']}/{who['prefix']}/), {room}{until}"
+            )
+        return ExitCode.OK
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "url": config.grant_url,
+                    "grant_ca": config.grant_ca,
+                    "token": place is not None,
+                    "token_kept_in": place,
+                    "settings": str(dirs.settings),
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(f"uploads go through the grant service at {config.grant_url} (no storage keys on this machine)")
+        print(f"token: {'kept in ' + place if place else 'none: run `trajrec store set token=TOKEN`'}")
+        print(f"settings: {dirs.settings}")
     return ExitCode.OK
