@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3 python3-venv ca-certificates
+APT_PACKAGES=(python3 python3-venv ca-certificates openssl
   # capture and its tests: a virtual display with XTEST input injection, a virtual microphone, Qt's X11 needs
   xvfb xdotool x11-utils xauth pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins
   libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1

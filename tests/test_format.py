@@ -26,6 +26,7 @@ def test_every_schema_is_valid_2020_12() -> None:
         fmt.MANIFEST_SCHEMA_FILE,
         fmt.LIVE_SCHEMA_FILE,
         "task.schema.json",
+        "grants.schema.json",
         *fmt.RECORD_SCHEMA_FILES.values(),
     }
     for name in schemas.names():

@@ -17,7 +17,7 @@ import urllib3
 from botocore.exceptions import ClientError
 
 from trajrec import format as fmt
-from uploader.errors import GrantBusy, GrantRefused, GrantUnreachable, StoreUnreachable
+from uploader.errors import GrantBusy, GrantRefused, GrantUnreachable, StoreConfigError, StoreUnreachable
 from uploader.grants import protocol as proto
 from uploader.grants.protocol import Code
 
@@ -66,6 +66,12 @@ class GrantService:
             headers["Content-Type"] = "application/json"
         try:
             reply = self.pool.request(method, self.url + route, body=data, headers=headers)
+        except urllib3.exceptions.SSLError as e:
+            raise StoreConfigError(
+                f"TLS with the grant service at {self.url} failed ({e.__class__.__name__})",
+                "if the lab uses its own certificate authority, set grant_ca=PATH (its PEM file)",
+                key="grant_ca",
+            ) from e
         except urllib3.exceptions.HTTPError as e:
             raise GrantUnreachable(self.url, type(e).__name__) from e
         try:
