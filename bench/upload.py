@@ -53,6 +53,7 @@ from urllib.parse import unquote
 
 import numpy as np
 from boto3.s3.transfer import TransferConfig
+from upload_grants import start_service  # bench/ is on sys.path when this file runs
 
 from uploader.config import StoreConfig
 from uploader.errors import ServerStartError
@@ -75,12 +76,13 @@ SMALL_FILES = {  # the rest of a sealed bundle, roughly the sizes of a 10 min re
     "audio/voiceover.flac": 6 * MiB,
     "input/events.parquet": 70_000,
     "screen/frames.parquet": 30_000,
-    "meta/session.json": 1_200,
+    "markers.jsonl": 1_200,
 }
-GEN_VERSION = 1  # bump when the generator below changes: cached bundles are keyed by it
-TOOLS = ("ours", "boto3", "boto3-defaults", "rclone")
+GEN_VERSION = 2  # bump when the generator below changes: cached bundles are keyed by it
+TOOLS = ("ours", "grants", "boto3", "boto3-defaults", "rclone")
 LABELS = {
     "ours": "trajrec UploadQueue (verified)",
+    "grants": "trajrec UploadQueue through grants",
     "boto3": "boto3 upload_file (TransferManager)",
     "boto3-defaults": "boto3 upload_file, boto3's own client defaults",
     "rclone": "rclone copy",
@@ -214,6 +216,8 @@ class Contender:
     tool: str
     run: Callable[[str], tuple[float, dict[str, float]]]  # prefix -> (client CPU-s, phases); wall timed outside
     samples: list[Sample] = field(default_factory=list)
+    prepare: Callable[[str], None] | None = None  # before the timed run (untimed)
+    finish: Callable[[], float] | None = None  # after it (untimed): CPU-s of servers of its own, added to the store's
 
 
 def hash_rates() -> dict[str, float]:
@@ -314,7 +318,29 @@ def make_contenders(store: Store, run_dir: Path, tools: Sequence[str]) -> list[C
 
     def ours(prefix: str) -> tuple[float, dict[str, float]]:
         dest = store.dest(prefix)
-        client = store.client()
+        return queue_run(prefix, store.client(), dest, lambda e: translate(e, dest, creds))
+
+    service: list[Any] = []
+
+    def grants_prepare(prefix: str) -> None:
+        service.append(start_service(store.server, run_dir / "grants", BUCKET, REGION))
+        service.append(service[0].client(prefix))  # the expert is the run's prefix: keys are PREFIX/SESSION_ID/...
+
+    def grants(prefix: str) -> tuple[float, dict[str, float]]:
+        running, client = service
+        cpu0 = proc_cpu_s(running.pid)
+        dest = StoreConfig(bucket=BUCKET, grant_url=running.url)
+        result = queue_run(prefix, client, dest, None)
+        service.append(proc_cpu_s(running.pid) - cpu0)
+        return result
+
+    def grants_finish() -> float:
+        running, _, cpu = service
+        running.stop()
+        service.clear()
+        return float(cpu)
+
+    def queue_run(prefix: str, client: Any, dest: StoreConfig, translator: Any) -> tuple[float, dict[str, float]]:
         marks: dict[str, float] = {}
 
         def on_event(e: ProgressEvent) -> None:
@@ -323,7 +349,7 @@ def make_contenders(store: Store, run_dir: Path, tools: Sequence[str]) -> list[C
         ledger_path = run_dir / "ledgers" / f"{prefix}.sqlite"
         try:
             with Ledger(ledger_path) as ledger:
-                uq = UploadQueue(ledger, client, dest, translate=lambda e: translate(e, dest, creds))
+                uq = UploadQueue(ledger, client, dest, translate=translator)
                 uq.subscribers.append(on_event)
                 c0, t0 = time.process_time(), time.perf_counter()
                 row, _ = uq.enqueue(bundle.path)  # checks the bundle: SHA-256 of every file, as `trajrec upload`
@@ -400,8 +426,15 @@ def make_contenders(store: Store, run_dir: Path, tools: Sequence[str]) -> list[C
                 raise BenchError(f"rclone copy exited {proc.returncode}: {' | '.join(tail)}")
         return usage.ru_utime + usage.ru_stime, {}
 
-    table = {"ours": ours, "boto3": boto3_upload_file, "boto3-defaults": boto3_defaults, "rclone": rclone_copy}
-    return [Contender(t, table[t]) for t in tools]
+    table = {
+        "ours": ours,
+        "grants": grants,
+        "boto3": boto3_upload_file,
+        "boto3-defaults": boto3_defaults,
+        "rclone": rclone_copy,
+    }
+    hooks = {"grants": (grants_prepare, grants_finish)}
+    return [Contender(t, table[t], [], *hooks.get(t, (None, None))) for t in tools]
 
 
 def timed_run(store: Store, c: Contender, prefix: str) -> Sample:
@@ -421,7 +454,11 @@ def throughput(store: Store, run_dir: Path, args: argparse.Namespace) -> tuple[d
         for c in order:
             prefix = f"{c.tool}-{r}"
             store.clean(prefix)
+            if c.prepare is not None:
+                c.prepare(prefix)
             s = timed_run(store, c, prefix)
+            if c.finish is not None:
+                s.server_cpu_s += c.finish()
             c.samples.append(s)
             mbps = store.bundle.total_bytes / MB / s.wall_s
             log(
@@ -683,6 +720,15 @@ def print_throughput(res: dict[str, Any], bundle: Bundle, args: argparse.Namespa
     if ours is not None:
         phases = ", ".join(f"{k} {v:.2f}" for k, v in ours["median_phases_s"].items())
         print(f"ours, phases (median s): {phases}")
+        grants = next((r for r in res["rows"] if r["tool"] == "grants"), None)
+        if grants is not None:
+            ratio = ours["median_s"] / grants["median_s"]
+            print(
+                f"headline: grants/direct throughput {ratio:.2f}x "
+                f"(target >= 0.9: {'met' if ratio >= 0.9 else 'NOT met'})"
+                f"; grants upload phase {grants['median_upload_only_s']:.2f} s vs direct "
+                f"{ours['median_upload_only_s']:.2f} s"
+            )
         boto = next((r for r in res["rows"] if r["tool"] == "boto3"), None)
         if boto is not None:
             ratio = boto["ours_over_this_throughput"]

@@ -79,12 +79,21 @@ class SettingsDialog(QDialog):
         form.addRow("Bucket", self.bucket)
         form.addRow("Prefix", self.prefix)
         form.addRow("Profile", self.profile)
+        # A lab's grant service: only a URL and a token here, no storage keys (uploader.grants).
+        self.grant_url = QLineEdit((current.grant_url or "") if current else "")
+        self.grant_url.setPlaceholderText("https://lab.example:8443 (from your lab; empty: the store above)")
+        self.token = QLineEdit()
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("kept: type a new token to replace it" if self.grant_url.text() else "trg_...")
+        form.addRow("Grant service", self.grant_url)
+        form.addRow("Token", self.token)
         note = QLabel(f"Shared with the trajrec command line: {settings_path}")
         note.setObjectName("muted")
         note.setWordWrap(True)
         form.addRow(note)
-        self.embedded.toggled.connect(lambda on: self.endpoint.setEnabled(not on))
-        self.endpoint.setEnabled(not embedded)
+        self.embedded.toggled.connect(lambda _on: self._store_fields())
+        self.grant_url.textChanged.connect(lambda _text: self._store_fields())
+        self._store_fields()
         tabs.addTab(store, "Uploads")
 
         video = QWidget()
@@ -177,6 +186,15 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(buttons)
 
+    def _store_fields(self) -> None:
+        """With a grant service, the store's own fields do not apply (the lab's service decides)."""
+        grants = bool(self.grant_url.text().strip())
+        self.embedded.setEnabled(not grants)
+        for field in (self.bucket, self.prefix, self.profile):
+            field.setEnabled(not grants)
+        self.endpoint.setEnabled(not grants and not self.embedded.isChecked())
+        self.token.setEnabled(grants)
+
     def _browse(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Recordings folder", self.folder.text())
         if path:
@@ -185,7 +203,8 @@ class SettingsDialog(QDialog):
     def save(self) -> None:
         """Validate everything, then write both files; on a problem, say it and keep the dialog open."""
         from recorder.dirs import uploader_dirs
-        from uploader.config import StoreConfig, save_config
+        from uploader.config import DEFAULT_BUCKET, StoreConfig, save_config
+        from uploader.grants.credential import load_token, save_token
 
         self.error.setText("")
         hotkeys = {a: e.chord() for a, e in self.hotkeys.items()}
@@ -197,7 +216,12 @@ class SettingsDialog(QDialog):
             deny_apps = [x.strip() for x in self.deny_apps.toPlainText().splitlines() if x.strip()]
             deny_titles = [x.strip() for x in self.deny_titles.toPlainText().splitlines() if x.strip()]
             DenyList().extended(deny_apps, deny_titles)  # a pattern that is not a regular expression: say so
-            if self.embedded.isChecked():
+            token = self.token.text().strip()
+            if self.grant_url.text().strip():
+                store = StoreConfig(bucket=DEFAULT_BUCKET, grant_url=self.grant_url.text().strip())
+                if not token and not load_token(store.grant_url or "", uploader_dirs().config):
+                    raise ValueError("the grant service needs the token your lab gave you")
+            elif self.embedded.isChecked():
                 store = StoreConfig(
                     bucket=self.bucket.text().strip() or "trajectories",
                     prefix=self.prefix.text(),
@@ -215,6 +239,8 @@ class SettingsDialog(QDialog):
             self.error.setText(str(e))
             return
         save_config(store, uploader_dirs().settings)
+        if store.grant_url and token:
+            save_token(store.grant_url, token, uploader_dirs().config)
         s = self.settings
         s.fps, s.crf, s.draw_cursor = self.fps.value(), self.crf.value(), self.draw_cursor.isChecked()
         s.minimize_on_record = self.minimize.isChecked()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -23,12 +22,12 @@ from trajrec.source.s3 import UNREACHABLE, client_error_fields, is_busy
 from uploader.config import StoreConfig
 from uploader.grants.db import Bundle, GrantDB, Token
 from uploader.grants.protocol import Code
+from uploader.grants.verify import manifest_problem, read_back
 from uploader.multipart import META_SHA256
 
 log = logging.getLogger(__name__)
 
 MAX_PUT_BYTES = 5 * 1024**3  # S3's limit for one PUT (and one part)
-READ_CHUNK = 4 * 1024 * 1024
 
 
 class Refusal(Exception):
@@ -289,17 +288,11 @@ class Broker:
             if status == 404 or code in ("NoSuchKey", "NotFound"):
                 return False
             raise self._refusal(e, f"reading {path} back") from e
-        digest, seen = hashlib.sha256(), 0
-        stream = reply["Body"]
         try:
-            while seen <= size and (chunk := stream.read(READ_CHUNK)):
-                digest.update(chunk)
-                seen += len(chunk)
+            seen, got = read_back(reply["Body"], size)
         except (BotoCoreError, *UNREACHABLE) as e:
             raise Refusal(Code.STORE_BUSY, f"reading {path} back failed ({e}); try again") from e
-        finally:
-            stream.close()
-        ok = seen == size and digest.hexdigest() == sha
+        ok = seen == size and got == sha
         if ok:
             self.db.set_file(bundle.session_id, path, upload_id=None, verified=True)
             self.db.audit("verify", "ok", token=token, session_id=bundle.session_id, path=path, size=size)
@@ -313,7 +306,7 @@ class Broker:
                 session_id=bundle.session_id,
                 path=path,
                 size=seen,
-                detail=f"read {seen} bytes, sha256 {digest.hexdigest()}",
+                detail=f"read {seen} bytes, sha256 {got}",
             )
         return ok
 
@@ -363,7 +356,11 @@ class Broker:
         if len(data) != size or hashlib.sha256(data).hexdigest() != sha:
             self.db.audit("complete", "checksum-mismatch", token=token, session_id=session_id, size=len(data))
             raise Refusal(Code.CHECKSUM, "manifest.json is not the one declared when the bundle was opened")
-        self._check_manifest(bundle, data)
+        problem = manifest_problem(
+            bundle.session_id, {p: v for p, v in bundle.files.items() if p != fmt.MANIFEST}, data
+        )
+        if problem:
+            raise Refusal(Code.CONFLICT if "JSON" not in problem else Code.BAD_REQUEST, problem)
         key = self.key(token.expert, session_id, fmt.MANIFEST)
         md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
         self._put_manifest(key, data, md5, sha)
@@ -371,25 +368,6 @@ class Broker:
         self.db.complete_bundle(session_id)
         self.db.audit("complete", "ok", token=token, session_id=session_id, size=bundle.bytes)
         return {"session_id": session_id, "state": "complete", "key": key}
-
-    @staticmethod
-    def _check_manifest(bundle: Bundle, data: bytes) -> None:
-        try:
-            manifest = json.loads(data)
-        except (ValueError, RecursionError) as e:
-            raise Refusal(Code.BAD_REQUEST, f"manifest.json is not JSON ({e})") from e
-        if not isinstance(manifest, dict) or manifest.get("session_id") != bundle.session_id:
-            raise Refusal(Code.CONFLICT, "manifest.json names another session")
-        listed = manifest.get("files")
-        try:
-            files = (
-                {f["path"]: (int(f["bytes"]), str(f["sha256"])) for f in listed} if isinstance(listed, list) else None
-            )
-        except (TypeError, KeyError, ValueError):
-            files = None
-        declared = {p: v for p, v in bundle.files.items() if p != fmt.MANIFEST}
-        if files != declared:
-            raise Refusal(Code.CONFLICT, "manifest.json lists other files than the ones uploaded")
 
     def _put_manifest(self, key: str, data: bytes, md5: str, sha: str) -> None:
         def put(conditional: bool) -> None:
