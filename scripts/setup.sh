@@ -19,7 +19,9 @@ APT_PACKAGES=(python3 python3-venv ca-certificates openssl
   # on-screen secret scan (OCR, through pytesseract)
   tesseract-ocr
   # packaging checks (tests/test_packaging.py): the .desktop entry validator
-  desktop-file-utils)
+  desktop-file-utils
+  # the grant token in a real Secret Service keyring (tests/test_grants.py)
+  gnome-keyring)
 if [[ "${1:-}" == "--bench" ]]; then
   APT_PACKAGES+=(ffmpeg coreutils)  # the benchmarks' references
 fi

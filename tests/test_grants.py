@@ -9,7 +9,6 @@ import filecmp
 import hashlib
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,35 +19,13 @@ import pytest
 from tests.helpers.bundles import make_bundle
 from tests.helpers.grants import GrantService, lab_client, lab_env, trajrec
 from tests.helpers.harness import wait_until
-from tests.helpers.s3 import fresh_bucket, s3_server_fixture  # noqa: F401  (pytest fixture)
+from tests.helpers.s3 import acknowledged_parts, fresh_bucket, s3_server_fixture, upload_cli  # noqa: F401
 from tests.helpers.tcp_proxy import ChaosProxy
 from uploader.grants.client import GrantService as Client
 from uploader.parts import MiB
 from uploader.server import EmbeddedServer
 
 pytestmark = pytest.mark.s3
-
-
-def _acknowledged(db: Path) -> set[int]:
-    if not db.exists():
-        return set()
-    con = sqlite3.connect(db, timeout=5)
-    try:
-        return {n for (n,) in con.execute("SELECT number FROM parts")}
-    except sqlite3.OperationalError:
-        return set()
-    finally:
-        con.close()
-
-
-def _upload(env: dict[str, str], bundle: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "recorder.cli", "upload", str(bundle), "--progress", "never", *extra],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _downloaded_equal(server: EmbeddedServer, svc: GrantService, expert: str, bundle: Path, tmp: Path) -> None:
@@ -74,15 +51,15 @@ def test_a_300_mib_bundle_through_grants_survives_kill_9_and_downloads_identical
     )
     with ChaosProxy(s3_server.port) as proxy, GrantService(s3_server, tmp_path, bucket, proxy.url) as svc:
         env = svc.expert("alice", svc.token("alice"))
-        first = _upload(env, bundle, "--limit-rate", "60M")
+        first = upload_cli(bundle, env, "--limit-rate", "60M")
         ledger = Path(env["TRAJREC_DATA_DIR"]) / "uploads.sqlite"
-        wait_until(lambda: len(_acknowledged(ledger)) >= 10 or first.poll() is not None, "half the parts", 60)
+        wait_until(lambda: len(acknowledged_parts(ledger)) >= 10 or first.poll() is not None, "half the parts", 60)
         first.send_signal(signal.SIGKILL)
         first.communicate(timeout=10)
-        acked = _acknowledged(ledger)
+        acked = acknowledged_parts(ledger)
         assert 10 <= len(acked) < 19, acked  # 300 MiB in 16 MiB parts: 19
         before = len(proxy.part_uploads())
-        second = _upload(env, bundle, "--json")
+        second = upload_cli(bundle, env, "--json")
         out, err = second.communicate(timeout=120)
         assert second.returncode == 0, err
         assert json.loads(out)["bundles"][0]["state"] == "done"
@@ -101,7 +78,7 @@ def test_no_storage_key_on_the_experts_side(s3_server: EmbeddedServer, tmp_path:
     bundle = make_bundle(tmp_path, "clean", {"screen/video.mp4": 6 * MiB + 5, "markers.jsonl": 300})
     with GrantService(s3_server, tmp_path, bucket) as svc:
         env = svc.expert("bob", svc.token("bob"))
-        proc = _upload(env, bundle, "--part-size", "5")
+        proc = upload_cli(bundle, env, "--part-size", "5")
         seen_args = Path(f"/proc/{proc.pid}/cmdline").read_bytes() + Path(f"/proc/{proc.pid}/environ").read_bytes()
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
@@ -272,6 +249,14 @@ def test_quota_expiry_url_expiry_rate_limit_and_complete_bundles(s3_server: Embe
         assert late.status in (400, 403) and b"AccessDenied" in late.data  # the store refuses an expired URL
         too_big = {**ask, "part": 2, "bytes": 2 * MiB}  # parts 1 and 2 would be more than the file's 6 MiB
         _refused(lambda: ok.op("q", "part-url", too_big, "presigned"), "quota-exceeded")
+        _refused(Client(svc.url, "trg_" + "x" * 43).whoami, "token-unknown")
+        guesses = set()
+        for _ in range(40):
+            try:
+                Client(svc.url, "trg_guess").whoami()
+            except Exception as e:  # the code is what is checked
+                guesses.add(getattr(e, "code", type(e).__name__))
+        assert guesses == {"token-unknown", "rate-limited"}  # guessing is slowed down too
         time.sleep(1)
         codes = set()
         for _ in range(40):
@@ -289,9 +274,9 @@ def test_revoking_a_token_mid_upload_fails_the_bundle_with_the_reason(
     bundle = make_bundle(tmp_path, "rev", {"screen/video.mp4": 40 * MiB, "markers.jsonl": 10})
     with GrantService(s3_server, tmp_path, bucket) as svc:
         env = svc.expert("vic", svc.token("vic"))
-        proc = _upload(env, bundle, "--part-size", "5", "--parallel", "1", "--limit-rate", "10M")
+        proc = upload_cli(bundle, env, "--part-size", "5", "--parallel", "1", "--limit-rate", "10M")
         ledger = Path(env["TRAJREC_DATA_DIR"]) / "uploads.sqlite"
-        wait_until(lambda: len(_acknowledged(ledger)) >= 2 or proc.poll() is not None, "two parts sent", 30)
+        wait_until(lambda: len(acknowledged_parts(ledger)) >= 2 or proc.poll() is not None, "two parts sent", 30)
         assert trajrec(svc.env, "grants", "--db", str(svc.db_path), "token", "revoke", "vic").returncode == 0
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 3
@@ -307,9 +292,9 @@ def test_a_grant_service_restart_mid_upload_resumes(s3_server: EmbeddedServer, t
     bundle = make_bundle(tmp_path, "restart", {"screen/video.mp4": 60 * MiB + 3, "markers.jsonl": 10})
     with GrantService(s3_server, tmp_path, bucket) as svc:
         env = svc.expert("wes", svc.token("wes"))
-        proc = _upload(env, bundle, "--part-size", "5", "--parallel", "2", "--limit-rate", "20M")
+        proc = upload_cli(bundle, env, "--part-size", "5", "--parallel", "2", "--limit-rate", "20M")
         ledger = Path(env["TRAJREC_DATA_DIR"]) / "uploads.sqlite"
-        wait_until(lambda: len(_acknowledged(ledger)) >= 4 or proc.poll() is not None, "four parts sent", 30)
+        wait_until(lambda: len(acknowledged_parts(ledger)) >= 4 or proc.poll() is not None, "four parts sent", 30)
         svc.stop(signal.SIGKILL)
         time.sleep(1.5)
         svc.start()  # same port, same database
@@ -356,3 +341,33 @@ def test_tls_with_the_labs_own_certificate(s3_server: EmbeddedServer, tmp_path: 
         assert done.returncode == 0, done.stderr
     half = trajrec(lab_env(s3_server, tmp_path), "grants", "serve", "--cert", str(cert), "--store", "s3://lab-bucket/p")
     assert half.returncode == 2 and "both --cert and --key" in half.stderr
+
+
+def test_the_token_goes_to_a_real_keyring_when_there_is_one(s3_server: EmbeddedServer, tmp_path: Path) -> None:
+    """A Secret Service (gnome-keyring on a private D-Bus session bus) holds the token: no token file, nothing in
+    clear on disk, and uploads still find it."""
+    bucket = fresh_bucket(s3_server)
+    with GrantService(s3_server, tmp_path, bucket) as svc:
+        token = svc.token("yan")
+        env = {k: v for k, v in svc.expert("setup", svc.token("setup")).items() if k != "TRAJREC_KEYRING"}
+        env |= {
+            "TRAJREC_CONFIG_DIR": str(tmp_path / "yan-config"),
+            "HOME": str(tmp_path / "home"),
+            "XDG_DATA_HOME": str(tmp_path / "home" / "data"),
+            "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+        }
+        (tmp_path / "run").mkdir(mode=0o700)
+        cli = f"{sys.executable} -m recorder.cli"
+        script = (
+            "eval $(printf 'pw' | gnome-keyring-daemon --unlock --components=secrets) && "
+            f"{cli} store set grant_url={svc.url} token={token} && {cli} store show && {cli} store check"
+        )
+        done = subprocess.run(
+            ["dbus-run-session", "--", "bash", "-c", script], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 0, done.stderr
+    assert "token kept in the keyring" in done.stdout and "token: kept in the keyring" in done.stdout
+    assert "token accepted for yan" in done.stdout and token not in done.stdout + done.stderr
+    assert not (tmp_path / "yan-config" / "grant-token.json").exists()
+    on_disk = b"".join(p.read_bytes() for p in (tmp_path / "home").rglob("*") if p.is_file())
+    assert on_disk and token.encode() not in on_disk  # the keyring file holds it encrypted

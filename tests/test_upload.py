@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,10 +19,12 @@ import pytest
 from tests.helpers.bundles import make_bundle
 from tests.helpers.harness import wait_until
 from tests.helpers.s3 import (
+    acknowledged_parts,
     aws_isolated_fixture,  # noqa: F401  (pytest fixture)
     closed_port,
     fresh_bucket,
     s3_server_fixture,  # noqa: F401  (pytest fixture)
+    upload_cli,
 )
 from tests.helpers.tcp_proxy import ChaosProxy
 from trajrec.retry import RetryPolicy
@@ -229,28 +230,6 @@ def test_a_corrupted_part_is_detected_and_sent_again(s3_server: EmbeddedServer, 
 
 
 # --- kill -9 of the uploader -------------------------------------------------------------------------
-def _upload_cli(bundle: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "recorder.cli", "upload", str(bundle), "--progress", "never", *extra],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _acknowledged(db: Path) -> set[int]:
-    if not db.exists():
-        return set()
-    con = sqlite3.connect(db, timeout=5)
-    try:
-        return {n for (n,) in con.execute("SELECT number FROM parts")}
-    except sqlite3.OperationalError:
-        return set()
-    finally:
-        con.close()
-
-
 def _runner(db: Path) -> int | None:
     """The pid of the process that holds the queue, from the ledger."""
     if not db.exists():
@@ -270,15 +249,15 @@ def test_kill_9_mid_upload_resumes_without_resending_acknowledged_parts(
     with ChaosProxy(s3_server.port) as proxy:
         env = cli_env(s3_server, data, proxy.url)
         args = ("--to", f"s3://{bucket}/lab", "--part-size", "5", "--parallel", "2")
-        first = _upload_cli(bundle, env, *args, "--limit-rate", "25M")
+        first = upload_cli(bundle, env, *args, "--limit-rate", "25M")
         db = data / "uploads.sqlite"
-        wait_until(lambda: len(_acknowledged(db)) >= 8 or first.poll() is not None, "half the parts sent", 30)
+        wait_until(lambda: len(acknowledged_parts(db)) >= 8 or first.poll() is not None, "half the parts sent", 30)
         first.send_signal(signal.SIGKILL)
         first.communicate(timeout=10)
-        acked = _acknowledged(db)
+        acked = acknowledged_parts(db)
         assert 8 <= len(acked) < 17, acked
         before = len(proxy.part_uploads())
-        second = _upload_cli(bundle, env, *args, "--json")
+        second = upload_cli(bundle, env, *args, "--json")
         out, err = second.communicate(timeout=60)
         assert second.returncode == 0, err
         assert json.loads(out)["bundles"][0]["state"] == "done"
@@ -425,7 +404,7 @@ def test_one_uploader_at_a_time_and_it_takes_bundles_queued_meanwhile(
     to = ("--to", f"s3://{bucket}/lab")
     # the second (a fresh Python process) asks as soon as the first holds the queue, which then has 4 s of
     # sending left at 3 MB/s: room for a slow start on a busy 2-core machine
-    first = _upload_cli(first_bundle, env, *to, "--limit-rate", "3M", "--part-size", "5", "--json")
+    first = upload_cli(first_bundle, env, *to, "--limit-rate", "3M", "--part-size", "5", "--json")
     try:
         db = tmp_path / "data" / "uploads.sqlite"
         wait_until(lambda: _runner(db) == first.pid, "the first uploader holding the queue", 20)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,3 +122,29 @@ def cli_env_fixture(s3_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def acknowledged_parts(db: Path) -> set[int]:
+    """The part numbers an upload ledger holds as acknowledged by the store (empty before it exists)."""
+    import sqlite3
+
+    if not db.exists():
+        return set()
+    con = sqlite3.connect(db, timeout=5)
+    try:
+        return {n for (n,) in con.execute("SELECT number FROM parts")}
+    except sqlite3.OperationalError:
+        return set()
+    finally:
+        con.close()
+
+
+def upload_cli(bundle: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
+    """`trajrec upload BUNDLE` as a subprocess, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "recorder.cli", "upload", str(bundle), "--progress", "never", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

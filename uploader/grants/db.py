@@ -10,13 +10,12 @@ import os
 import re
 import secrets
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from uploader.sqlitefile import SQLiteFile
 
 SCHEMA_VERSION = 1
 TOKEN_PREFIX = "trg_"
@@ -97,49 +96,20 @@ def _bundle(row: sqlite3.Row) -> Bundle:
     return Bundle(row["session_id"], row["expert"], row["token_id"], row["state"], files, int(row["bytes"]))
 
 
-class GrantDB:
+class GrantDB(SQLiteFile):
     """See the module docstring."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
         if path.stat().st_mode & 0o077:
             path.chmod(0o600)
-        self._lock = threading.RLock()
-        self._touched: dict[str, float] = {}
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
         # WAL with synchronous=NORMAL: a commit is on disk at the next checkpoint; a power cut may lose the last
         # grants' audit rows, never the database. Every request writes, so FULL's fsync each time would cost a
         # round trip per part.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        if self._db.execute("PRAGMA user_version").fetchone()[0] == 0:
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> GrantDB:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        super().__init__(path, _SCHEMA, SCHEMA_VERSION, synchronous="NORMAL")
+        self._touched: dict[str, float] = {}
 
     # --- tokens ----------------------------------------------------------------------------------------
     def add_token(self, expert: str, *, expires_at: float | None, quota_bytes: int | None) -> tuple[Token, str]:

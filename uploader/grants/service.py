@@ -80,7 +80,10 @@ def make_app(broker: Broker, *, rate: float = 20.0, burst: int = 200) -> Starlet
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         token = broker.db.find_token(secret.strip()) if scheme.lower() == "bearer" and secret.strip() else None
         if token is None:
-            broker.db.audit("auth", "token-unknown", detail=request.url.path)
+            client = request.client.host if request.client else "?"
+            if limit.wait_s(f"unknown@{client}") > 0:  # guessing tokens, or a flood: no audit row for each
+                raise Refusal(Code.RATE_LIMITED, "too many requests with unknown tokens: wait")
+            broker.db.audit("auth", "token-unknown", detail=f"{client} {request.url.path[:200]}")
             raise Refusal(Code.TOKEN_UNKNOWN, "the grant service does not know this token: ask the lab for one")
         state = token.state()
         if state != "active":
