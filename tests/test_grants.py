@@ -77,7 +77,8 @@ def test_no_storage_key_on_the_experts_side(s3_server: EmbeddedServer, tmp_path:
     bucket = fresh_bucket(s3_server)
     bundle = make_bundle(tmp_path, "clean", {"screen/video.mp4": 6 * MiB + 5, "markers.jsonl": 300})
     with GrantService(s3_server, tmp_path, bucket) as svc:
-        env = svc.expert("bob", svc.token("bob"))
+        token = svc.token("bob")
+        env = svc.expert("bob", token)
         proc = upload_cli(bundle, env, "--part-size", "5")
         seen_args = Path(f"/proc/{proc.pid}/cmdline").read_bytes() + Path(f"/proc/{proc.pid}/environ").read_bytes()
         out, err = proc.communicate(timeout=60)
@@ -85,6 +86,10 @@ def test_no_storage_key_on_the_experts_side(s3_server: EmbeddedServer, tmp_path:
         check = trajrec(env, "store", "check", "--json")
         assert check.returncode == 0 and json.loads(check.stdout)["expert"] == "bob"
         shown = trajrec(env, "store", "show")
+        again = Client(svc.url, token)
+        _refused(lambda: again.open("clean", _declared(bundle)), "already-complete")  # never twice
+    logs = b"".join(p.read_bytes() for p in Path(env["TRAJREC_LOG_DIR"]).rglob("*") if p.is_file())
+    assert svc.url.encode() in logs and token.encode() not in logs  # the upload was logged, the token never
     secrets = (s3_server.access_key.encode(), s3_server.secret_key.encode())
     written = b"".join(
         p.read_bytes()
