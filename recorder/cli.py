@@ -8,7 +8,20 @@ import os
 import sys
 from collections.abc import Sequence
 
-from recorder.commands import download, grants, gui, info, record, repair, sample, scan, store, upload, validate
+from recorder.commands import (
+    actions,
+    download,
+    grants,
+    gui,
+    info,
+    record,
+    repair,
+    sample,
+    scan,
+    store,
+    upload,
+    validate,
+)
 from recorder.errors import TrajrecError, UsageError
 from recorder.exitcodes import ExitCode
 from recorder.logs import make_private, setup_logging
@@ -17,7 +30,7 @@ from trajrec import __version__
 from uploader.errors import StoreConfigError
 
 log = logging.getLogger("trajrec")
-COMMANDS = (record, validate, scan, info, repair, sample, upload, store, download, grants, gui)
+COMMANDS = (record, validate, scan, info, actions, repair, sample, upload, store, download, grants, gui)
 
 
 def build_parser() -> argparse.ArgumentParser:

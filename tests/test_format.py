@@ -27,6 +27,7 @@ def test_every_schema_is_valid_2020_12() -> None:
         fmt.LIVE_SCHEMA_FILE,
         "task.schema.json",
         "grants.schema.json",
+        "action.schema.json",
         *fmt.RECORD_SCHEMA_FILES.values(),
     }
     for name in schemas.names():

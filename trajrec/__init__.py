@@ -24,6 +24,8 @@ _API: dict[str, tuple[str, str]] = {
     "ScanReport": ("trajrec.scanning", "ScanReport"),
     "SecretFinding": ("trajrec.scanning", "SecretFinding"),
     "BundleReader": ("trajrec.reader", "BundleReader"),
+    "Action": ("trajrec.actions", "Action"),
+    "ActionRules": ("trajrec.actions", "ActionRules"),
     "Report": ("trajrec.validation", "Report"),
     "Code": ("trajrec.validation", "Code"),
     "Finding": ("trajrec.validation", "Finding"),
@@ -44,6 +46,8 @@ _API: dict[str, tuple[str, str]] = {
 
 __all__ = [
     "FORMAT_VERSION",
+    "Action",
+    "ActionRules",
     "BundleError",
     "BundleReader",
     "Code",
@@ -69,6 +73,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from trajrec.actions import Action, ActionRules
     from trajrec.api import open, validate
     from trajrec.errors import BundleError, FormatVersionError, ManifestError, TrajrecError
     from trajrec.format import (

@@ -12,7 +12,7 @@ import bisect
 import json
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -25,6 +25,9 @@ from trajrec.manifest import read_manifest
 from trajrec.paths import open_regular
 from trajrec.source import BundleSource, open_source
 from trajrec.timeline import Span, pause_spans
+
+if TYPE_CHECKING:
+    from trajrec.actions import Action, ActionRules
 
 
 class BundleReader:
@@ -147,6 +150,21 @@ class BundleReader:
             return [fmt.marker_from_json(json.loads(line)) for line in data.decode().splitlines() if line]
         except (ValueError, KeyError, TypeError, RecursionError) as e:
             raise BundleMemberError(self.source.location, fmt.MARKERS, f"not marker records ({str(e)[:120]})") from e
+
+    def actions(self, rules: ActionRules | None = None) -> list[Action]:
+        """The session's input reduced to actions (click, drag, scroll, type, hotkey, move, marker) with their
+        window, element, display and frames: `trajrec.actions`."""
+        from trajrec.actions import reduce_events
+
+        return reduce_events(
+            self.event_records(),
+            windows=self.window_records(),
+            elements=self.element_records(),
+            markers=self.markers(),
+            displays=self.displays,
+            frame_times=self.frame_times() if self.has_screen else None,
+            rules=rules,
+        )
 
     # --- video ----------------------------------------------------------------------------------
     @property

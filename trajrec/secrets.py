@@ -47,8 +47,16 @@ class TypedSecret:
     events: tuple[int, ...]  # indices of the key events that typed it, presses and releases
 
 
-def stretches(events: Sequence[InputEvent], boundaries: Iterable[int] = ()) -> list[Stretch]:
-    """The typed text of `events` (in time order), stretch by stretch."""
+def stretches(
+    events: Sequence[InputEvent],
+    boundaries: Iterable[int] = (),
+    *,
+    pause_ns: int | None = None,
+    redacted_as: str | None = None,
+) -> list[Stretch]:
+    """The typed text of `events` (in time order), stretch by stretch. `pause_ns`: a longer gap between two key
+    presses ends a stretch too (actions: one `type` per burst of typing). `redacted_as`: a redacted key press
+    stands in the text as this character instead of being skipped (it stays redacted: nothing of it is known)."""
     cuts = sorted(boundaries)
     out: list[Stretch] = []
     text: list[str] = []
@@ -70,11 +78,18 @@ def stretches(events: Sequence[InputEvent], boundaries: Iterable[int] = ()) -> l
         if e.kind == EventKind.DOWN:
             close()
             continue
-        if e.kind != EventKind.KEY_DOWN or e.redacted:
+        if e.kind != EventKind.KEY_DOWN:
+            continue
+        if pause_ns is not None and keys and e.t_ns - events[keys[-1]].t_ns > pause_ns:
+            close()
+        if e.redacted:
+            if redacted_as is not None:
+                keys.append(i)
+                text.append(redacted_as)
+                chars.append(i)
             continue
         key = (e.key or "").lower()
-        shortcut = SHORTCUT_MODIFIERS & set(e.modifiers) and key != "alt_gr"
-        if shortcut and (e.char is None or not e.char.isprintable()):
+        if is_shortcut(e):
             close()  # a shortcut: what it does to the text cannot be told
             continue
         if key == "backspace":
@@ -92,7 +107,7 @@ def stretches(events: Sequence[InputEvent], boundaries: Iterable[int] = ()) -> l
             keys.append(i)
             text.append(e.char)
             chars.append(i)
-        elif key and not _modifier(key):
+        elif key and not is_modifier(key):
             close()  # arrows, home, end, delete...: the cursor moved, the text is no longer known
     close()
     return out
@@ -174,7 +189,19 @@ def _key_like(value: str) -> bool:
     return len(value) >= ENTROPY_MIN_LENGTH and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
 
 
-def _modifier(key: str) -> bool:
+def is_shortcut(e: InputEvent) -> bool:
+    """A key pressed with ctrl, alt, super or meta held: a command, not text, even when the platform reports the
+    character the key would type (X11 gives ctrl+shift+t the character "T"). Characters typed with AltGr (or
+    ctrl+alt, which stands for it on some layouts) are text."""
+    held = set(e.modifiers)
+    if not SHORTCUT_MODIFIERS & held or "alt_gr" in held or (e.key or "").lower() == "alt_gr":
+        return False
+    printable = e.char is not None and len(e.char) == 1 and e.char.isprintable()
+    return not (printable and {"ctrl", "alt"} <= held)
+
+
+def is_modifier(key: str) -> bool:
+    """A modifier key (shift, ctrl, alt, cmd, super, caps lock), either side."""
     return any(key == m or key.startswith(m + "_") for m in ("shift", "ctrl", "alt", "cmd", "super", "caps"))
 
 

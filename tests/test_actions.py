@@ -1,0 +1,168 @@
+"""Raw events reduced to actions (trajrec.actions): the rules on synthetic edge cases."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trajrec import format as fmt
+from trajrec.actions import REDACTED_CHAR, ActionRules, reduce_events
+
+MS = 1_000_000
+K = fmt.EventKind
+
+
+class Script:
+    """Events as a person makes them, 1 ms apart unless told otherwise."""
+
+    def __init__(self) -> None:
+        self.events: list[fmt.InputEvent] = []
+        self.t = 1_000 * MS
+
+    def add(self, kind: fmt.EventKind, wait_ms: float = 1, **fields: object) -> None:
+        self.t += int(wait_ms * MS)
+        self.events.append(fmt.InputEvent(len(self.events), self.t, kind, **fields))  # type: ignore[arg-type]
+
+    def click(self, x: int, y: int, button: str = "left", wait_ms: float = 100) -> None:
+        self.add(K.DOWN, wait_ms, x=x, y=y, button=button)
+        self.add(K.UP, 60, x=x, y=y, button=button)
+
+    def key(self, key: str, char: str | None = None, mods: tuple[str, ...] = (), wait_ms: float = 120) -> None:
+        code = 10 + sum(map(ord, key)) % 200
+        self.add(K.KEY_DOWN, wait_ms, key=key, char=char, scancode=code, modifiers=mods)
+        self.add(K.KEY_UP, 40, key=key, char=char, scancode=code, modifiers=mods)
+
+    def type(self, text: str) -> None:
+        for ch in text:
+            self.key(ch, ch)
+
+
+def kinds(actions: list) -> list[str]:  # type: ignore[type-arg]
+    return [a.kind for a in actions]
+
+
+def test_clicks_double_and_triple_clicks_and_a_drag() -> None:
+    s = Script()
+    s.click(100, 100)
+    s.click(101, 100, wait_ms=150)  # a double click: same place, soon after
+    s.click(400, 300, wait_ms=2000)
+    s.click(400, 301, wait_ms=100)
+    s.click(400, 301, wait_ms=100)  # a triple click
+    s.click(50, 50, button="right", wait_ms=2000)
+    s.add(K.DOWN, 2000, x=10, y=10, button="left")
+    for i in range(1, 6):
+        s.add(K.MOVE, 20, x=10 + 30 * i, y=10 + 10 * i)
+    s.add(K.UP, 20, x=160, y=60, button="left")
+    actions = reduce_events(s.events, rules=ActionRules(hover_ns=None))
+    assert [(a.kind, a.button, a.count) for a in actions] == [
+        ("click", "left", 2),
+        ("click", "left", 3),
+        ("click", "right", 1),
+        ("drag", "left", 1),
+    ]
+    drag = actions[-1]
+    assert (drag.x, drag.y, drag.to_x, drag.to_y) == (10, 10, 160, 60) and drag.complete
+
+
+def test_a_press_without_its_release_and_a_drag_across_a_pause() -> None:
+    s = Script()
+    s.add(K.DOWN, 10, x=10, y=10, button="left")
+    s.add(K.MOVE, 30_000, x=200, y=10)  # the recording was paused in the middle of the drag: no events
+    s.add(K.UP, 10, x=200, y=10, button="left")
+    s.add(K.DOWN, 500, x=300, y=300, button="left")  # released after the recording ended (or was trimmed)
+    actions = reduce_events(s.events, rules=ActionRules(hover_ns=None))
+    assert [(a.kind, a.complete) for a in actions] == [("drag", True), ("click", False)]
+    assert actions[0].end_ns - actions[0].start_ns > 30_000 * MS
+
+
+def test_scrolls_are_coalesced_by_direction_and_gap() -> None:
+    s = Script()
+    for _ in range(5):
+        s.add(K.SCROLL, 50, x=500, y=500, dx=0, dy=1)
+    for _ in range(2):
+        s.add(K.SCROLL, 50, x=500, y=500, dx=0, dy=-1)  # the other way: a new scroll
+    s.add(K.SCROLL, 3000, x=500, y=500, dx=0, dy=-1)  # after a long gap: another
+    actions = reduce_events(s.events, rules=ActionRules(hover_ns=None))
+    assert [(a.kind, a.dy) for a in actions] == [("scroll", 5), ("scroll", -2), ("scroll", -1)]
+
+
+def test_typing_with_corrections_pauses_hotkeys_and_redacted_keys() -> None:
+    s = Script()
+    s.click(10, 10)
+    s.type("helo")
+    s.key("backspace")
+    s.type("lo world")
+    s.key("q", "@", mods=("alt_gr",))  # AltGr types text
+    s.key("enter")
+    s.type("again")  # a new burst after a long pause
+    s.events[-10:] = [
+        fmt.InputEvent(e.seq, e.t_ns + 5_000 * MS, e.kind, key=e.key, char=e.char, scancode=e.scancode)
+        for e in s.events[-10:]
+    ]
+    s.t += 5_000 * MS
+    s.key("t", "T", mods=("ctrl", "shift"))  # X11 reports the character the key would type: still a hotkey
+    s.key("escape")
+    s.add(K.KEY_DOWN, 100, redacted=True)
+    s.add(K.KEY_UP, 30, redacted=True)
+    s.add(K.KEY_DOWN, 100, redacted=True)
+    s.add(K.KEY_UP, 30, redacted=True)
+    actions = reduce_events(s.events, rules=ActionRules(hover_ns=None))
+    assert kinds(actions) == ["click", "type", "type", "hotkey", "hotkey", "type"]
+    assert actions[1].text == "hello world@\n" and not actions[1].redacted
+    assert actions[2].text == "again"
+    assert actions[3].keys == ("ctrl", "shift", "t") and actions[4].keys == ("escape",)
+    assert actions[5].text == REDACTED_CHAR * 2 and actions[5].redacted
+    assert actions[1].end_ns > actions[1].start_ns  # up to the release of its last key
+
+
+def test_moves_only_where_the_pointer_rests_and_markers() -> None:
+    s = Script()
+    s.add(K.MOVE, 10, x=10, y=10)
+    s.add(K.MOVE, 10, x=50, y=50)  # then rests for 2 s: a move
+    s.add(K.MOVE, 2000, x=60, y=60)
+    s.add(K.MOVE, 10, x=90, y=90)
+    s.click(90, 90, wait_ms=200)  # rests only to click there: no move of its own
+    markers = [
+        fmt.Marker(s.t + MS, fmt.MarkerKind.STEP, "open the file"),
+        fmt.Marker(s.t + 2 * MS, fmt.MarkerKind.PAUSE),
+    ]
+    actions = reduce_events(s.events, markers=markers)
+    assert [(a.kind, a.x, a.text) for a in actions] == [
+        ("move", 50, None),
+        ("click", 90, None),
+        ("marker", None, "open the file"),
+    ]
+    assert kinds(reduce_events(s.events, markers=markers, rules=ActionRules(hover_ns=None))) == ["click", "marker"]
+
+
+def test_context_display_window_element_and_frames() -> None:
+    s = Script()
+    s.click(1920 + 480, 270)  # on the second display
+    t_click = s.events[0].t_ns
+    displays = [fmt.Display(0, (0, 0), (1920, 1080), primary=True), fmt.Display(1, (1920, 0), (960, 540))]
+    windows = [fmt.WindowRecord(t_click - 5 * MS, "gedit", "notes.txt", 1920, 0, 960, 540, window_id=7)]
+    elements = [
+        fmt.ElementRecord(t_click, fmt.ElementKind.CLICK, "push button", "Save", (), "gedit", "gtk", x=2400, y=270)
+    ]
+    frames = np.arange(0, 3_000 * MS, 100 * MS, dtype=np.int64)
+    (a,) = reduce_events(s.events, windows=windows, elements=elements, displays=displays, frame_times=frames)
+    assert (a.display_id, a.nx, a.ny) == (1, 0.5, 0.5)
+    assert (a.app, a.title) == ("gedit", "notes.txt")
+    assert a.element == {"role": "push button", "name": "Save", "app": "gedit"}
+    assert frames[a.frame_before] <= a.start_ns < frames[a.frame_before + 1]
+    assert frames[a.frame_after] >= a.end_ns + ActionRules().settle_ns > frames[a.frame_after - 1]
+
+
+def test_the_actions_of_a_bundle_match_their_schema(bundle: object) -> None:
+    from trajrec import schemas
+    from trajrec.manifest import schema_errors
+    from trajrec.reader import BundleReader
+
+    with BundleReader(bundle) as b:  # type: ignore[arg-type]
+        actions = b.actions()
+        n_frames = len(b.frame_times())
+    assert {"click", "type", "scroll", "marker"} <= {a.kind for a in actions}
+    assert schemas.load("action.schema.json")["required"] == list(actions[0].to_json())
+    for a in actions:
+        assert schema_errors(a.to_json(), "action.schema.json") == []
+        assert a.frame_before is None or 0 <= a.frame_before < n_frames
+        assert a.start_ns <= a.end_ns
