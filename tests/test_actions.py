@@ -166,3 +166,44 @@ def test_the_actions_of_a_bundle_match_their_schema(bundle: object) -> None:
         assert schema_errors(a.to_json(), "action.schema.json") == []
         assert a.frame_before is None or 0 <= a.frame_before < n_frames
         assert a.start_ns <= a.end_ns
+
+
+def test_the_frame_after_is_where_the_screen_settled_before_the_next_action() -> None:
+    from trajrec.actions import SETTLED, screen_changes
+
+    frames = np.arange(0, 40) * 100 * MS + 1_000 * MS  # a frame every 100 ms from 1 s
+    still, moving = np.zeros((9, 16), np.uint8), None
+    thumbs = []
+    for i in range(40):  # the screen changes for frames 12..15 (an animation after the first click), else still
+        moving = (
+            np.full((9, 16), 10 * i, np.uint8)
+            if 12 <= i <= 15
+            else (moving if moving is not None and i > 15 else still)
+        )
+        thumbs.append((i, moving))
+    changes = screen_changes(thumbs)
+    assert changes[0] == np.inf and changes[13] > SETTLED and changes[17] < SETTLED
+    s = Script()
+    s.t = int(frames[10]) + 50 * MS - MS  # a click at about 2.05 s; the screen reacts until frame 15
+    s.click(10, 10, wait_ms=1)
+    s.t = int(frames[30])
+    s.click(10, 10, wait_ms=1)  # a second click much later: the screen never changes after it
+    first, second = reduce_events(s.events, frame_times=frames, changes=changes, rules=ActionRules(hover_ns=None))
+    assert first.frame_after == 15  # frames 12-15 change; 16 looks like 15: settled at 15
+    assert second.frame_after == 31  # the first frame after its end, already settled
+    s.t = int(frames[13]) + 10 * MS
+    s.click(300, 300, wait_ms=1)  # a click while the screen still moves: its predecessor's frame stops short
+    one, _, three = reduce_events(s.events, frame_times=frames, changes=changes, rules=ActionRules(hover_ns=None))
+    assert one.frame_after <= 13 and three.frame_after == 31
+
+
+def test_visual_frames_on_a_real_video(bundle: object) -> None:
+    from trajrec.reader import BundleReader
+
+    with BundleReader(bundle) as b:  # type: ignore[arg-type]
+        thumbs = list(b.thumbnails(64, 36))
+        timed, visual = b.actions(visual=False), b.actions()
+        n = len(b.frame_times())
+    assert [i for i, _ in thumbs] == list(range(n)) and thumbs[0][1].shape == (36, 64)
+    assert [a.kind for a in timed] == [a.kind for a in visual]
+    assert all(a.frame_after is not None and 0 <= a.frame_after < n for a in visual)

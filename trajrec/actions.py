@@ -17,13 +17,16 @@ A press whose release is not in the recording (trimmed, or the session ended fir
 `complete` False. Each action carries its pointer position in pixels and normalised to its display (0..1), the
 focused window, the accessibility element (the press target for clicks and drags, else the focus), and the
 frames before (the last grabbed at or before its start) and after (the first grabbed `settle_ns` after its end).
-The JSON form is `schemas/action.schema.json`.
+With the screen's changes (`screen_changes`,
+one low-resolution decode), the frame after is the first, from the end on, in which the screen settled (the next
+frame looks the same), and never one grabbed after the next action started. The JSON form is
+`schemas/action.schema.json`.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -33,6 +36,7 @@ from trajrec import format as fmt
 from trajrec.secrets import focus_times, is_modifier, is_shortcut, stretches
 
 REDACTED_CHAR = "\u2022"
+SETTLED = 1.0  # mean absolute grey difference (0..255) below which two frames look the same (codec noise)
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class ActionRules:
     scroll_gap_ns: int = 500_000_000
     type_pause_ns: int = 1_500_000_000
     hover_ns: int | None = 1_000_000_000
-    settle_ns: int = 300_000_000
+    settle_ns: int = 300_000_000  # without screen changes: the frame after is the first this long after the end
 
 
 @dataclass(frozen=True)
@@ -203,9 +207,12 @@ def reduce_events(
     markers: Sequence[fmt.Marker] = (),
     displays: Sequence[fmt.Display] = (),
     frame_times: np.ndarray | None = None,
+    changes: np.ndarray | None = None,
     rules: ActionRules | None = None,
 ) -> list[Action]:
-    """The actions of a session's events (see the module docstring), in time order."""
+    """The actions of a session's events (see the module docstring), in time order. `changes`: per frame, how
+    much the screen changed since the frame before (`screen_changes`); with it, the frame after an action is the
+    first in which the screen settled."""
     rules = rules or ActionRules()
     events = sorted(events, key=lambda e: (e.t_ns, e.seq))
     typed, used = _typing(
@@ -219,7 +226,41 @@ def reduce_events(
         if m.kind in (fmt.MarkerKind.STEP, fmt.MarkerKind.NOTE)
     ]
     actions.sort(key=lambda a: (a.start_ns, a.end_ns))
-    return [_context(a, windows, elements, displays, frame_times, rules) for a in actions]
+    out = [_context(a, windows, elements, displays, frame_times, rules) for a in actions]
+    if changes is not None and frame_times is not None and len(frame_times) == len(changes):
+        out = _settled(out, frame_times, changes)
+    return out
+
+
+def screen_changes(thumbnails: Iterable[tuple[int, np.ndarray]]) -> np.ndarray:
+    """Per frame, the mean absolute difference of its grey thumbnail from the previous frame's (inf for the
+    first, and for a frame whose predecessor could not be decoded)."""
+    out: list[float] = []
+    prev: np.ndarray | None = None
+    for i, img in thumbnails:
+        out.extend([np.inf] * (i - len(out)))  # frames the decoder skipped
+        grey = img.astype(np.int16)
+        out.append(float(np.abs(grey - prev).mean()) if prev is not None and prev.shape == grey.shape else np.inf)
+        prev = grey
+    return np.asarray(out, dtype=np.float64)
+
+
+def _settled(actions: list[Action], frame_times: np.ndarray, changes: np.ndarray) -> list[Action]:
+    """Each action's frame after: from the first frame grabbed after its end, the first whose successor looks the
+    same (the screen stopped changing), but never one grabbed after the next action started."""
+    out = []
+    starts = [a.start_ns for a in actions]
+    n = len(frame_times)
+    for k, a in enumerate(actions):
+        first = int(np.searchsorted(frame_times, a.end_ns, side="right"))
+        nxt = next((t for t in starts[k + 1 :] if t > a.end_ns), None)
+        limit = n - 1 if nxt is None else int(np.searchsorted(frame_times, nxt, side="right")) - 1
+        if first > limit:  # no frame between this action and the next: the last one before the next
+            out.append(replace(a, frame_after=max(0, min(limit, n - 1)) if n else None))
+            continue
+        after = next((i for i in range(first, limit) if changes[i + 1] < SETTLED), limit)
+        out.append(replace(a, frame_after=after))
+    return out
 
 
 def _latest(items: Sequence[Any], t_ns: int) -> Any | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import json
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -151,10 +152,11 @@ class BundleReader:
         except (ValueError, KeyError, TypeError, RecursionError) as e:
             raise BundleMemberError(self.source.location, fmt.MARKERS, f"not marker records ({str(e)[:120]})") from e
 
-    def actions(self, rules: ActionRules | None = None) -> list[Action]:
+    def actions(self, rules: ActionRules | None = None, *, visual: bool = True) -> list[Action]:
         """The session's input reduced to actions (click, drag, scroll, type, hotkey, move, marker) with their
-        window, element, display and frames: `trajrec.actions`."""
-        from trajrec.actions import reduce_events
+        window, element, display and frames: `trajrec.actions`. `visual`: the frame after each action is the
+        first in which the screen settled (one low-resolution decode of the video); else it is chosen by time."""
+        from trajrec.actions import reduce_events, screen_changes
 
         return reduce_events(
             self.event_records(),
@@ -163,6 +165,7 @@ class BundleReader:
             markers=self.markers(),
             displays=self.displays,
             frame_times=self.frame_times() if self.has_screen else None,
+            changes=screen_changes(self.thumbnails()) if visual and self.has_screen else None,
             rules=rules,
         )
 
@@ -186,6 +189,21 @@ class BundleReader:
                 self._video = _VideoCursor(self._open_media(fmt.VIDEO))
             pts = table.column("pts").to_numpy()
             return self._video.decode(int(pts[index]), pts)
+        except MEDIA_ERRORS as e:
+            raise _damaged(self.source.location, fmt.VIDEO, e) from e
+
+    def thumbnails(self, width: int = 160, height: int = 90) -> Iterator[tuple[int, np.ndarray]]:
+        """(frame index, grey uint8 array of height x width) for every frame, in order: one sequential decode,
+        scaled down by the decoder (for screen statistics, not for looking at)."""
+        index = {int(p): i for i, p in enumerate(self.frames().column("pts").to_numpy())}
+        try:
+            with self._open_media(fmt.VIDEO) as f, av.open(f, "r") as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for frame in container.decode(stream):
+                    i = index.get(int(frame.pts)) if frame.pts is not None else None
+                    if i is not None:
+                        yield i, frame.reformat(width=width, height=height, format="gray").to_ndarray()
         except MEDIA_ERRORS as e:
             raise _damaged(self.source.location, fmt.VIDEO, e) from e
 

@@ -26,6 +26,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the actions as a JSON array")
     p.add_argument("--no-moves", action="store_true", help="leave out the pointer coming to rest")
     p.add_argument("--type-pause", type=float, default=1.5, metavar="S", help="a pause that ends typed text (1.5)")
+    p.add_argument(
+        "--timed-frames",
+        action="store_true",
+        help="choose each action's frame after by time (300 ms after it) instead of decoding the video to see "
+        "where the screen settled",
+    )
     p.set_defaults(run=run)
 
 
@@ -55,7 +61,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         raise UsageError("--type-pause must be above 0")
     rules = ActionRules(type_pause_ns=int(args.type_pause * 1e9), hover_ns=None if args.no_moves else 1_000_000_000)
     with open_bundle(args.path) as b:
-        actions = b.actions(rules)
+        actions = b.actions(rules, visual=not args.timed_frames)
         start = b.start_ns
     if args.json:
         print(json.dumps([a.to_json() for a in actions], indent=1))
