@@ -376,3 +376,36 @@ def test_the_token_goes_to_a_real_keyring_when_there_is_one(s3_server: EmbeddedS
     assert not (tmp_path / "yan-config" / "grant-token.json").exists()
     on_disk = b"".join(p.read_bytes() for p in (tmp_path / "home").rglob("*") if p.is_file())
     assert on_disk and token.encode() not in on_disk  # the keyring file holds it encrypted
+
+
+def test_a_lost_multipart_upload_reads_as_the_store_would_say_it() -> None:
+    """The grant service's not-found for an upload id becomes NoSuchUpload (FileUploader then starts the file
+    over), for a key NoSuchKey; an already complete bundle reads as a refused overwrite (412)."""
+    from botocore.exceptions import ClientError
+
+    from uploader.errors import GrantRefused
+    from uploader.grants.client import GrantS3
+
+    class Refusing:  # a pure-logic stand-in for the HTTP side
+        def __init__(self, code: str) -> None:
+            self.code = code
+
+        def op(self, *_: object) -> dict[str, object]:
+            raise GrantRefused("http://127.0.0.1:1", self.code, "no", 404)
+
+    def code_of(client: GrantS3, call: str, **kw: object) -> tuple[str, int]:
+        try:
+            getattr(client, call)(Bucket="b", Key="sid/screen/video.mp4", **kw)
+        except ClientError as e:
+            return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+        raise AssertionError("no error")
+
+    lost = GrantS3(Refusing("not-found"))  # type: ignore[arg-type]
+    assert code_of(lost, "list_parts", UploadId="u") == ("NoSuchUpload", 404)
+    assert code_of(lost, "complete_multipart_upload", UploadId="u", MultipartUpload={"Parts": []}) == (
+        "NoSuchUpload",
+        404,
+    )
+    assert code_of(lost, "head_object") == ("404", 404)
+    done = GrantS3(Refusing("already-complete"))  # type: ignore[arg-type]
+    assert code_of(done, "create_multipart_upload") == ("PreconditionFailed", 412)

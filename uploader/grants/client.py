@@ -24,6 +24,7 @@ from uploader.grants.protocol import Code
 log = logging.getLogger(__name__)
 
 TIMEOUT = urllib3.Timeout(connect=10.0, read=300.0)  # a complete-file reads the object back before it answers
+UPLOAD_OPS = frozenset({"part-url", "parts", "complete-file", "abort-file"})  # they name a multipart upload
 _XML_FIELD = re.compile(rb"<(Code|Message)>([^<]{0,500})</\1>")
 
 
@@ -129,9 +130,8 @@ class GrantS3:
             return self.service.op(session_id, op, {"path": path, **body}, answer)
         except GrantRefused as e:
             if e.code == Code.NOT_FOUND:
-                raise _client_error(
-                    "NoSuchUpload" if "upload" in op or op == "parts" else "NoSuchKey", 404, str(e), operation
-                ) from e
+                lost = op in UPLOAD_OPS  # the multipart upload is gone: FileUploader starts the file over
+                raise _client_error("NoSuchUpload" if lost else "NoSuchKey", 404, str(e), operation) from e
             if e.code == Code.ALREADY_COMPLETE or (e.code == Code.CONFLICT and "verified" in str(e)):
                 raise _client_error("PreconditionFailed", 412, str(e), operation) from e
             raise
