@@ -11,6 +11,7 @@ from typing import Any
 from recorder.dirs import uploader_dirs
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
+from recorder.terminal import one_line
 
 BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
@@ -159,9 +160,11 @@ def _grants(args: argparse.Namespace, config: Any, dirs: Any, place: str | None)
                 if who["expires_at"] is None
                 else f", token valid until {time.strftime('%Y-%m-%d %H:%M', time.localtime(who['expires_at']))}"
             )
-            print(
-                f"grant service {config.grant_url}: token accepted for {who['expert']} (bundles go to "
-                f"s3://{who['bucket']}/{who['prefix']}/), {room}{until}"
+            print(  # the names come from the service: shown escaped
+                one_line(
+                    f"grant service {config.grant_url}: token accepted for {who['expert']} (bundles go to "
+                    f"s3://{who['bucket']}/{who['prefix']}/), {room}{until}"
+                )
             )
         return ExitCode.OK
     if args.json:
