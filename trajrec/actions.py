@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from trajrec import format as fmt
-from trajrec.secrets import focus_times, is_modifier, is_shortcut, stretches
+from trajrec.secrets import focus_times, is_modifier, is_shortcut, key_release, stretches
 
 REDACTED_CHAR = "\u2022"
 SETTLED = 1.0  # mean absolute grey difference (0..255) below which two frames look the same (codec noise)
@@ -158,11 +158,9 @@ def _keys(events: Sequence[fmt.InputEvent], typed: set[int]) -> list[Action]:
 
 
 def _release_t(events: Sequence[fmt.InputEvent], press: int) -> int:
-    e = events[press]
-    for r in events[press + 1 :]:
-        if r.kind == fmt.EventKind.KEY_UP and (r.scancode, r.key) == (e.scancode, e.key):
-            return r.t_ns
-    return e.t_ns
+    """When the key pressed at `events[press]` was released (its press time when the release is not there)."""
+    release = key_release(events, press)
+    return events[press if release is None else release].t_ns
 
 
 def _typing(

@@ -212,7 +212,7 @@ def _secret(events: Sequence[InputEvent], stretch: Stretch, kind: str, a: int, b
     chosen = set(presses)
     end = t1
     for i in presses:  # each press's release: the next release of the same key
-        release = _release(events, i)
+        release = key_release(events, i)
         if release is not None:
             chosen.add(release)
             if i == last:
@@ -220,7 +220,8 @@ def _secret(events: Sequence[InputEvent], stretch: Stretch, kind: str, a: int, b
     return TypedSecret(kind, t0, end, tuple(sorted(chosen)))
 
 
-def _release(events: Sequence[InputEvent], press: int) -> int | None:
+def key_release(events: Sequence[InputEvent], press: int) -> int | None:
+    """Index of the release of the key pressed at `events[press]` (the next key_up of the same key), or None."""
     e = events[press]
     which = e.scancode if e.scancode is not None else e.key
     for j in range(press + 1, len(events)):
