@@ -207,3 +207,56 @@ def test_visual_frames_on_a_real_video(bundle: object) -> None:
     assert [i for i, _ in thumbs] == list(range(n)) and thumbs[0][1].shape == (36, 64)
     assert [a.kind for a in timed] == [a.kind for a in visual]
     assert all(a.frame_after is not None and 0 <= a.frame_after < n for a in visual)
+
+
+def test_the_frame_before_is_the_last_settled_state_not_a_frame_mid_change() -> None:
+    from trajrec.actions import screen_changes
+
+    frames = np.arange(0, 40) * 100 * MS + 1_000 * MS  # a frame every 100 ms from 1 s
+    thumbs = []
+    for i in range(40):  # still until 9, an animation over 10..20 (a new image each frame), still again from 21
+        v = 0 if i < 10 else (min(i, 21) - 9) * 10
+        thumbs.append((i, np.full((9, 16), v, np.uint8)))
+    changes = screen_changes(thumbs)
+    s = Script()
+    s.t = int(frames[2])
+    s.click(10, 10, wait_ms=1)  # ends at frame 2 + 61 ms
+    s.t = int(frames[15]) + 50 * MS
+    s.click(20, 20, wait_ms=1)  # pressed mid-animation: frame 15 changes, so does every frame back to 10
+    s.t = int(frames[30]) + 50 * MS
+    s.click(30, 30, wait_ms=1)  # pressed when the screen has been still since frame 21
+    rules = ActionRules(hover_ns=None)
+    visual = reduce_events(s.events, frame_times=frames, changes=changes, rules=rules)
+    timed = reduce_events(s.events, frame_times=frames, rules=rules)
+    assert [a.frame_before for a in timed] == [2, 15, 30]
+    # 1: frame 2 looks like frame 1; 2: frames 10..15 all changed, 9 is the last still one (and after the first
+    # click's end, the floor); 3: frame 30 looks like frame 29
+    assert visual[0].frame_before == 2 and visual[1].frame_before == 9 and visual[2].frame_before == 30
+    s2 = Script()
+    s2.t = int(frames[12]) + 50 * MS
+    s2.click(10, 10, wait_ms=1)  # the previous action ends inside the animation...
+    s2.t = int(frames[15]) + 50 * MS
+    s2.click(20, 20, wait_ms=1)  # ...so nothing settled lies between: the time-based frame stays
+    _, second = reduce_events(s2.events, frame_times=frames, changes=changes, rules=rules)
+    assert second.frame_before == 15
+
+
+def test_narration_is_the_speech_leading_up_to_and_during_each_action() -> None:
+    s = Script()
+    s.t = 2_000 * MS
+    s.click(10, 10, wait_ms=1)  # 2.001-2.061 s
+    s.t = 9_000 * MS
+    s.click(20, 20, wait_ms=1)  # 9.001 s: 7 s after the first
+    s.t = 9_500 * MS
+    s.type("ok")
+    speech = [(500 * MS, 1_500 * MS), (3_000 * MS, 3_500 * MS), (8_800 * MS, 9_700 * MS), (20_000 * MS, 21_000 * MS)]
+    m = fmt.Marker(9_050 * MS, fmt.MarkerKind.STEP, "save")
+    acts = reduce_events(s.events, markers=[m], speech=speech, rules=ActionRules(hover_ns=None))
+    assert kinds(acts) == ["click", "click", "marker", "type"]
+    first, second, marker, typed = acts
+    assert first.narration == (speech[0],)  # said in the 5 s before it
+    assert second.narration == (speech[2],)  # span 1 ends more than 5 s before; span 2 runs into the click
+    assert marker.narration == typed.narration == (speech[2],)  # the typing starts while span 2 still runs
+    assert reduce_events(s.events, rules=ActionRules(hover_ns=None))[0].narration == ()
+    late = reduce_events(s.events, speech=speech, rules=ActionRules(hover_ns=None, narration_lead_ns=10_000 * MS))
+    assert late[1].narration == (speech[1], speech[2])  # a longer lead reaches back to the first click's end, not further

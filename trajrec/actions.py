@@ -15,12 +15,14 @@
 
 A press whose release is not in the recording (trimmed, or the session ended first) gives a click or drag with
 `complete` False. Each action carries its pointer position in pixels and normalised to its display (0..1), the
-focused window, the accessibility element (the press target for clicks and drags, else the focus), and the
-frames before (the last grabbed at or before its start) and after (the first grabbed `settle_ns` after its end).
-With the screen's changes (`screen_changes`,
-one low-resolution decode), the frame after is the first, from the end on, in which the screen settled (the next
-frame looks the same), and never one grabbed after the next action started. The JSON form is
-`schemas/action.schema.json`.
+focused window, the accessibility element (the press target for clicks and drags, else the focus), its frames and
+its narration. Frames by time: before, the last grabbed at or before its start; after, the first grabbed
+`settle_ns` after its end. With the screen's changes (`screen_changes`, one low-resolution decode) they are where
+the screen had settled: before, the last frame at or before the start that looks like the one before it (the
+last visually distinct state, not a frame caught mid-change), never reaching back past the previous action; after,
+the first frame from the end on whose successor looks the same, never one grabbed after the next action started.
+Narration: the voiceover's speech spans (start_ns, end_ns) (`trajrec.quality.speech`) said from the previous action's
+end (at most `narration_lead_ns` before) to this one's end. The JSON form is `schemas/action.schema.json`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class ActionRules:
     type_pause_ns: int = 1_500_000_000
     hover_ns: int | None = 1_000_000_000
     settle_ns: int = 300_000_000  # without screen changes: the frame after is the first this long after the end
+    narration_lead_ns: int = 5_000_000_000  # speech this long before an action (after the one before) is its narration
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,12 @@ class Action:
     element: dict[str, Any] | None = field(default=None, compare=False)
     frame_before: int | None = None
     frame_after: int | None = None
+    narration: tuple[tuple[int, int], ...] = ()  # the voiceover's speech spans said leading up to and during it
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["keys"] = list(self.keys)
+        d["narration"] = [list(span) for span in self.narration]
         return d
 
 
@@ -206,11 +211,13 @@ def reduce_events(
     displays: Sequence[fmt.Display] = (),
     frame_times: np.ndarray | None = None,
     changes: np.ndarray | None = None,
+    speech: Sequence[tuple[int, int]] | None = None,
     rules: ActionRules | None = None,
 ) -> list[Action]:
     """The actions of a session's events (see the module docstring), in time order. `changes`: per frame, how
-    much the screen changed since the frame before (`screen_changes`); with it, the frame after an action is the
-    first in which the screen settled."""
+    much the screen changed since the frame before (`screen_changes`); with it, the frames before and after an
+    action are where the screen had settled. `speech`: the voiceover's speech spans (start_ns, end_ns), in order;
+    each action names those said leading up to and during it."""
     rules = rules or ActionRules()
     events = sorted(events, key=lambda e: (e.t_ns, e.seq))
     typed, used = _typing(
@@ -227,6 +234,8 @@ def reduce_events(
     out = [_context(a, windows, elements, displays, frame_times, rules) for a in actions]
     if changes is not None and frame_times is not None and len(frame_times) == len(changes):
         out = _settled(out, frame_times, changes)
+    if speech is not None:
+        out = _narration(out, speech, rules)
     return out
 
 
@@ -244,20 +253,45 @@ def screen_changes(thumbnails: Iterable[tuple[int, np.ndarray]]) -> np.ndarray:
 
 
 def _settled(actions: list[Action], frame_times: np.ndarray, changes: np.ndarray) -> list[Action]:
-    """Each action's frame after: from the first frame grabbed after its end, the first whose successor looks the
-    same (the screen stopped changing), but never one grabbed after the next action started."""
+    """Each action's frames where the screen had settled. Before: the last frame grabbed at or before its start that
+    looks like its predecessor, not reaching back past the previous action's end (else the last frame before the
+    start). After: from the first frame grabbed after its end, the first whose successor looks the same, but never
+    one grabbed after the next action started."""
     out = []
     starts = [a.start_ns for a in actions]
     n = len(frame_times)
+    prev_end: int | None = None
     for k, a in enumerate(actions):
+        before = a.frame_before
+        if before is not None:
+            floor = 0 if prev_end is None else int(np.searchsorted(frame_times, prev_end, side="right"))
+            before = next((i for i in range(before, floor - 1, -1) if changes[i] < SETTLED), before)
+        if a.kind != "marker":
+            prev_end = a.end_ns if prev_end is None else max(prev_end, a.end_ns)
         first = int(np.searchsorted(frame_times, a.end_ns, side="right"))
         nxt = next((t for t in starts[k + 1 :] if t > a.end_ns), None)
         limit = n - 1 if nxt is None else int(np.searchsorted(frame_times, nxt, side="right")) - 1
         if first > limit:  # no frame between this action and the next: the last one before the next
-            out.append(replace(a, frame_after=max(0, min(limit, n - 1)) if n else None))
+            out.append(replace(a, frame_before=before, frame_after=max(0, min(limit, n - 1)) if n else None))
             continue
         after = next((i for i in range(first, limit) if changes[i + 1] < SETTLED), limit)
-        out.append(replace(a, frame_after=after))
+        out.append(replace(a, frame_before=before, frame_after=after))
+    return out
+
+
+def _narration(actions: list[Action], speech: Sequence[tuple[int, int]], rules: ActionRules) -> list[Action]:
+    """Each action's narration: the speech spans overlapping the stretch from the previous action's end (at most
+    narration_lead_ns before its start) to its end. Markers take the spans around their moment."""
+    out = []
+    prev_end: int | None = None
+    for a in actions:
+        lead = a.start_ns - rules.narration_lead_ns
+        if prev_end is not None:
+            lead = min(a.start_ns, max(lead, prev_end))
+        spans = tuple((s0, s1) for s0, s1 in speech if s0 <= a.end_ns and s1 > lead)
+        out.append(replace(a, narration=spans))
+        if a.kind != "marker":
+            prev_end = a.end_ns if prev_end is None else max(prev_end, a.end_ns)
     return out
 
 

@@ -29,6 +29,7 @@ from trajrec.timeline import Span, pause_spans
 
 if TYPE_CHECKING:
     from trajrec.actions import Action, ActionRules
+    from trajrec.quality.speech import SpeechRules, Voiceover
 
 
 class BundleReader:
@@ -47,6 +48,7 @@ class BundleReader:
         self._video: _VideoCursor | None = None
         self._windows: list[fmt.WindowRecord] | None = None
         self._elements: list[fmt.ElementRecord] | None = None
+        self._voiceover: Voiceover | None = None
 
     # --- manifest shortcuts ---------------------------------------------------------------------
     @property
@@ -152,12 +154,14 @@ class BundleReader:
         except (ValueError, KeyError, TypeError, RecursionError) as e:
             raise BundleMemberError(self.source.location, fmt.MARKERS, f"not marker records ({str(e)[:120]})") from e
 
-    def actions(self, rules: ActionRules | None = None, *, visual: bool = True) -> list[Action]:
+    def actions(self, rules: ActionRules | None = None, *, visual: bool = True, speech: bool = True) -> list[Action]:
         """The session's input reduced to actions (click, drag, scroll, type, hotkey, move, marker) with their
-        window, element, display and frames: `trajrec.actions`. `visual`: the frame after each action is the
-        first in which the screen settled (one low-resolution decode of the video); else it is chosen by time."""
+        window, element, display, frames and narration: `trajrec.actions`. `visual`: the frames before and after
+        each action are where the screen had settled (one low-resolution decode of the video); else they are
+        chosen by time. `speech`: each action names the speech spans of `voiceover()` around it."""
         from trajrec.actions import reduce_events, screen_changes
 
+        voice = self.voiceover() if speech else None
         return reduce_events(
             self.event_records(),
             windows=self.window_records(),
@@ -166,6 +170,7 @@ class BundleReader:
             displays=self.displays,
             frame_times=self.frame_times() if self.has_screen else None,
             changes=screen_changes(self.thumbnails()) if visual and self.has_screen else None,
+            speech=voice.spans if voice is not None else None,
             rules=rules,
         )
 
@@ -246,6 +251,39 @@ class BundleReader:
             except MEDIA_ERRORS as e:
                 raise _damaged(self.source.location, fmt.AUDIO, e) from e
         return out
+
+    def audio_blocks(self, block_s: float = 10.0) -> Iterator[np.ndarray]:
+        """The whole voiceover as consecutive int16 blocks (n, channels) of about `block_s` seconds: one
+        sequential read, memory flat in the recording's length."""
+        if not self.has_audio:
+            raise BundleError(f"{self.source.location}: this bundle has no audio")
+        n = max(1, round(float(self.manifest["streams"]["audio"]["sample_rate"]) * block_s))
+        try:
+            with self._open_media(fmt.AUDIO) as f, sf.SoundFile(f) as snd:
+                while True:
+                    data = snd.read(n, dtype="int16", always_2d=True)
+                    if not len(data):
+                        return
+                    yield data
+        except MEDIA_ERRORS as e:
+            raise _damaged(self.source.location, fmt.AUDIO, e) from e
+
+    def voiceover(self, rules: SpeechRules | None = None) -> Voiceover | None:
+        """Where the expert spoke and how loud (`trajrec.quality.speech`); None without audio. Computed once."""
+        if not self.has_audio:
+            return None
+        if self._voiceover is None or rules is not None:
+            from trajrec.quality.speech import analyse
+
+            meta = self.manifest["streams"]["audio"]
+            self._voiceover = analyse(
+                self.audio_blocks(),
+                sample_rate=int(meta["sample_rate"]),
+                clock_rate_hz=self._audio_rate(),
+                first_sample_t_ns=int(meta["first_sample_t_ns"]),
+                rules=rules,
+            )
+        return self._voiceover
 
     def sample_time_ns(self, index: int) -> int:
         """Session-clock time of voiceover sample `index`."""
