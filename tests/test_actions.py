@@ -169,7 +169,7 @@ def test_the_actions_of_a_bundle_match_their_schema(bundle: object) -> None:
 
 
 def test_the_frame_after_is_where_the_screen_settled_before_the_next_action() -> None:
-    from trajrec.actions import SETTLED, screen_changes
+    from trajrec.screen import SETTLED, screen_changes
 
     frames = np.arange(0, 40) * 100 * MS + 1_000 * MS  # a frame every 100 ms from 1 s
     still, moving = np.zeros((9, 16), np.uint8), None
@@ -210,7 +210,7 @@ def test_visual_frames_on_a_real_video(bundle: object) -> None:
 
 
 def test_the_frame_before_is_the_last_settled_state_not_a_frame_mid_change() -> None:
-    from trajrec.actions import screen_changes
+    from trajrec.screen import screen_changes
 
     frames = np.arange(0, 40) * 100 * MS + 1_000 * MS  # a frame every 100 ms from 1 s
     thumbs = []
@@ -259,4 +259,4 @@ def test_narration_is_the_speech_leading_up_to_and_during_each_action() -> None:
     assert marker.narration == typed.narration == (speech[2],)  # the typing starts while span 2 still runs
     assert reduce_events(s.events, rules=ActionRules(hover_ns=None))[0].narration == ()
     late = reduce_events(s.events, speech=speech, rules=ActionRules(hover_ns=None, narration_lead_ns=10_000 * MS))
-    assert late[1].narration == (speech[1], speech[2])  # a longer lead reaches back to the first click's end, not further
+    assert late[1].narration == (speech[1], speech[2])  # a longer lead: back to the first click's end, no further

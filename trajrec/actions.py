@@ -28,17 +28,17 @@ end (at most `narration_lead_ns` before) to this one's end. The JSON form is `sc
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from trajrec import format as fmt
+from trajrec.screen import SETTLED
 from trajrec.secrets import focus_times, is_modifier, is_shortcut, key_release, stretches
 
 REDACTED_CHAR = "\u2022"
-SETTLED = 1.0  # mean absolute grey difference (0..255) below which two frames look the same (codec noise)
 
 
 @dataclass(frozen=True)
@@ -237,19 +237,6 @@ def reduce_events(
     if speech is not None:
         out = _narration(out, speech, rules)
     return out
-
-
-def screen_changes(thumbnails: Iterable[tuple[int, np.ndarray]]) -> np.ndarray:
-    """Per frame, the mean absolute difference of its grey thumbnail from the previous frame's (inf for the
-    first, and for a frame whose predecessor could not be decoded)."""
-    out: list[float] = []
-    prev: np.ndarray | None = None
-    for i, img in thumbnails:
-        out.extend([np.inf] * (i - len(out)))  # frames the decoder skipped
-        grey = img.astype(np.int16)
-        out.append(float(np.abs(grey - prev).mean()) if prev is not None and prev.shape == grey.shape else np.inf)
-        prev = grey
-    return np.asarray(out, dtype=np.float64)
 
 
 def _settled(actions: list[Action], frame_times: np.ndarray, changes: np.ndarray) -> list[Action]:

@@ -11,6 +11,7 @@ import errno
 import os
 import re
 import stat
+import tempfile
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -103,3 +104,19 @@ def open_regular(path: Path, mode: str = "rb", where: str | None = None, name: s
     if mode == "ab":
         os.lseek(fd, 0, os.SEEK_END)
     return os.fdopen(fd, mode)
+
+
+def write_private(path: Path, data: str | bytes) -> None:
+    """Replace the file at `path` with `data` atomically: a temporary file of mode 0600 beside it, synced, renamed
+    over it (a link at `path` is replaced, never followed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -9,6 +9,7 @@ with BundleReader("bundles/20261125T101500Z-1a2b3c4d") as b:
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 from collections.abc import Iterator
 from fractions import Fraction
@@ -30,6 +31,7 @@ from trajrec.timeline import Span, pause_spans
 if TYPE_CHECKING:
     from trajrec.actions import Action, ActionRules
     from trajrec.quality.speech import SpeechRules, Voiceover
+    from trajrec.screen import ScreenProfile
 
 
 class BundleReader:
@@ -38,6 +40,7 @@ class BundleReader:
         try:
             data = self.source.read_bytes(fmt.MANIFEST, fmt.MAX_MANIFEST_BYTES)
             self.manifest, self.newer_minor = read_manifest(data)
+            self.manifest_sha256 = hashlib.sha256(data).hexdigest()  # provenance: names this exact bundle
         except BundleMemberError as e:
             self.source.close()
             raise ManifestError(f"{self.source.location}: {fmt.MANIFEST}: {e.reason}") from e
@@ -49,6 +52,7 @@ class BundleReader:
         self._windows: list[fmt.WindowRecord] | None = None
         self._elements: list[fmt.ElementRecord] | None = None
         self._voiceover: Voiceover | None = None
+        self._screen: ScreenProfile | None = None
 
     # --- manifest shortcuts ---------------------------------------------------------------------
     @property
@@ -159,7 +163,7 @@ class BundleReader:
         window, element, display, frames and narration: `trajrec.actions`. `visual`: the frames before and after
         each action are where the screen had settled (one low-resolution decode of the video); else they are
         chosen by time. `speech`: each action names the speech spans of `voiceover()` around it."""
-        from trajrec.actions import reduce_events, screen_changes
+        from trajrec.actions import reduce_events
 
         voice = self.voiceover() if speech else None
         return reduce_events(
@@ -169,7 +173,7 @@ class BundleReader:
             markers=self.markers(),
             displays=self.displays,
             frame_times=self.frame_times() if self.has_screen else None,
-            changes=screen_changes(self.thumbnails()) if visual and self.has_screen else None,
+            changes=self.screen_profile().changes if visual and self.has_screen else None,
             speech=voice.spans if voice is not None else None,
             rules=rules,
         )
@@ -211,6 +215,14 @@ class BundleReader:
                         yield i, frame.reformat(width=width, height=height, format="gray").to_ndarray()
         except MEDIA_ERRORS as e:
             raise _damaged(self.source.location, fmt.VIDEO, e) from e
+
+    def screen_profile(self) -> ScreenProfile:
+        """How much each frame changed and how bright it is (`trajrec.screen`): one thumbnail decode, computed once."""
+        if self._screen is None:
+            from trajrec.screen import screen_profile
+
+            self._screen = screen_profile(self.thumbnails())
+        return self._screen
 
     def frame_at(self, t_ns: int) -> np.ndarray | None:
         """The frame on screen at session time `t_ns`, or None before the first frame."""

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from trajrec.paths import write_private
 from uploader.errors import StoreConfigError
 
 AddressingStyle = Literal["auto", "path", "virtual"]
@@ -286,18 +286,3 @@ def save_config(config: StoreConfig, path: Path) -> Path:
             lines.append(f"{key} = {_toml_string(value)}")
     write_private(path, "\n".join(lines) + "\n")
     return path
-
-
-def write_private(path: Path, text: str) -> None:
-    """Replace the file at `path` with `text` atomically (a temporary file, mode 0600, renamed over it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from uploader.config import write_private
+from trajrec.paths import write_private
 from uploader.errors import StoreConfigError
 
 log = logging.getLogger(__name__)
