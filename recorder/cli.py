@@ -16,6 +16,7 @@ from recorder.commands import (
     info,
     record,
     repair,
+    report,
     sample,
     scan,
     store,
@@ -30,7 +31,7 @@ from trajrec import __version__
 from uploader.errors import StoreConfigError
 
 log = logging.getLogger("trajrec")
-COMMANDS = (record, validate, scan, info, actions, repair, sample, upload, store, download, grants, gui)
+COMMANDS = (record, validate, scan, report, info, actions, repair, sample, upload, store, download, grants, gui)
 
 
 def build_parser() -> argparse.ArgumentParser:

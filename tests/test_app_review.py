@@ -479,3 +479,34 @@ def test_privacy_card_hides_a_marked_span_and_blurs_a_suggested_box(
     with BundleReader(bundle) as r:
         box = r.manifest["edits"][-1]
         assert (box["kind"], box["style"], box["reason"]) == ("box", "blur", "AWS Access Key")
+
+
+def test_the_quality_card_shows_the_labs_grade_and_what_to_do(qtbot: Any, page: ReviewPage, tmp_path: Path) -> None:
+    """The card grades as `trajrec report` does: the built-in policy fails a recording without voiceover and says
+    why; a lab's policy.toml in the settings folder replaces it."""
+    from recorder.app.review.quality import policy_path
+    from trajrec.quality.policy import DEFAULT, load_policy
+    from trajrec.quality.report import report
+
+    silent, _ = synthesize_bundle(tmp_path, SyntheticSpec(duration_s=12, width=160, height=120, audio=False, seed=5))
+    _load(qtbot, page, silent)
+    qtbot.waitUntil(lambda: page.quality.entry is not None, timeout=WAIT_MS)
+    with BundleReader(silent) as r:
+        expected = report(r, DEFAULT).grade
+    assert expected is not None and expected.grade == "fail"
+    assert page.quality.badge.text() == "Fail" and "reject" in page.quality.headline.text()
+    assert "no voiceover" in page.quality.headline.text()
+    assert "record with a microphone" in page.quality.reasons.text()
+    lab = policy_path()
+    lab.parent.mkdir(parents=True, exist_ok=True)
+    lab.write_text('name = "lab <b>7</b>"\n[[rule]]\nmetric = "actions.count"\nmin = 1000\ngrade = "warn"\n'
+                   'why = "<i>more</i> actions, please"\n')  # fmt: skip
+    try:
+        page.quality.set_bundle(silent)
+        qtbot.waitUntil(lambda: page.quality.badge.text() == "Warn", timeout=WAIT_MS)
+        assert page.quality.reasons.text() == "• <i>more</i> actions, please"  # plain text: never markup
+        assert page.quality.entry is not None and page.quality.entry.grade is not None
+        with BundleReader(silent) as r:
+            assert page.quality.entry.grade == report(r, load_policy(lab)).grade
+    finally:
+        lab.unlink()

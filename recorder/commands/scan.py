@@ -8,19 +8,16 @@ import json
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from recorder.commands.validate import S3, add_progress_option, expand, progress_wanted, remote_bundles
+from recorder.commands.batch import CountProgress, bundle_problem, open_reader, per_bundle
+from recorder.commands.validate import add_progress_option, expand, progress_wanted, remote_bundles
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
-from recorder.interrupt import sigint_sets
 from recorder.terminal import console
-from trajrec.errors import Cancelled, RetriesExceeded, TrajrecError
-from trajrec.reader import BundleReader
 from trajrec.scanning import ScanReport, scan
 from trajrec.secrets import compiled
 
@@ -78,29 +75,19 @@ def run(args: argparse.Namespace) -> ExitCode:
     t0 = time.perf_counter()
     with remote_bundles(args.paths) as remote:
         bundles = expand(args.paths, remote)
-        progress = _Progress(err, len(bundles), progress_wanted(args))
-        with sigint_sets(cancel), ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="scan") as pool:
-            futures: dict[Future[ScanReport], str] = {
-                pool.submit(_scan_one, b, remote, args, cancel): b for b in bundles
-            }
-            pending = set(futures)
-            try:
-                while pending and not cancel.is_set():
-                    done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        report = fut.result()  # _scan_one turns a bundle's problem into its report's error
-                        reports[futures[fut]] = report
-                        progress.step()
-                        if not args.json and not args.quiet:
-                            _print(out, report)
-            except BaseException:
-                cancel.set()
-                raise
-            finally:
-                for fut in pending:
-                    fut.cancel()
-        if cancel.is_set():
-            raise KeyboardInterrupt
+        progress = CountProgress(err, "scan", len(bundles), progress_wanted(args))
+
+        def done(bundle: str, report: ScanReport) -> None:
+            reports[bundle] = report
+            progress.step()
+            if not args.json and not args.quiet:
+                _print(out, report)
+
+        try:
+            per_bundle(bundles, lambda b: _scan_one(b, remote, args, cancel), done, jobs=args.jobs, cancel=cancel,
+                       name="scan")  # fmt: skip
+        finally:
+            progress.stop()
     ordered = [reports[b] for b in bundles]
     elapsed = time.perf_counter() - t0
     flagged = sum(not r.clean for r in ordered)
@@ -129,22 +116,14 @@ def run(args: argparse.Namespace) -> ExitCode:
 def _scan_one(
     bundle: str, remote: RemoteBundles | None, args: argparse.Namespace, cancel: threading.Event
 ) -> ScanReport:
-    """One bundle's report; a bundle that cannot be read is its report's error, and the batch goes on. A store
-    that keeps failing ends the run (raised)."""
+    """One bundle's report; a bundle that cannot be read is its report's error, and the batch goes on."""
     if cancel.is_set():
         return ScanReport(location=bundle, error="cancelled")
     try:
-        source = remote.source(bundle, cancel) if remote is not None and bundle.startswith(S3) else bundle
-        with BundleReader(source) as reader:
+        with open_reader(bundle, remote, cancel) as reader:
             return scan(reader, args.pattern, screen=not args.no_screen, task_patterns=args.task_patterns)
-    except (RetriesExceeded, Cancelled):
-        raise  # the store, or Ctrl+C: about the run, not the bundle
-    except ValueError as e:  # a task pattern that does not compile: this bundle's problem
-        return ScanReport(location=bundle, error=" ".join(str(e).split())[:300])
-    except TrajrecError as e:
-        return ScanReport(location=bundle, error=" ".join(str(e).split())[:300])
-    except Exception as e:  # a damaged member the decoders choke on: this bundle's problem, not the batch's
-        return ScanReport(location=bundle, error=f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")
+    except Exception as e:  # a task pattern that does not compile, a damaged bundle: this bundle's problem
+        return ScanReport(location=bundle, error=bundle_problem(e))
 
 
 def _print(out: Console, r: ScanReport) -> None:
@@ -155,27 +134,3 @@ def _print(out: Console, r: ScanReport) -> None:
         at = f"{(f.start_ns - r.start_ns) / 1e9:.1f}-{(f.end_ns - r.start_ns) / 1e9:.1f} s"
         box = f" box {f.box[0]},{f.box[1]} {f.box[2]}x{f.box[3]}" if f.box else ""
         out.print(f"{where}: [red]{f.source}[/] {escape(f.kind)} at {at}{box}")
-
-
-class _Progress:
-    """Bundles done of the total, on stderr (a plain counter: a bundle's OCR has no byte count)."""
-
-    def __init__(self, err: Console, total: int, enabled: bool) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._p = Progress(
-            TextColumn("[bold]scan"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            disable=not enabled,
-            transient=True,
-        )
-        self._task = self._p.add_task("scan", total=total)
-        self._p.start()
-
-    def step(self) -> None:
-        self._p.advance(self._task)
-        if self._p.finished:
-            self._p.stop()

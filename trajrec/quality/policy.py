@@ -65,26 +65,24 @@ class Policy:
     rules: tuple[Rule, ...] = ()
 
     def grade(self, quality: dict[str, Any]) -> Grade:
-        reasons: list[tuple[str, str]] = []
+        broken: list[tuple[str, str, str]] = []
         for rule in self.rules:
             problem = rule.check(quality)
             if problem is not None:
                 grade = rule.missing if rule.missing and lookup(quality, rule.metric) is None else rule.grade
                 if grade != "pass":
-                    reasons.append((grade, problem))
-        worst = max((GRADES.index(g) for g, _ in reasons), default=0)
-        return Grade(GRADES[worst], self.name, [f"{g}: {r}" for g, r in sorted(reasons, key=_fail_first)])
-
-
-def _fail_first(item: tuple[str, str]) -> int:
-    return -GRADES.index(item[0])
+                    broken.append((grade, problem, rule.why or problem))
+        broken.sort(key=lambda b: -GRADES.index(b[0]))  # fail first, in the policy's order
+        worst = max((GRADES.index(g) for g, _, _ in broken), default=0)
+        return Grade(GRADES[worst], self.name, [f"{g}: {p}" for g, p, _ in broken], [w for _, _, w in broken])
 
 
 @dataclass
 class Grade:
     grade: str  # pass | warn | fail
     policy: str
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # "fail: narration.coverage 0.02 < 0.05: <why>", worst first
+    advice: list[str] = field(default_factory=list)  # per reason, what to do (the rule's why), for the expert
 
     def to_json(self) -> dict[str, Any]:
         return {"grade": self.grade, "policy": self.policy, "reasons": list(self.reasons)}

@@ -36,6 +36,7 @@ from recorder.app.review.markers import MarkerList
 from recorder.app.review.parts import LOCAL_STYLE, ask_discard, card, label, stat, timeline_legend, waiting_page
 from recorder.app.review.player import Player
 from recorder.app.review.privacy import PrivacyCard
+from recorder.app.review.quality import QualityCard
 from recorder.app.review.timeline import Timeline
 from recorder.app.review.voice import VoiceControls
 from recorder.app.threads import run_task
@@ -117,6 +118,9 @@ class ReviewPage(QWidget):
         side = QVBoxLayout()
         side.setSpacing(16)
         side.addWidget(self._build_markers_card(), 1)
+        self.quality = QualityCard()  # the lab's grade of this recording, and why
+        self.quality.setFixedWidth(300)
+        side.addWidget(self.quality)
         self.privacy = PrivacyCard(self.player.position)
         self.privacy.setFixedWidth(300)
         self.privacy.redact_requested.connect(self.redact)
@@ -280,6 +284,7 @@ class ReviewPage(QWidget):
         )
         self.markers.set_markers(data.flagged(), data.start_ns)
         self.privacy.set_bundle(self.bundle, data.start_ns)
+        self.quality.set_bundle(data.path)
         service = None
         if data.video_size is not None and data.frames:
             service = FrameService(data.reader, data.frame_times, data.video_size, data.overlays, self)

@@ -1,0 +1,94 @@
+"""The batch commands' shared loop (scan, report, export): one task per bundle on a pool, results handed back as
+they finish, Ctrl+C cancels the rest, and a bundle's own problem is that bundle's result, never the batch's end.
+A store that keeps failing, or Ctrl+C, ends the run."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, TypeVar
+
+from rich.console import Console
+
+from recorder.commands.validate import S3
+from recorder.interrupt import sigint_sets
+from trajrec.errors import Cancelled, RetriesExceeded, TrajrecError
+from trajrec.reader import BundleReader
+
+if TYPE_CHECKING:
+    from uploader.remote import RemoteBundles
+
+R = TypeVar("R")
+
+
+def per_bundle(
+    bundles: list[str],
+    work: Callable[[str], R],
+    done: Callable[[str, R], None],
+    *,
+    jobs: int,
+    cancel: threading.Event,
+    name: str,
+) -> None:
+    """Run `work(bundle)` for each bundle, `jobs` at a time; `done(bundle, result)` on this thread as each finishes.
+    `work` turns a bundle's own problems into its result (see `bundle_problem`); what it raises ends the run."""
+    with sigint_sets(cancel), ThreadPoolExecutor(max_workers=jobs, thread_name_prefix=name) as pool:
+        futures: dict[Future[R], str] = {pool.submit(work, b): b for b in bundles}
+        pending = set(futures)
+        try:
+            while pending and not cancel.is_set():
+                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    done(futures[fut], fut.result())
+        except BaseException:
+            cancel.set()
+            raise
+        finally:
+            for fut in pending:
+                fut.cancel()
+    if cancel.is_set():
+        raise KeyboardInterrupt
+
+
+def open_reader(bundle: str, remote: RemoteBundles | None, cancel: threading.Event) -> BundleReader:
+    """A reader for a bundle from `expand`: a local path, or an s3:// location read straight from its store."""
+    source = remote.source(bundle, cancel) if remote is not None and bundle.startswith(S3) else bundle
+    return BundleReader(source)
+
+
+def bundle_problem(e: Exception) -> str:
+    """One line for an error that is the bundle's own problem (unreadable, damaged, hostile); re-raises what is
+    about the run instead: a store that keeps failing, or Ctrl+C."""
+    if isinstance(e, RetriesExceeded | Cancelled):
+        raise e
+    if isinstance(e, TrajrecError | ValueError):
+        return " ".join(str(e).split())[:300]
+    return f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"  # a damaged member the decoders choke on
+
+
+class CountProgress:
+    """Bundles done of the total, on stderr (a plain counter: the work per bundle has no byte count)."""
+
+    def __init__(self, err: Console, verb: str, total: int, enabled: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._p = Progress(
+            TextColumn(f"[bold]{verb}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not enabled,
+            transient=True,
+        )
+        self._task = self._p.add_task(verb, total=total)
+        self._p.start()
+
+    def step(self) -> None:
+        self._p.advance(self._task)
+        if self._p.finished:
+            self._p.stop()
+
+    def stop(self) -> None:
+        self._p.stop()
