@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from recorder.commands import (
     actions,
     download,
+    export,
     grants,
     gui,
     info,
@@ -31,7 +32,7 @@ from trajrec import __version__
 from uploader.errors import StoreConfigError
 
 log = logging.getLogger("trajrec")
-COMMANDS = (record, validate, scan, report, info, actions, repair, sample, upload, store, download, grants, gui)
+COMMANDS = (record, validate, scan, report, export, info, actions, repair, sample, upload, store, download, grants, gui)
 
 
 def build_parser() -> argparse.ArgumentParser:

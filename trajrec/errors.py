@@ -71,3 +71,15 @@ class OcrError(TrajrecError):
 
 class Cancelled(TrajrecError):
     """Work stopped because the user asked it to (Ctrl+C, a cancel event)."""
+
+
+class ExportWriteError(TrajrecError):
+    """An export's destination cannot be written (full, read-only, gone). What was exported stays; run the same
+    export again to resume."""
+
+    def __init__(self, path: object, error: OSError) -> None:
+        self.path = str(path)
+        super().__init__(
+            f"{path}: cannot write the export ({error.strerror or error}); the bundles finished so far are kept: "
+            "free the space (or fix the folder) and run the same command again to resume"
+        )

@@ -29,6 +29,20 @@ KIND_COLOURS = {
 OTHER_COLOURS = ("#76b7b2", "#edc948", "#ff9da7", "#59a14f")
 MAX_ACTION_ROWS = 3
 DB_FLOOR = -60.0
+TO = "\u2013"  # the en dash of ranges
+
+CSS = """
+svg.fig{display:block;width:100%;height:auto;font-family:inherit}
+.fig-title{font-size:14px;font-weight:600;fill:#1f2328}.lane{fill:#f3f4f6}.bar-count{font-size:11px;fill:#1f2328}
+.lane-label,.tick-label,.legend,.threshold-label,.mk-label{font-size:11px;fill:#59636e}.mk-label{fill:#24292f}
+.axis-label{font-size:11.5px;fill:#3d444d}.grid{stroke:#e7e9ec}.axis,.tick{stroke:#8c959f}
+.pause-bg{fill:#e4e7eb;opacity:.75}.pause{fill:#9aa3ad}.speech{fill:#59a14f}.idle{fill:#e0b84a}.act{opacity:.92}
+.marker .mk-line{stroke:#4e79a7;stroke-dasharray:2 3;opacity:.55}.marker .mk-head{fill:#4e79a7}
+.marker.note .mk-line{stroke:#8250df}.marker.note .mk-head{fill:#8250df}.marker .hit{fill:transparent}
+.marker:hover .mk-line{opacity:1;stroke-dasharray:none}
+.speech-bg{fill:#59a14f;opacity:.14}.threshold{stroke:#8c959f;stroke-dasharray:5 4}
+.level-line{fill:none;stroke:#2f4b66;stroke-width:1.3;stroke-linejoin:round}.bar{fill:#4e79a7}.bar.hot{fill:#e15759}
+"""
 
 
 def n(x: float) -> str:
@@ -59,7 +73,7 @@ def kind_colours(kinds: Sequence[str]) -> dict[str, str]:
 def nice_step(span: float, ticks: int = 4) -> float:
     """A round step (1, 2, 2.5 or 5 times a power of ten) that cuts `span` into at most about `ticks` parts."""
     raw = max(span, 1e-9) / ticks
-    mag = 10 ** math.floor(math.log10(raw))
+    mag = 10.0 ** math.floor(math.log10(raw))
     return next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
 
 
@@ -149,15 +163,16 @@ def timeline(f: Figures) -> str:
     _time_axis(svg, f.duration_s, top["markers"], y_axis, x)
     colours = kind_colours([k for k, _, _ in f.actions])
     for (kind, a, z), r in zip(f.actions, rows, strict=True):
-        tip = f"{kind} {mmss(a, 1)}–{mmss(z, 1)}"
+        tip = f"{kind} {mmss(a, 1)}{TO}{mmss(z, 1)}"
         svg.rect(x(a), top["actions"] + 3 + r * 12, max(x(z) - x(a), 2.0), 10, "act", colours[kind], tip)
-    for cls, lane, spans in (("speech", "narration", f.speech), ("idle", "idle", f.idle), ("pause", "pauses", f.pauses)):
+    lanes_of = (("speech", "narration", f.speech), ("idle", "idle", f.idle), ("pause", "pauses", f.pauses))
+    for cls, lane, spans in lanes_of:
         for a, z in spans:
-            svg.rect(x(a), top[lane] + 2, max(x(z) - x(a), 1.0), 10, cls, tip=f"{cls} {mmss(a, 1)}–{mmss(z, 1)}")
+            svg.rect(x(a), top[lane] + 2, max(x(z) - x(a), 1.0), 10, cls, tip=f"{cls} {mmss(a, 1)}{TO}{mmss(z, 1)}")
     marks = sorted(f.markers)
     for i, (t, kind, text) in enumerate(marks):
         mx = x(t)
-        room = (x(marks[i + 1][0]) if i + 1 < len(marks) else W - RIGHT + 40) - mx - 8
+        room = (x(marks[i + 1][0]) if i + 1 < len(marks) else W - RIGHT + 40.0) - mx - 8
         label = text if len(text) * 6.2 <= room else (text[: max(int(room / 6.2) - 1, 0)] + "…" if room > 30 else "")
         cls = "note" if kind == "note" else "step"
         svg.parts.append(f'<g class="marker {cls}"><title>{escape(f"{mmss(t, 1)} {kind}: {text}")}</title>')
@@ -167,7 +182,7 @@ def timeline(f: Figures) -> str:
         if label:
             svg.text(mx + 5, top["markers"] + 19, label, "mk-label")
         svg.parts.append("</g>")
-    lx = W - RIGHT
+    lx = float(W - RIGHT)
     for kind in reversed(list(colours)):  # the legend, right-aligned on the title's line
         count = sum(k == kind for k, _, _ in f.actions)
         label = f"{kind} {count}"
@@ -187,7 +202,7 @@ def level(f: Figures, silent_dbfs: float) -> str:
 
     svg = Svg(W, y1 + 44, "level", "Voiceover level")
     for a, z in f.speech:
-        svg.rect(x(a), y0, max(x(z) - x(a), 1.0), y1 - y0, "speech-bg", tip=f"speech {mmss(a, 1)}–{mmss(z, 1)}")
+        svg.rect(x(a), y0, max(x(z) - x(a), 1.0), y1 - y0, "speech-bg", tip=f"speech {mmss(a, 1)}{TO}{mmss(z, 1)}")
     for db in range(0, int(DB_FLOOR) - 1, -10):
         svg.line(LEFT, y(db), W - RIGHT, y(db), "grid")
         svg.text(LEFT - 6, y(db) + 4, str(db), "tick-label", "end")
@@ -250,7 +265,7 @@ def bars(
     for i, c in enumerate(counts):
         h = c / ymax * (y1 - y0)
         bx = left + i * bw
-        name = bar_labels[i] if bar_labels else f"{edge_labels[i]}–{edge_labels[i + 1]}" if edge_labels else str(i)
+        name = bar_labels[i] if bar_labels else f"{edge_labels[i]}{TO}{edge_labels[i + 1]}" if edge_labels else str(i)
         hot_cls = " hot" if hot and hot[i] else ""
         svg.rect(bx + bw * 0.12, y1 - max(h, 1.0 if c else 0.0), bw * 0.76, max(h, 1.0 if c else 0.0),
                  f"bar{hot_cls}", tip=f"{name}{unit}: {c}")
@@ -259,8 +274,10 @@ def bars(
         if bar_labels:
             svg.text(bx + bw / 2, y1 + 15, bar_labels[i], "tick-label", "middle")
     if edge_labels:
+        every = 1 + (len(edge_labels) - 1) // 7  # no more than 7 or 8 labels: they would touch
         for i, label in enumerate(edge_labels):
-            svg.text(left + i * bw, y1 + 15, label, "tick-label", "middle")
+            if i % every == 0:
+                svg.text(left + i * bw, y1 + 15, label, "tick-label", "middle")
     svg.line(left, y1, width - right, y1, "axis")
     svg.text((left + width - right) / 2, y1 + 36, xlabel, "axis-label", "middle")
     return str(svg)
@@ -278,3 +295,19 @@ def distribution(values: Sequence[float], *, title: str, xlabel: str, lo: float 
         counts[min(max(int((v - lo) // step), 0), k - 1)] += 1
     return bars(counts, title=title, xlabel=xlabel, cls="dist", edge_labels=[fmt(e) for e in edges], width=360,
                 height=200)
+
+
+def frame_histogram(h: object, stall_ms: float = 500.0) -> str | None:
+    """The frame-interval histogram of a quality record's frames.histogram ({"edges_ms", "counts"}, the last bin
+    open), bins from `stall_ms` on in red; None when there is none (or it is malformed)."""
+    if not isinstance(h, dict):
+        return None
+    edges, counts = h.get("edges_ms"), h.get("counts")
+    if not (isinstance(edges, list) and isinstance(counts, list) and len(edges) == len(counts) and counts):
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in [*edges, *counts]):
+        return None
+    labels = [f"{edges[i]:g}{TO}{edges[i + 1]:g}" if i + 1 < len(edges) else f"\u2265{edges[i]:g}"
+              for i in range(len(edges))]
+    return bars([int(c) for c in counts], title="Frame intervals", xlabel="interval between frames (ms)",
+                cls="frame-hist", bar_labels=labels, hot=[e >= stall_ms for e in edges], unit=" ms")

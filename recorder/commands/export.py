@@ -1,0 +1,184 @@
+"""`trajrec export --format steps|hf DEST PATH...`: bundles as training data, one bundle at a time, resumable;
+bundles that do not validate are skipped (or stop the run)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from recorder.commands.batch import CountProgress, bundle_problem, open_reader, per_bundle
+from recorder.commands.validate import S3, add_progress_option, expand, progress_wanted, remote_bundles
+from recorder.errors import UsageError
+from recorder.exitcodes import ExitCode
+from recorder.terminal import console
+
+if TYPE_CHECKING:
+    from trajrec.export.steps_data import ExportOptions
+    from uploader.remote import RemoteBundles
+
+
+class _Stop(Exception):
+    """--invalid fail: a bundle did not validate; the run stops."""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "export",
+        help="turn bundles into training data: AgentNet/OSWorld-like step folders, or Parquet for Hugging Face",
+        description="Export bundles as training data, one step per action (trajrec actions): its PyAutoGUI code "
+        "with coordinates normalised to the screenshot and the structured action, its timing, window, "
+        "accessibility element, the narration around it, and the screenshots before and after it. "
+        "--format steps: DEST/<session_id>/ with steps.jsonl, frames/ and meta.json. --format hf: Parquet shards "
+        "in DEST/data/ with the screenshots as an Image feature, provenance.jsonl and a dataset card (README.md), "
+        "loadable with datasets.load_dataset('parquet', data_files='DEST/data/*.parquet'). Bundles are exported one "
+        "at a time; run the same command again to resume an interrupted export (finished bundles are skipped). "
+        "A folder stands for the bundles in it; s3://BUCKET/PREFIX for the bundles under it.",
+        epilog="Exit codes: 0 every bundle exported (or already there), 1 a bundle was left out (it did not "
+        "validate, or could not be read), 2 usage error, 3 the store failed or DEST could not be written, "
+        "130 interrupted. Field mapping to AgentNet and OSWorld: README.md, 'Exports'.",
+    )
+    p.add_argument("dest", metavar="DEST", help="the export's folder (created if needed)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="bundle directory, .tar, a folder of them, or s3://…")
+    p.add_argument("--format", required=True, choices=("steps", "hf"), help="steps folders or Hugging Face Parquet")
+    p.add_argument("--image", choices=("png", "webp", "jpeg"), default="png",
+                   help="screenshot format (png and webp lossless; default png)")  # fmt: skip
+    p.add_argument("--max-width", type=int, metavar="PX", help="downscale screenshots wider than this")
+    p.add_argument("--no-moves", action="store_true", help="leave out the pointer coming to rest")
+    p.add_argument("--no-markers", action="store_true", help="leave out step and note markers")
+    p.add_argument(
+        "--invalid",
+        choices=("skip", "fail"),
+        default="skip",
+        help="a bundle that does not validate: skip it and go on (default), or stop the export",
+    )
+    p.add_argument("--no-validate", action="store_true", help="export without validating first (trusted bundles)")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="bundles exported at once (default 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON document (per bundle and summary) on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-bundle lines, only the summary")
+    add_progress_option(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    from trajrec.export.steps_data import ExportOptions
+
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.max_width is not None and args.max_width < 16:
+        raise UsageError("--max-width must be at least 16")
+    options = ExportOptions(args.image, args.max_width, moves=not args.no_moves, markers=not args.no_markers)
+    dest = Path(args.dest)
+    if dest.exists() and not dest.is_dir():
+        raise UsageError(f"{dest}: not a folder")
+    if args.format == "hf" and args.image == "webp":
+        raise UsageError("--format hf: use png or jpeg (not every datasets version decodes WebP)")
+    out, err = console(), console(stderr=True)
+    cancel = threading.Event()
+    results: dict[str, dict[str, Any]] = {}
+    t0 = time.perf_counter()
+    with remote_bundles(args.paths) as remote:
+        bundles = expand(args.paths, remote)
+        try:
+            dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as e:
+            err.print(f"error: {escape(str(dest))}: cannot create it ({escape(e.strerror or str(e))})")
+            return ExitCode.FAILURE
+        progress = CountProgress(err, f"export {args.format}", len(bundles), progress_wanted(args))
+
+        def done(bundle: str, result: dict[str, Any]) -> None:
+            results[bundle] = result
+            progress.step()
+            if not args.json and not args.quiet:
+                _print(out, result)
+            if result["result"] == "invalid" and args.invalid == "fail":
+                raise _Stop(bundle)
+
+        def work(bundle: str) -> dict[str, Any]:
+            return _export_one(bundle, remote, args, options, dest, cancel)
+
+        try:
+            per_bundle(bundles, work, done, jobs=args.jobs, cancel=cancel, name="export")
+        except _Stop as stop:
+            err.print(f"stopped: {escape(str(stop))} did not validate (--invalid fail)")
+        finally:
+            progress.stop()
+        if args.format == "hf":
+            from trajrec.export.hf import write_card
+
+            write_card(dest)
+    ordered = [results[b] for b in bundles if b in results]
+    summary = {
+        "bundles": len(bundles),
+        **{k: sum(r["result"] == k for r in ordered) for k in ("exported", "resumed", "invalid", "unreadable")},
+        "not_reached": len(bundles) - len(ordered),
+        "steps": sum(r.get("steps", 0) for r in ordered),
+        "bytes": sum(r.get("bytes", 0) for r in ordered),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    if args.json:
+        json.dump({"format": args.format, "dest": str(dest), "bundles": ordered, "summary": summary}, sys.stdout,
+                  indent=1)  # fmt: skip
+        sys.stdout.write("\n")
+    else:
+        out.print(
+            f"{summary['exported']} exported, {summary['resumed']} already there, {summary['invalid']} invalid, "
+            f"{summary['unreadable']} unreadable; {summary['steps']} steps, {summary['bytes'] / 1e6:.1f} MB in "
+            f"{escape(str(dest))}; {summary['seconds']:.1f} s"
+        )
+    left_out = summary["invalid"] + summary["unreadable"] + summary["not_reached"]
+    return ExitCode.INVALID if left_out else ExitCode.OK
+
+
+def _export_one(
+    bundle: str,
+    remote: RemoteBundles | None,
+    args: argparse.Namespace,
+    options: ExportOptions,
+    dest: Path,
+    cancel: threading.Event,
+) -> dict[str, Any]:
+    from trajrec.errors import ExportWriteError
+    from trajrec.export.hf import export_hf
+    from trajrec.export.steps import export_steps
+
+    result: dict[str, Any] = {"location": bundle}
+    if cancel.is_set():
+        return result | {"result": "unreadable", "error": "cancelled"}
+    try:
+        if not args.no_validate:
+            from trajrec.validation import validate_bundle
+
+            report = remote.validate(bundle) if remote is not None and bundle.startswith(S3) else validate_bundle(
+                bundle, cancel=cancel
+            )
+            if not report.valid:
+                problems = [f"{f.code}: {f.message}" for f in report.findings if f.severity == "error"][:3]
+                return result | {"result": "invalid", "problems": problems}
+        with open_reader(bundle, remote, cancel) as reader:
+            exporter = export_hf if args.format == "hf" else export_steps
+            done = exporter(reader, dest, options)
+    except ExportWriteError:
+        raise  # DEST cannot be written: about the run, not the bundle
+    except Exception as e:
+        return result | {"result": "unreadable", "error": bundle_problem(e)}
+    return result | {"result": "resumed" if done.skipped else "exported", **done.to_json()}
+
+
+def _print(out: Console, r: dict[str, Any]) -> None:
+    where = escape(r["location"])
+    if r["result"] == "invalid":
+        out.print(f"[red]invalid[/] {where}: {escape('; '.join(r['problems']))}")
+    elif r["result"] == "unreadable":
+        out.print(f"[red]unreadable[/] {where}: {escape(r['error'])}")
+    elif r["result"] == "resumed":
+        out.print(f"already there {where}")
+    else:
+        out.print(f"[green]exported[/] {where}: {r['steps']} steps, {r['frames']} screenshots")

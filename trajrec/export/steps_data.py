@@ -1,0 +1,157 @@
+"""The steps of a bundle, as both exports write them: one record per action with its timing (session clock and UTC),
+PyAutoGUI code normalised to the screenshot, the structured action, its window and element, its narration (ids of
+the bundle's speech spans) and the frames before and after; plus the bundle's provenance (`meta`).
+
+Coordinates: `structured` keeps the action's pixels (virtual desktop) and its display-normalised nx/ny; the code and
+`x`/`y` are normalised to the screenshot, which is the recorded region of the desktop (the video frame), so a model
+sees the point it should act on in the image it is given.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from trajrec.export.pyautogui import code
+from trajrec.format import utc_iso
+
+if TYPE_CHECKING:
+    from trajrec.actions import ActionRules
+    from trajrec.reader import BundleReader
+
+IMAGE_FORMATS = {"png": "PNG", "webp": "WEBP", "jpeg": "JPEG"}
+EXPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    image_format: str = "png"  # png | webp (lossless) | jpeg
+    max_width: int | None = None  # downscale screenshots wider than this (None: full resolution)
+    moves: bool = True  # include the pointer coming to rest
+    markers: bool = True  # include step/note markers as steps
+
+
+@dataclass
+class BundleSteps:
+    """What an export writes for one bundle: the step records, the frames they name, and the meta record."""
+
+    meta: dict[str, Any]
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)  # frame indices the steps name, ascending
+
+    def frame_name(self, index: int, ext: str) -> str:
+        return f"frames/{index:06d}.{ext}"
+
+
+def _region(b: BundleReader) -> tuple[float, float, float, float] | None:
+    """The screenshot's place on the desktop: x0, y0, width, height in desktop pixels."""
+    screen = b.manifest["streams"]["screen"]
+    if not screen.get("present"):
+        return None
+    region: Any = screen.get("region") or {}
+    (x0, y0), (w, h) = region.get("origin", (0, 0)), region.get("size_px", (screen["width"], screen["height"]))
+    return float(x0), float(y0), float(w), float(h)
+
+
+def _norm(region: tuple[float, float, float, float] | None, x: int | None, y: int | None) -> tuple[float, float] | None:
+    if region is None or x is None or y is None:
+        return None
+    x0, y0, w, h = region
+    return round(min(max((x - x0) / w, 0.0), 1.0), 4), round(min(max((y - y0) / h, 0.0), 1.0), 4)
+
+
+def bundle_steps(b: BundleReader, options: ExportOptions, rules: ActionRules | None = None) -> BundleSteps:
+    from trajrec.actions import ActionRules
+
+    rules = rules or ActionRules(hover_ns=ActionRules.hover_ns if options.moves else None)
+    actions = b.actions(rules)
+    voice = b.voiceover()
+    speech = voice.spans if voice is not None else []
+    span_id = {span: i for i, span in enumerate(speech)}
+    region = _region(b)
+    start = b.start_ns
+    ext = options.image_format
+    out = BundleSteps(meta(b, speech, options))
+    frames: set[int] = set()
+    for a in actions:
+        if a.kind == "marker" and not options.markers:
+            continue
+        at, to = _norm(region, a.x, a.y), _norm(region, a.to_x, a.to_y)
+        record = {
+            "step": len(out.steps),
+            "t_ns": a.start_ns,
+            "end_ns": a.end_ns,
+            "t_s": round((a.start_ns - start) / 1e9, 3),
+            "utc": utc_iso(b.utc_ns(a.start_ns)),
+            "kind": a.kind,
+            "action": code(a, at, to),
+            "x": at[0] if at else None,
+            "y": at[1] if at else None,
+            "structured": a.to_json(),
+            "app": a.app,
+            "title": a.title,
+            "element": a.element,
+            "narration": [span_id[s] for s in a.narration if s in span_id],
+            "screenshot_before": None,
+            "screenshot_after": None,
+        }
+        for key, index in (("screenshot_before", a.frame_before), ("screenshot_after", a.frame_after)):
+            if index is not None:
+                record[key] = out.frame_name(index, ext)
+                frames.add(index)
+        out.steps.append(record)
+    out.frames = sorted(frames)
+    return out
+
+
+def meta(b: BundleReader, speech: list[tuple[int, int]], options: ExportOptions) -> dict[str, Any]:
+    m = b.manifest
+    task = m.get("task") or {}
+    screen = m["streams"]["screen"]
+    start = b.start_ns
+    return {
+        "export": {"format": "trajrec-steps", "version": EXPORT_VERSION, "image_format": options.image_format,
+                   "max_width": options.max_width},
+        "source": {"session_id": b.session_id, "manifest_sha256": b.manifest_sha256, "status": m["status"],
+                   "format_version": m.get("format_version"), "recorder": m.get("recorder")},
+        "task": {"id": task.get("id"), "title": task.get("title"), "instruction": task.get("instruction")},
+        "expert": task.get("expert"),
+        "start_utc": utc_iso(b.utc_ns(start)),
+        "duration_s": round((b.end_ns - start) / 1e9, 3),
+        "screenshot": {"width": screen.get("width"), "height": screen.get("height"), "region": _region(b)},
+        "displays": m["environment"]["displays"],
+        "narration": [
+            {"id": i, "start_ns": s0, "end_ns": s1, "t_s": round((s0 - start) / 1e9, 3),
+             "end_s": round((s1 - start) / 1e9, 3)}
+            for i, (s0, s1) in enumerate(speech)
+        ],
+    }
+
+
+def encode_image(rgb: np.ndarray, options: ExportOptions) -> bytes:
+    """A screenshot in the export's image format, downscaled to max_width when wider. PNG at a fast compression
+    level (lossless either way: the level trades size for time), WebP lossless, JPEG at quality 90."""
+    from PIL import Image
+
+    img = Image.fromarray(rgb)
+    if options.max_width and img.width > options.max_width:
+        h = max(1, round(img.height * options.max_width / img.width))
+        img = img.resize((options.max_width, h), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    if options.image_format == "png":
+        img.save(buf, format="PNG", compress_level=1)
+    elif options.image_format == "webp":
+        img.save(buf, format="WEBP", lossless=True, method=0)
+    else:
+        img.save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def frames_of(b: BundleReader, indices: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """The decoded frames at `indices` (ascending), decoding forward where it can."""
+    for i in indices:
+        yield i, b.frame(i)
