@@ -154,23 +154,20 @@ def export_hf(b: BundleReader, dest: Path, options: ExportOptions) -> Exported:
     tmp = data / f".{sid}.parquet.{os.getpid()}.tmp"
     sch = schema(work.meta)
     try:
-        with writing(data):
+        with writing(data):  # the frames' decoding raises BundleError: an OSError here is the destination's
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as f, pq.ParquetWriter(f, sch, compression="zstd") as writer:
-            rows: list[dict[str, Any]] = []
-            for s, images in zip(work.steps, _images(b, work, options), strict=True):
-                rows.append(_row(s, work.meta, images, work.meta["narration"]))
-                if len(rows) >= ROW_GROUP:
-                    with writing(data):
+            with os.fdopen(fd, "wb") as f, pq.ParquetWriter(f, sch, compression="zstd") as writer:
+                rows: list[dict[str, Any]] = []
+                for s, images in zip(work.steps, _images(b, work, options), strict=True):
+                    rows.append(_row(s, work.meta, images, work.meta["narration"]))
+                    if len(rows) >= ROW_GROUP:
                         writer.write_table(pa.Table.from_pylist(rows, schema=sch))
-                    rows = []
-            with writing(data):
+                        rows = []
                 if rows or not work.steps:
                     writer.write_table(pa.Table.from_pylist(rows, schema=sch))
                 writer.close()
                 f.flush()
                 os.fsync(f.fileno())
-        with writing(data):
             os.replace(tmp, shard)
             _sync_dir(data)
     except BaseException:
