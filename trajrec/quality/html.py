@@ -16,18 +16,22 @@ import base64
 import hashlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from trajrec.format import KEYFRAME_INTERVAL_NS
 from trajrec.quality import svg
+from trajrec.quality.metrics import QualityRules
 from trajrec.quality.policy import GRADES
 from trajrec.quality.report import Entry, Figures
 from trajrec.quality.speech import SILENT_DBFS
 
 GRADE_ORDER = (*GRADES, "unreadable")
 DASH = "\u2014"
+STALL_MS = QualityRules().stall_ns / 1e6  # a gap between stored frames longer than this is counted in frames.stalls
+GAP, KEYFRAME = f"{STALL_MS:g} ms", f"{KEYFRAME_INTERVAL_NS / 1e9:g} s"
 COLUMNS = ("Bundle", "Grade", "Duration", "Active", "Narration", "Actions/min", "FPS", "Max gap", "Dropped", "Reasons")
 
 
@@ -162,7 +166,7 @@ def _tiles(q: Q) -> str:
          f"rms {_fix(q.num('voice.rms_dbfs'), 1)} · clipped {_pct(q.num('voice.clipped_share'))}", ("voice",)),
         ("Frame rate", _fix(q.num("frames.fps"), 1, " fps"), f"median {_ms(q.num('frames.interval_ms.median'))} · "
          f"p95 {_ms(q.num('frames.interval_ms.p95'))}", ("frames.fps", "frames.count", "frames.interval_ms")),
-        ("Longest gap", _fix(q.num("frames.max_gap_s"), 2, " s"), f"{_int(q.count('frames.stalls'))} stalls",
+        ("Longest gap", _fix(q.num("frames.max_gap_s"), 2, " s"), f"{_int(q.count('frames.stalls'))} over {GAP}",
          ("frames.max_gap_s", "frames.stalls")),
         ("Dropped frames", _int(q.count("frames.dropped")),
          f"{_pct(q.num('frames.dropped_share'))} of {_int(q.count('frames.count'))}", ("frames.dropped",)),
@@ -190,13 +194,13 @@ def _tiles(q: Q) -> str:
 
 
 def _plots(fig: Figures, q: Q) -> str:
-    parts = [f'<section class="card plot">{svg.timeline(fig)}</section>']
+    parts = [f'<section class="card plot">{svg.timeline(fig, _stalls(q))}</section>']
     if fig.level_dbfs:
         parts.append(f'<section class="card plot">{svg.level(fig, SILENT_DBFS)}</section>')
     else:
         parts.append(_missing("Voiceover level", "the voiceover has no level to draw" if q.voiced
                               else "no voiceover in this bundle"))
-    hist = svg.frame_histogram(q.get("frames.histogram"))
+    hist = svg.frame_histogram(q.get("frames.histogram"), STALL_MS)
     if hist is not None:
         parts.append(f'<section class="card plot split"><div>{hist}</div>{_intervals(q)}</section>')
     else:
@@ -214,13 +218,18 @@ def _intervals(q: Q) -> str:
             for name, key in (("median", "median"), ("95th percentile", "p95"), ("99th percentile", "p99"),
                               ("longest", "max"))]
     rows += [("frames", _int(q.count("frames.count"))), ("dropped", _int(q.count("frames.dropped")))]
-    stalls = q.get("frames.stalls")
-    spans = [(float(a), float(b)) for a, b in (s for s in stalls if isinstance(s, list) and len(s) == 2)
-             if isinstance(a, int | float) and isinstance(b, int | float)] if isinstance(stalls, list) else []
+    spans = _stalls(q)
     shown = ", ".join(f"{svg.mmss(a, 1)}{svg.TO}{svg.mmss(b, 1)}" for a, b in spans[:6])
-    rows.append(("stalls", shown + (" …" if len(spans) > 6 else "") if spans else "none"))
+    rows.append((f"gaps over {GAP}", shown + (" …" if len(spans) > 6 else "") if spans else "none"))
     cells = "".join(f"<dt>{k}</dt><dd>{escape(v)}</dd>" for k, v in rows)
-    return f'<div><h3>Intervals</h3><dl class="stats">{cells}</dl></div>'
+    return (f'<div><h3>Intervals</h3><dl class="stats">{cells}</dl><p class="caption">Amber: gaps over {GAP}, from '
+            f"a stalled capture or a still screen (an unchanged frame is stored only every {KEYFRAME}).</p></div>")
+
+
+def _stalls(q: Q) -> list[tuple[float, float]]:
+    got = q.get("frames.stalls")
+    pairs = [s for s in got if isinstance(s, list) and len(s) == 2] if isinstance(got, list) else []
+    return [(float(a), float(b)) for a, b in pairs if all(isinstance(v, int | float) for v in (a, b))]
 
 
 def _shots(fig: Figures) -> str:
@@ -232,7 +241,7 @@ def _shots(fig: Figures) -> str:
             for t, kind, text in fig.markers if t not in shot_times]
     if not items and not rest:
         return _missing("Markers", "no step or note markers in this bundle")
-    return ('<section class="card"><h3>Screenshots at markers</h3>'
+    return (f'<section class="card"><h3>{"Screenshots at markers" if items else "Markers"}</h3>'
             + (f'<div class="shots">{"".join(items)}</div>' if items else "")
             + (f'<ul class="markers">{"".join(rest)}</ul>' if rest else "") + "</section>")
 
@@ -297,24 +306,20 @@ def _row(q: Q, i: int) -> str:
     return f"<tr>{''.join(tds)}</tr>"
 
 
+DISTRIBUTIONS: tuple[tuple[str, str, Callable[[Q], float | None], bool], ...] = (  # title, axis, value, a share
+    ("Narration coverage", "share of active time (%)", lambda q: q.coverage, True),
+    ("Active time", "active minutes", lambda q: q.num("active_s", 1 / 60), False),
+    ("Actions per active minute", "actions / min", lambda q: q.num("actions.per_active_minute"), False),
+    ("Longest frame gap", "seconds", lambda q: q.num("frames.max_gap_s"), False),
+    ("Idle share", "share of time (%)", lambda q: q.num("idle_share"), True),
+)
+
+
 def _distributions(qs: Sequence[Q]) -> str:
     read = [q for q in qs if q.grade != "unreadable"]
-
-    def pct(v: float) -> str:
-        return f"{v:g}%"
-
-    figs = [
-        svg.distribution([v * 100 for q in read if (v := q.coverage) is not None], title="Narration coverage",
-                         xlabel="share of active time (%)", hi=100, step=10, fmt=pct),
-        svg.distribution([v for q in read if (v := q.num("active_s", 1 / 60)) is not None], title="Active time",
-                         xlabel="active minutes"),
-        svg.distribution([v for q in read if (v := q.num("actions.per_active_minute")) is not None],
-                         title="Actions per active minute", xlabel="actions / min"),
-        svg.distribution([v for q in read if (v := q.num("frames.max_gap_s")) is not None], title="Longest frame gap",
-                         xlabel="seconds"),
-        svg.distribution([v for q in read if (v := q.num("idle_share", 100)) is not None], title="Idle share",
-                         xlabel="share of time (%)", hi=100, step=10, fmt=pct),
-    ]
+    figs = [svg.distribution([v * (100 if share else 1) for q in read if (v := get(q)) is not None], title=title,
+                             xlabel=axis, hi=100 if share else None, step=10 if share else None, unit="%" * share)
+            for title, axis, get, share in DISTRIBUTIONS]
     return '<section class="dists">' + "".join(f'<div class="card">{s}</div>' for s in figs) + "</section>"
 
 
@@ -348,6 +353,7 @@ text-transform:uppercase;letter-spacing:.05em;white-space:nowrap}.badge.big{font
 .split{display:grid;grid-template-columns:minmax(0,2.2fr) minmax(0,1fr);gap:24px;align-items:start}
 .split h3{margin-top:6px}dl.stats{display:grid;grid-template-columns:auto 1fr;gap:5px 16px;margin:0;font-size:13px}
 dl.stats dt{color:var(--muted)}dl.stats dd{margin:0;font-variant-numeric:tabular-nums}.missing p{margin:0}
+.caption{color:var(--muted);font-size:12px;margin:12px 0 0}
 .shots{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:12px}
 figure.shot{margin:0;border:1px solid var(--line);border-radius:8px;overflow:hidden;background:#fff}
 figure.shot img{display:block;width:100%;height:auto;background:#222}figcaption{padding:6px 10px;font-size:12.5px}
@@ -363,6 +369,7 @@ th[aria-sort=ascending] button::after{content:" \\25B2";font-size:9px}
 th[aria-sort=descending] button::after{content:" \\25BC";font-size:9px}
 td.loc a{color:var(--text);font-weight:600;text-decoration:none}td.loc a:hover{text-decoration:underline}
 td.loc span{display:block;font-size:11.5px}td.loc .dir{color:var(--muted)}
+@media screen{.plot{overflow-x:auto}svg.timeline,svg.level{min-width:720px}}
 .dists{display:grid;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:0 12px}
 details.bundle{background:var(--card);border:1px solid var(--line);border-radius:10px;margin:8px 0}
 details.bundle>summary{display:flex;gap:12px;align-items:baseline;padding:10px 16px;cursor:pointer;list-style:none}

@@ -36,7 +36,7 @@ PRESSES = (fmt.EventKind.DOWN, fmt.EventKind.KEY_DOWN)
 @dataclass(frozen=True)
 class QualityRules:
     idle_ns: int = 5 * S
-    stall_ns: int = 500_000_000  # a gap between frames longer than this is a stall
+    stall_ns: int = fmt.FRAME_GAP_LIMIT_NS  # a longer gap between frames is a stall (the validator's limit)
     black_ns: int = 1 * S
     black_level: float = 16.0  # mean grey under this (of 255)...
     black_spread: float = 6.0  # ...and standard deviation under this: a black frame
@@ -182,13 +182,15 @@ def _voice(v: Voiceover | None) -> dict[str, Any] | None:
 def _frames(b: BundleReader, t: np.ndarray, pauses: Sequence[Span], rules: QualityRules) -> dict[str, Any]:
     stats = b.manifest["stats"]
     dropped = int(stats.get("dropped_frames", 0))
+    fps_target = float(b.manifest["streams"]["screen"].get("fps_target") or 0.0)
     out: dict[str, Any] = {
         "count": len(t),
         "dropped": dropped,
         "dropped_share": round(dropped / (len(t) + dropped), 5) if len(t) + dropped else 0.0,
     }
     if len(t) < 2:
-        return out | {"fps": 0.0, "interval_ms": None, "histogram": None, "max_gap_s": 0.0, "stalls": []}
+        return out | {"fps_target": fps_target, "mean_fps": 0.0, "interval_ms": None, "histogram": None,
+                      "max_gap_s": 0.0, "stalls": []}
     d = np.diff(t)
     crossing = np.zeros(len(d), bool)
     for p0, p1 in pauses:
@@ -198,7 +200,8 @@ def _frames(b: BundleReader, t: np.ndarray, pauses: Sequence[Span], rules: Quali
     gaps = capture_gaps(t, pauses, rules.stall_ns)
     captured = float(ms.sum()) / 1e3
     return out | {
-        "fps": round(len(ms) / captured, 2) if captured else 0.0,
+        "fps_target": fps_target,
+        "mean_fps": round(len(ms) / captured, 2) if captured else 0.0,
         "interval_ms": {
             "median": round(float(np.median(ms)), 2),
             "p95": round(float(np.percentile(ms, 95)), 2),

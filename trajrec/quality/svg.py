@@ -41,7 +41,7 @@ svg.fig{display:block;width:100%;height:auto;font-family:inherit}
 .marker.note .mk-line{stroke:#8250df}.marker.note .mk-head{fill:#8250df}.marker .hit{fill:transparent}
 .marker:hover .mk-line{opacity:1;stroke-dasharray:none}
 .speech-bg{fill:#59a14f;opacity:.14}.threshold{stroke:#8c959f;stroke-dasharray:5 4}
-.level-line{fill:none;stroke:#2f4b66;stroke-width:1.3;stroke-linejoin:round}.bar{fill:#4e79a7}.bar.hot{fill:#e15759}
+.level-line{fill:none;stroke:#2f4b66;stroke-width:1.3;stroke-linejoin:round}.bar{fill:#4e79a7}.bar.hot{fill:#e0a030}.gap{fill:#e0a030}
 """
 
 
@@ -142,12 +142,14 @@ def _pack(actions: Sequence[tuple[str, float, float]], px: Callable[[float], flo
     return rows
 
 
-def timeline(f: Figures) -> str:
-    """Lanes over session time: markers, actions (coloured by kind), narration, idle, pauses."""
+def timeline(f: Figures, gaps: Sequence[tuple[float, float]] = ()) -> str:
+    """Lanes over session time: markers, actions (coloured by kind), narration, idle, pauses and the gaps between
+    stored frames (`frames.stalls` of the quality record)."""
     x = _scale(f.duration_s)
     rows = _pack(f.actions, x)
     n_rows = max(rows, default=0) + 1
-    lanes = [("markers", 26.0), ("actions", n_rows * 12.0 + 4), ("narration", 14.0), ("idle", 14.0), ("pauses", 14.0)]
+    lanes = [("markers", 26.0), ("actions", n_rows * 12.0 + 4), ("narration", 14.0), ("idle", 14.0), ("pauses", 14.0),
+             ("frame gaps", 14.0)]
     top: dict[str, float] = {}
     y = 34.0
     for name, h in lanes:
@@ -165,14 +167,16 @@ def timeline(f: Figures) -> str:
     for (kind, a, z), r in zip(f.actions, rows, strict=True):
         tip = f"{kind} {mmss(a, 1)}{TO}{mmss(z, 1)}"
         svg.rect(x(a), top["actions"] + 3 + r * 12, max(x(z) - x(a), 2.0), 10, "act", colours[kind], tip)
-    lanes_of = (("speech", "narration", f.speech), ("idle", "idle", f.idle), ("pause", "pauses", f.pauses))
-    for cls, lane, spans in lanes_of:
+    spans_of = (("speech", "narration", f.speech), ("idle", "idle", f.idle), ("pause", "pauses", f.pauses),
+                ("gap", "frame gaps", gaps))
+    for cls, lane, spans in spans_of:
         for a, z in spans:
-            svg.rect(x(a), top[lane] + 2, max(x(z) - x(a), 1.0), 10, cls, tip=f"{cls} {mmss(a, 1)}{TO}{mmss(z, 1)}")
+            tip = f"{lane} {mmss(a, 1)}{TO}{mmss(z, 1)} ({z - a:.1f} s)"
+            svg.rect(x(a), top[lane] + 2, max(x(z) - x(a), 1.0), 10, cls, tip=tip)
     marks = sorted(f.markers)
     for i, (t, kind, text) in enumerate(marks):
         mx = x(t)
-        room = (x(marks[i + 1][0]) if i + 1 < len(marks) else W - RIGHT + 40.0) - mx - 8
+        room = (x(marks[i + 1][0]) if i + 1 < len(marks) else float(W)) - mx - 8
         label = text if len(text) * 6.2 <= room else (text[: max(int(room / 6.2) - 1, 0)] + "…" if room > 30 else "")
         cls = "note" if kind == "note" else "step"
         svg.parts.append(f'<g class="marker {cls}"><title>{escape(f"{mmss(t, 1)} {kind}: {text}")}</title>')
@@ -284,7 +288,7 @@ def bars(
 
 
 def distribution(values: Sequence[float], *, title: str, xlabel: str, lo: float = 0.0, hi: float | None = None,
-                 step: float | None = None, fmt: Callable[[float], str] = lambda v: f"{v:g}") -> str:
+                 step: float | None = None, unit: str = "") -> str:
     """A small histogram of one figure across bundles: about 8 round-edged bins from `lo` (to `hi`, when fixed)."""
     top = hi if hi is not None else max(max(values, default=1.0), lo + 1e-6)
     step = step or nice_step(top - lo, 8)
@@ -293,7 +297,7 @@ def distribution(values: Sequence[float], *, title: str, xlabel: str, lo: float 
     counts = [0] * k
     for v in values:
         counts[min(max(int((v - lo) // step), 0), k - 1)] += 1
-    return bars(counts, title=title, xlabel=xlabel, cls="dist", edge_labels=[fmt(e) for e in edges], width=360,
+    return bars(counts, title=title, xlabel=xlabel, cls="dist", edge_labels=[f"{e:g}{unit}" for e in edges], width=360,
                 height=200)
 
 
