@@ -130,6 +130,7 @@ def test_bundle_page_draws_the_bundle_and_shows_hostile_text_as_text(entries: li
     assert page.locator("svg.timeline g.marker").count() == len(f.markers)
     assert page.locator("svg.timeline rect.pause").count() == len(f.pauses)
     assert page.locator("svg.timeline rect.speech").count() == len(f.speech)
+    assert page.locator("svg.timeline rect.gap").count() == len(e.quality["frames"]["stalls"])
     counts = e.quality["frames"]["histogram"]["counts"]
     assert page.locator("svg.frame-hist rect.bar").count() == len(counts)
     heights = page.eval_on_selector_all("svg.frame-hist rect.bar", "els => els.map(r => r.getBBox().height)")

@@ -341,8 +341,9 @@ h1,.meta,.reasons li,.error,.sid,figcaption,ul.markers,td.loc a,td.loc span{over
 .reasons li.fail::marker{color:var(--fail)}.reasons li.warn::marker{color:var(--warn)}
 .badge{display:inline-block;padding:2px 10px;border-radius:999px;font-size:11.5px;font-weight:700;
 text-transform:uppercase;letter-spacing:.05em;white-space:nowrap}.badge.big{font-size:15px;padding:6px 16px}
-.pass{--c:var(--pass);--b:var(--pass-bg)}.warn{--c:var(--warn);--b:var(--warn-bg)}.fail{--c:var(--fail);--b:var(--fail-bg)}
-.unreadable{--c:var(--unreadable);--b:var(--unreadable-bg)}.badge{color:var(--c);background:var(--b)}
+.pass{--c:var(--pass);--b:var(--pass-bg)}.warn{--c:var(--warn);--b:var(--warn-bg)}
+.fail{--c:var(--fail);--b:var(--fail-bg)}.unreadable{--c:var(--unreadable);--b:var(--unreadable-bg)}
+.badge{color:var(--c);background:var(--b)}
 .tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px;margin:12px 0}
 .tile{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:9px 12px}
 .tile .label,.tile .note{font-size:12px;color:var(--muted)}
@@ -374,35 +375,33 @@ td.loc span{display:block;font-size:11.5px}td.loc .dir{color:var(--muted)}
 details.bundle{background:var(--card);border:1px solid var(--line);border-radius:10px;margin:8px 0}
 details.bundle>summary{display:flex;gap:12px;align-items:baseline;padding:10px 16px;cursor:pointer;list-style:none}
 details.bundle>summary::before{content:"\\25B8";color:var(--muted);width:10px}.sid{font-weight:600}
-details.bundle[open]>summary::before{content:"\\25BE"}details.bundle[open]>summary{border-bottom:1px solid var(--line)}
+details.bundle[open]>summary::before{content:"\\25BE"}
+details.bundle[open]>summary{border-bottom:1px solid var(--line)}
 .bundle-body{padding:2px 16px 10px;background:var(--bg);border-radius:0 0 10px 10px}
 @media (max-width:800px){.split{grid-template-columns:1fr}.verdict{flex-direction:column}}
-@media print{body{background:#fff;font-size:12px}main{max-width:none;padding:0}.bundle-body{background:#fff}
-.card,.tile,figure.shot,tr{break-inside:avoid}th button::after{content:none}}
+@media print{body{background:#fff;font-size:12px}main{max-width:none;
+padding:0}.bundle-body{background:#fff}.card,.tile,figure.shot,tr{break-inside:avoid}th button::after{content:none}}
 """ + svg.CSS
 
 SCRIPT = """
 (function () {
   "use strict";
-  function key(row, col, numeric) {
+  function key(row, col, numeric) {  // a cell's data-v: a number (blank: none) or text
     var v = row.cells[col].getAttribute("data-v");
-    if (numeric) { return v === null || v === "" ? null : parseFloat(v); }
-    return (v === null ? row.cells[col].textContent : v).toLowerCase();
+    return numeric ? (v ? parseFloat(v) : null) : (v === null ? row.cells[col].textContent : v).toLowerCase();
   }
   document.querySelectorAll("table.sortable").forEach(function (table) {
     var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
     heads.forEach(function (th, col) {
-      th.addEventListener("click", function () {
+      th.addEventListener("click", function () {  // ascending first, then each click reverses; blanks stay last
         var up = th.getAttribute("aria-sort") !== "ascending", numeric = th.classList.contains("num");
         heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
         th.setAttribute("aria-sort", up ? "ascending" : "descending");
-        var body = table.tBodies[0];
-        Array.prototype.slice.call(body.rows).map(function (r, i) { return {r: r, i: i, k: key(r, col, numeric)}; })
-          .sort(function (a, b) {
-            if (a.k === b.k) { return a.i - b.i; }
-            if (a.k === null || b.k === null) { return a.k === null ? 1 : -1; }
-            return (a.k < b.k ? -1 : 1) * (up ? 1 : -1);
-          }).forEach(function (x) { body.appendChild(x.r); });
+        var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+        rows.map(function (r, i) { return {r: r, i: i, k: key(r, col, numeric)}; }).sort(function (a, b) {
+          if (a.k === b.k || a.k === null || b.k === null) { return a.k === b.k ? a.i - b.i : a.k === null ? 1 : -1; }
+          return (a.k < b.k ? -1 : 1) * (up ? 1 : -1);
+        }).forEach(function (x) { body.appendChild(x.r); });
       });
     });
   });
@@ -412,10 +411,11 @@ SCRIPT = """
   }
   window.addEventListener("hashchange", openTarget);
   openTarget();
-  var opened = [];  // print every bundle's section
+  var shut = [];  // printing shows every bundle's section
   window.addEventListener("beforeprint", function () {
-    document.querySelectorAll("details:not([open])").forEach(function (d) { d.open = true; opened.push(d); });
+    shut = Array.prototype.filter.call(document.querySelectorAll("details"), function (d) { return !d.open; });
+    shut.forEach(function (d) { d.open = true; });
   });
-  window.addEventListener("afterprint", function () { opened.forEach(function (d) { d.open = false; }); opened = []; });
+  window.addEventListener("afterprint", function () { shut.forEach(function (d) { d.open = false; }); });
 })();
 """
