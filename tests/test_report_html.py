@@ -30,10 +30,11 @@ HOSTILE = ("<img src=x onerror=alert(1)>", "</script><script>alert(2)</script>")
 
 @pytest.fixture(scope="module")
 def entries(tmp_path_factory: pytest.TempPathFactory) -> list[Entry]:
-    """Two real bundles: 8 s with a voiceover, a pause and an audio gap; 12 s without a microphone."""
+    """Two real bundles: 8 s with a voiceover, a pause and an audio gap; 12 s without a microphone, whose screen
+    capture stalled for 3 s."""
     d = tmp_path_factory.mktemp("report-html")
     specs = (SyntheticSpec(duration_s=8.0, width=320, height=240, pause=True, audio_gap=True, seed=1),
-             SyntheticSpec(duration_s=12.0, width=320, height=240, audio=False, seed=2))
+             SyntheticSpec(duration_s=12.0, width=320, height=240, audio=False, stall=(5.0, 3.0), seed=2))
     out = []
     for spec in specs:
         path, _ = synthesize_bundle(d, spec)
@@ -186,6 +187,8 @@ def test_batch_page_sorts_its_table_and_opens_a_bundle(entries: list[Entry], loa
     assert page.eval_on_selector("#b1", "d => d.open"), "a bundle's link opens its section"
     assert "no voiceover in this bundle" in page.inner_text("#b1")
     assert page.locator("#b1 svg.timeline").count() == 1 and page.locator("#b1 svg.level").count() == 0
+    stalls = entries[1].quality["frames"]["stalls"] if entries[1].quality else []
+    assert len(stalls) == 1 and page.locator("#b1 svg.timeline rect.gap").count() == 1, "the stall is drawn"
     assert got.errors == [] and got.dialogs == []
     assert all(u == got.url or u.startswith("data:") for u in got.requests), got.requests
 

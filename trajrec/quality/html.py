@@ -30,18 +30,19 @@ from trajrec.quality.speech import SILENT_DBFS
 
 GRADE_ORDER = (*GRADES, "unreadable")
 DASH = "\u2014"
-STALL_MS = QualityRules().stall_ns / 1e6  # a gap between stored frames longer than this is counted in frames.stalls
-GAP, KEYFRAME = f"{STALL_MS:g} ms", f"{KEYFRAME_INTERVAL_NS / 1e9:g} s"
-COLUMNS = ("Bundle", "Grade", "Duration", "Active", "Narration", "Actions/min", "FPS", "Max gap", "Dropped", "Reasons")
+STALL_MS = QualityRules().stall_ns / 1e6  # a longer gap between frames is a stall (frames.stalls)
+GAP, KEYFRAME = f"{STALL_MS / 1e3:g} s", f"{KEYFRAME_INTERVAL_NS / 1e9:g} s"
+COLUMNS = ("Bundle", "Grade", "Duration", "Active", "Narration", "Actions/min", "Mean fps", "Max gap", "Dropped",
+           "Reasons")
 
 
 def render(entries: Sequence[Entry], *, title: str = "Quality report", generated_utc: str | None = None) -> str:
     """The page: a bundle's page for one entry, a batch page for several (or none)."""
     generated = generated_utc if generated_utc is not None else datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if len(entries) == 1:
-        body = f"<h1>{escape(Q(entries[0]).session)}</h1></header>{_bundle(entries[0])}"
+        heading, body = Q(entries[0]).session, _bundle(entries[0])
     else:
-        body = f"<h1>{len(entries)} bundles</h1></header>{_batch(entries)}"
+        heading, body = f"{len(entries)} bundles", _batch(entries)
     from trajrec import __version__
 
     csp = (f"default-src 'none'; img-src data:; style-src '{_sha(CSS)}'; script-src '{_sha(SCRIPT)}'; "
@@ -51,7 +52,7 @@ def render(entries: Sequence[Entry], *, title: str = "Quality report", generated
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f'<title>{escape(title)}</title>\n<link rel="icon" href="data:,">\n<style>{CSS}</style></head>\n'
-        f'<body><main><header><div class="kicker">{escape(title)}</div>{body}\n'
+        f'<body><main><header><div class="kicker">{escape(title)}</div><h1>{escape(heading)}</h1></header>{body}\n'
         f"<footer>Generated {escape(generated)} by trajrec {escape(__version__)}</footer></main>\n"
         f"<script>{SCRIPT}</script></body></html>\n"
     )
@@ -66,7 +67,12 @@ class Q:
     finite number reads as None, a list reads as its length where a count is asked for."""
 
     def __init__(self, e: Entry) -> None:
-        self.e, self.q = e, e.quality
+        self.e, self.q, g = e, e.quality, e.grade
+        self.session = str(self.get("session_id") or e.location)
+        self.grade = g.grade if e.error is None and g is not None and g.grade in GRADES else "unreadable"
+        self.reasons = [str(r) for r in g.reasons] if g is not None else []
+        self.voiced = self.get("narration.present") is True
+        self.coverage = self.num("narration.coverage") if self.voiced else None
 
     def get(self, path: str) -> Any:
         cur: Any = self.q
@@ -83,28 +89,6 @@ class Q:
         v = self.get(path)
         x = float(len(v)) if isinstance(v, list) else self.num(path)
         return None if x is None else int(x)
-
-    @property
-    def session(self) -> str:
-        sid = self.get("session_id")
-        return str(sid) if sid else self.e.location
-
-    @property
-    def grade(self) -> str:
-        g = self.e.grade
-        return g.grade if self.e.error is None and g is not None and g.grade in GRADES else "unreadable"
-
-    @property
-    def voiced(self) -> bool:
-        return self.get("narration.present") is True
-
-    @property
-    def coverage(self) -> float | None:
-        return self.num("narration.coverage") if self.voiced else None
-
-    @property
-    def reasons(self) -> list[str]:
-        return [str(r) for r in self.e.grade.reasons] if self.e.grade is not None else []
 
 
 def _dur(s: float | None) -> str:
@@ -155,8 +139,9 @@ def _bundle(e: Entry) -> str:
 def _tiles(q: Q) -> str:
     paused, words = q.num("paused_s"), q.count("task.instruction_words")
     tiles = [
-        ("Duration", _dur(q.num("duration_s")), f"{_dur(paused)} paused" if paused else "no pauses", ("duration_s",)),
-        ("Active", _dur(q.num("active_s")), "input or screen changes", ("active_s", "status")),
+        ("Duration", _dur(q.num("duration_s")), f"{_dur(paused)} paused" if paused else "no pauses",
+         ("duration_s", "status")),
+        ("Active", _dur(q.num("active_s")), "input or screen changes", ("active_s",)),
         ("Idle share", _pct(q.num("idle_share")), f"{_dur(q.num('idle_s'))} idle", ("idle_share", "idle_s")),
         ("Actions / active min", _fix(q.num("actions.per_active_minute")), f"{_int(q.count('actions.count'))} actions",
          ("actions",)),
@@ -164,10 +149,11 @@ def _tiles(q: Q) -> str:
          f"{_dur(q.num('narration.speech_s'))} of speech" if q.voiced else "no voiceover", ("narration",)),
         ("Voice peak", _fix(q.num("voice.peak_dbfs"), 1, " dBFS"),
          f"rms {_fix(q.num('voice.rms_dbfs'), 1)} · clipped {_pct(q.num('voice.clipped_share'))}", ("voice",)),
-        ("Frame rate", _fix(q.num("frames.fps"), 1, " fps"), f"median {_ms(q.num('frames.interval_ms.median'))} · "
-         f"p95 {_ms(q.num('frames.interval_ms.p95'))}", ("frames.fps", "frames.count", "frames.interval_ms")),
-        ("Longest gap", _fix(q.num("frames.max_gap_s"), 2, " s"), f"{_int(q.count('frames.stalls'))} over {GAP}",
-         ("frames.max_gap_s", "frames.stalls")),
+        ("Mean frame rate", _fix(q.num("frames.mean_fps"), 1, " fps"),
+         f"target {_fix(q.num('frames.fps_target'), 0, ' fps')} · median gap {_ms(q.num('frames.interval_ms.median'))}",
+         ("frames.mean_fps", "frames.interval_ms")),
+        ("Longest gap", _fix(q.num("frames.max_gap_s"), 2, " s"),
+         f"stalls over {GAP}: {_int(q.count('frames.stalls'))}", ("frames.max_gap_s", "frames.stalls")),
         ("Dropped frames", _int(q.count("frames.dropped")),
          f"{_pct(q.num('frames.dropped_share'))} of {_int(q.count('frames.count'))}", ("frames.dropped",)),
         ("Audio gaps", _int(q.count("audio_gaps.count")), _dur(q.num("audio_gaps.seconds")), ("audio_gaps",)),
@@ -220,10 +206,11 @@ def _intervals(q: Q) -> str:
     rows += [("frames", _int(q.count("frames.count"))), ("dropped", _int(q.count("frames.dropped")))]
     spans = _stalls(q)
     shown = ", ".join(f"{svg.mmss(a, 1)}{svg.TO}{svg.mmss(b, 1)}" for a, b in spans[:6])
-    rows.append((f"gaps over {GAP}", shown + (" …" if len(spans) > 6 else "") if spans else "none"))
+    rows.append((f"stalls (over {GAP})", shown + (" …" if len(spans) > 6 else "") if spans else "none"))
     cells = "".join(f"<dt>{k}</dt><dd>{escape(v)}</dd>" for k, v in rows)
-    return (f'<div><h3>Intervals</h3><dl class="stats">{cells}</dl><p class="caption">Amber: gaps over {GAP}, from '
-            f"a stalled capture or a still screen (an unchanged frame is stored only every {KEYFRAME}).</p></div>")
+    return (f'<div><h3>Intervals</h3><dl class="stats">{cells}</dl><p class="caption">The video stores a frame when '
+            f"the screen changes and at least one every {KEYFRAME}: long intervals mostly mean a still screen.</p>"
+            "</div>")
 
 
 def _stalls(q: Q) -> list[tuple[float, float]]:
@@ -293,7 +280,7 @@ def _row(q: Q, i: int) -> str:
         (q.num("active_s"), _dur(q.num("active_s"))),
         (q.coverage, _pct(q.coverage)),
         (q.num("actions.per_active_minute"), _fix(q.num("actions.per_active_minute"))),
-        (q.num("frames.fps"), _fix(q.num("frames.fps"))),
+        (q.num("frames.mean_fps"), _fix(q.num("frames.mean_fps"))),
         (q.num("frames.max_gap_s"), _fix(q.num("frames.max_gap_s"), 2, " s")),
         (q.count("frames.dropped"), _int(q.count("frames.dropped"))),
         (n_reasons, _int(n_reasons)),

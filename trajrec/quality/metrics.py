@@ -96,7 +96,7 @@ def measure(
         "narration": {
             "present": voice is not None,
             "speech_s": _s(voice.speech_ns) if voice is not None else 0.0,
-            "coverage": round(speech_active / active, 4) if active and voice is not None else 0.0,
+            "coverage": None if voice is None else round(speech_active / active, 4) if active else 0.0,
             "spans": len(spans),
         },
         "voice": _voice(voice),
@@ -196,6 +196,9 @@ def _frames(b: BundleReader, t: np.ndarray, pauses: Sequence[Span], rules: Quali
     for p0, p1 in pauses:
         crossing |= (t[:-1] < p1) & (t[1:] > p0)
     ms = d[~crossing] / 1e6
+    if not len(ms):  # every interval crosses a pause
+        return out | {"fps_target": fps_target, "mean_fps": 0.0, "interval_ms": None, "histogram": None,
+                      "max_gap_s": 0.0, "stalls": []}
     counts, _ = np.histogram(ms, bins=[*HIST_EDGES_MS, np.inf])
     gaps = capture_gaps(t, pauses, rules.stall_ns)
     captured = float(ms.sum()) / 1e3

@@ -88,13 +88,14 @@ def make_figures(b: BundleReader, m: Measured) -> Figures:
         return round((t - start) / 1e9, 3)
 
     f = Figures(duration_s=rel(b.end_ns))
-    f.actions = [(a.kind, rel(a.start_ns), rel(a.end_ns)) for a in m.actions if a.kind != "marker"]
+    f.actions = [(a.kind, rel(a.start_ns), rel(a.end_ns)) for a in m.actions if a.kind not in ("marker", "move")]
     f.idle = [(rel(a), rel(z)) for a, z in m.idle]
     f.pauses = [(rel(a), rel(z)) for a, z in b.pauses()]
     f.markers = [(q["t_s"], q["kind"], q["text"] or "") for q in m.quality["markers"]]
     if m.voice is not None:
         f.speech = [(rel(a), rel(z)) for a, z in m.voice.spans]
         f.level_t0_s = rel(m.voice.level_t0_ns)
+        f.level_step_s = m.voice.level_step_ns / 1e9
         f.level_dbfs = list(m.voice.level_dbfs)
     if b.has_screen:
         for t, _, text in f.markers[:MAX_SHOTS]:

@@ -38,6 +38,7 @@ class Voiceover:
 
     spans: list[tuple[int, int]] = field(default_factory=list)
     level_t0_ns: int = 0
+    level_step_ns: float = LEVEL_WINDOW_NS  # one level window on the session clock (the device's clock may drift)
     level_dbfs: list[float] = field(default_factory=list)
     samples: int = 0
     clipped: int = 0
@@ -90,7 +91,7 @@ def analyse(
     vad_rate = sample_rate if sample_rate in VAD_RATES else 16000
     frame = vad_rate * FRAME_MS // 1000
     level_n = max(1, round(sample_rate * LEVEL_WINDOW_NS / 1e9))
-    out = Voiceover(level_t0_ns=first_sample_t_ns)
+    out = Voiceover(level_t0_ns=first_sample_t_ns, level_step_ns=level_n * 1e9 / clock_rate_hz)
     pending = np.zeros(0, np.int16)  # detector input left over from the last block
     level_rest = np.zeros(0, np.int16)
     voiced: list[bool] = []

@@ -41,7 +41,8 @@ svg.fig{display:block;width:100%;height:auto;font-family:inherit}
 .marker.note .mk-line{stroke:#8250df}.marker.note .mk-head{fill:#8250df}.marker .hit{fill:transparent}
 .marker:hover .mk-line{opacity:1;stroke-dasharray:none}
 .speech-bg{fill:#59a14f;opacity:.14}.threshold{stroke:#8c959f;stroke-dasharray:5 4}
-.level-line{fill:none;stroke:#2f4b66;stroke-width:1.3;stroke-linejoin:round}.bar{fill:#4e79a7}.bar.hot{fill:#e0a030}.gap{fill:#e0a030}
+.level-line{fill:none;stroke:#2f4b66;stroke-width:1.3;stroke-linejoin:round}
+.bar{fill:#4e79a7}.bar.hot{fill:#e0a030}.gap{fill:#e0a030}
 """
 
 
@@ -143,13 +144,13 @@ def _pack(actions: Sequence[tuple[str, float, float]], px: Callable[[float], flo
 
 
 def timeline(f: Figures, gaps: Sequence[tuple[float, float]] = ()) -> str:
-    """Lanes over session time: markers, actions (coloured by kind), narration, idle, pauses and the gaps between
-    stored frames (`frames.stalls` of the quality record)."""
+    """Lanes over session time: markers, actions (coloured by kind), narration, idle, pauses and the capture's
+    stalls (`frames.stalls` of the quality record)."""
     x = _scale(f.duration_s)
     rows = _pack(f.actions, x)
     n_rows = max(rows, default=0) + 1
     lanes = [("markers", 26.0), ("actions", n_rows * 12.0 + 4), ("narration", 14.0), ("idle", 14.0), ("pauses", 14.0),
-             ("frame gaps", 14.0)]
+             ("stalls", 14.0)]
     top: dict[str, float] = {}
     y = 34.0
     for name, h in lanes:
@@ -168,7 +169,7 @@ def timeline(f: Figures, gaps: Sequence[tuple[float, float]] = ()) -> str:
         tip = f"{kind} {mmss(a, 1)}{TO}{mmss(z, 1)}"
         svg.rect(x(a), top["actions"] + 3 + r * 12, max(x(z) - x(a), 2.0), 10, "act", colours[kind], tip)
     spans_of = (("speech", "narration", f.speech), ("idle", "idle", f.idle), ("pause", "pauses", f.pauses),
-                ("gap", "frame gaps", gaps))
+                ("gap", "stalls", gaps))
     for cls, lane, spans in spans_of:
         for a, z in spans:
             tip = f"{lane} {mmss(a, 1)}{TO}{mmss(z, 1)} ({z - a:.1f} s)"
@@ -223,6 +224,8 @@ def _level_points(f: Figures, x: Callable[[float], float], y: Callable[[float], 
     cols: dict[int, tuple[float, float]] = {}
     order: list[int] = []
     for i, db in enumerate(f.level_dbfs):
+        if not math.isfinite(db):
+            continue
         c = round(x(f.level_t0_s + i * f.level_step_s))
         if c not in cols:
             cols[c] = (db, db)
@@ -290,7 +293,7 @@ def bars(
 def distribution(values: Sequence[float], *, title: str, xlabel: str, lo: float = 0.0, hi: float | None = None,
                  step: float | None = None, unit: str = "") -> str:
     """A small histogram of one figure across bundles: about 8 round-edged bins from `lo` (to `hi`, when fixed)."""
-    top = hi if hi is not None else max(max(values, default=1.0), lo + 1e-6)
+    top = hi if hi is not None else max(values) if values and max(values) > lo else lo + 1.0
     step = step or nice_step(top - lo, 8)
     k = max(1, math.ceil((top - lo) / step - 1e-9))
     edges = [lo + i * step for i in range(k + 1)]
@@ -301,9 +304,9 @@ def distribution(values: Sequence[float], *, title: str, xlabel: str, lo: float 
                 height=200)
 
 
-def frame_histogram(h: object, stall_ms: float = 500.0) -> str | None:
+def frame_histogram(h: object, stall_ms: float) -> str | None:
     """The frame-interval histogram of a quality record's frames.histogram ({"edges_ms", "counts"}, the last bin
-    open), bins from `stall_ms` on in red; None when there is none (or it is malformed)."""
+    open), bins from `stall_ms` on in amber; None when there is none (or it is malformed)."""
     if not isinstance(h, dict):
         return None
     edges, counts = h.get("edges_ms"), h.get("counts")
