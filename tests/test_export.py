@@ -56,7 +56,7 @@ def _sound(root: Path, names: dict[str, str]) -> list[str]:
 
 
 def _one_done(dest: Path) -> bool:
-    return dest.is_dir() and any((p / "meta.json").exists() for p in dest.iterdir())
+    return dest.is_dir() and any((p / "meta.json").exists() for p in dest.iterdir() if not p.name.startswith("."))
 
 
 def _tree(dest: Path) -> dict[str, str]:

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from trajrec import format as fmt
-from trajrec.screen import SETTLED
+from trajrec.framepick import Plan, plan, settle
 from trajrec.secrets import focus_times, is_modifier, is_shortcut, key_release, stretches
 
 REDACTED_CHAR = "\u2022"
@@ -235,38 +235,24 @@ def reduce_events(
     if changes is not None and frame_times is not None and len(frame_times) == len(changes):
         out = _settled(out, frame_times, changes)
     if speech is not None:
-        out = _narration(out, speech, rules)
+        out = narrate(out, speech, rules)
     return out
 
 
 def _settled(actions: list[Action], frame_times: np.ndarray, changes: np.ndarray) -> list[Action]:
-    """Each action's frames where the screen had settled. Before: the last frame grabbed at or before its start that
-    looks like its predecessor, not reaching back past the previous action's end (else the last frame before the
-    start). After: from the first frame grabbed after its end, the first whose successor looks the same, but never
-    one grabbed after the next action started."""
-    out = []
-    starts = [a.start_ns for a in actions]
-    n = len(frame_times)
-    prev_end: int | None = None
-    for k, a in enumerate(actions):
-        before = a.frame_before
-        if before is not None:
-            floor = 0 if prev_end is None else int(np.searchsorted(frame_times, prev_end, side="right"))
-            before = next((i for i in range(before, floor - 1, -1) if changes[i] < SETTLED), before)
-        if a.kind != "marker":
-            prev_end = a.end_ns if prev_end is None else max(prev_end, a.end_ns)
-        first = int(np.searchsorted(frame_times, a.end_ns, side="right"))
-        nxt = next((t for t in starts[k + 1 :] if t > a.end_ns), None)
-        limit = n - 1 if nxt is None else int(np.searchsorted(frame_times, nxt, side="right")) - 1
-        if first > limit:  # no frame between this action and the next: the last one before the next
-            out.append(replace(a, frame_before=before, frame_after=max(0, min(limit, n - 1)) if n else None))
-            continue
-        after = next((i for i in range(first, limit) if changes[i + 1] < SETTLED), limit)
-        out.append(replace(a, frame_before=before, frame_after=after))
-    return out
+    """Each action's frames where the screen had settled (`trajrec.framepick`)."""
+    chosen = settle(frame_plans(actions, frame_times), changes)
+    return [replace(a, frame_before=b, frame_after=f) for a, (b, f) in zip(actions, chosen, strict=True)]
 
 
-def _narration(actions: list[Action], speech: Sequence[tuple[int, int]], rules: ActionRules) -> list[Action]:
+def frame_plans(actions: Sequence[Action], frame_times: np.ndarray) -> list[Plan]:
+    """Where each action's settled frames may lie (`trajrec.framepick.plan`)."""
+    return plan(
+        [a.start_ns for a in actions], [a.end_ns for a in actions], [a.kind == "marker" for a in actions], frame_times
+    )
+
+
+def narrate(actions: list[Action], speech: Sequence[tuple[int, int]], rules: ActionRules) -> list[Action]:
     """Each action's narration: the speech spans overlapping the stretch from the previous action's end (at most
     narration_lead_ns before its start) to its end. Markers take the spans around their moment."""
     out = []

@@ -12,6 +12,7 @@ import bisect
 import hashlib
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from trajrec import format as fmt
 from trajrec.errors import BundleError, BundleMemberError, ManifestError
 from trajrec.manifest import read_manifest
 from trajrec.paths import open_regular
+from trajrec.screen import THUMB, thumbnail
 from trajrec.source import BundleSource, open_source
 from trajrec.timeline import Span, pause_spans
 
@@ -165,7 +167,11 @@ class BundleReader:
         chosen by time. `speech`: each action names the speech spans of `voiceover()` around it."""
         from trajrec.actions import reduce_events
 
-        voice = self.voiceover() if speech else None
+        with ThreadPoolExecutor(1, thread_name_prefix="voiceover") as pool:  # the audio while the video decodes
+            voice = pool.submit(self.voiceover) if speech and self.has_audio else None
+            changes = self.screen_profile().changes if visual and self.has_screen else None
+            heard = voice.result() if voice is not None else None
+        spans = heard.spans if heard is not None else None
         return reduce_events(
             self.event_records(),
             windows=self.window_records(),
@@ -173,8 +179,8 @@ class BundleReader:
             markers=self.markers(),
             displays=self.displays,
             frame_times=self.frame_times() if self.has_screen else None,
-            changes=self.screen_profile().changes if visual and self.has_screen else None,
-            speech=voice.spans if voice is not None else None,
+            changes=changes,
+            speech=spans,
             rules=rules,
         )
 
@@ -201,9 +207,8 @@ class BundleReader:
         except MEDIA_ERRORS as e:
             raise _damaged(self.source.location, fmt.VIDEO, e) from e
 
-    def thumbnails(self, width: int = 160, height: int = 90) -> Iterator[tuple[int, np.ndarray]]:
-        """(frame index, grey uint8 array of height x width) for every frame, in order: one sequential decode,
-        scaled down by the decoder (for screen statistics, not for looking at)."""
+    def video_frames(self) -> Iterator[tuple[int, av.VideoFrame]]:
+        """(frame index, decoded frame) for every frame, in order: one sequential decode."""
         index = {int(p): i for i, p in enumerate(self.frames().column("pts").to_numpy())}
         try:
             with self._open_media(fmt.VIDEO) as f, av.open(f, "r") as container:
@@ -212,9 +217,15 @@ class BundleReader:
                 for frame in container.decode(stream):
                     i = index.get(int(frame.pts)) if frame.pts is not None else None
                     if i is not None:
-                        yield i, frame.reformat(width=width, height=height, format="gray").to_ndarray()
+                        yield i, frame
         except MEDIA_ERRORS as e:
             raise _damaged(self.source.location, fmt.VIDEO, e) from e
+
+    def thumbnails(self, width: int = THUMB[0], height: int = THUMB[1]) -> Iterator[tuple[int, np.ndarray]]:
+        """(frame index, grey uint8 array of height x width) for every frame, in order: one sequential decode,
+        area-averaged (`trajrec.screen.thumbnail`; for screen statistics, not for looking at)."""
+        for i, frame in self.video_frames():
+            yield i, thumbnail(frame, width, height)
 
     def screen_profile(self) -> ScreenProfile:
         """How much each frame changed and how bright it is (`trajrec.screen`): one thumbnail decode, computed once."""

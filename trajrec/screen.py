@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 SETTLED = 1.0  # mean absolute grey difference (0..255) below which two frames look the same (codec noise)
+THUMB = (160, 90)  # the thumbnails' size
 
 
 @dataclass(frozen=True)
@@ -42,15 +44,37 @@ def screen_profile(thumbnails: Iterable[tuple[int, np.ndarray]]) -> ScreenProfil
 
 def _changes(thumbnails: Iterable[tuple[int, np.ndarray]], stats: list[tuple[int, float, float]] | None) -> np.ndarray:
     out: list[float] = []
-    prev: np.ndarray | None = None
+    meter = ChangeMeter()
     for i, img in thumbnails:
         out.extend([np.inf] * (i - len(out)))  # frames the decoder skipped
-        grey = img.astype(np.int16)
-        out.append(float(np.abs(grey - prev).mean()) if prev is not None and prev.shape == grey.shape else np.inf)
+        out.append(meter(i, img))
         if stats is not None:
-            stats.append((i, float(grey.mean()), float(grey.std())))
-        prev = grey
+            stats.append((i, float(img.mean()), float(img.std())))
     return np.asarray(out, dtype=np.float64)
+
+
+class ChangeMeter:
+    """Frame by frame: how much a frame's thumbnail changed from the previous frame's (inf for the first, and for a
+    frame whose predecessor was not measured)."""
+
+    def __init__(self) -> None:
+        self._prev: np.ndarray | None = None
+        self._index = -2
+
+    def __call__(self, i: int, img: np.ndarray) -> float:
+        grey = img.astype(np.int16)
+        prev, follows = self._prev, i == self._index + 1
+        self._prev, self._index = grey, i
+        if prev is None or not follows or prev.shape != grey.shape:
+            return float(np.inf)
+        return float(np.abs(grey - prev).mean())
+
+
+def thumbnail(frame: Any, width: int = THUMB[0], height: int = THUMB[1]) -> np.ndarray:
+    """A decoded video frame (av.VideoFrame) as a grey thumbnail: area-averaged, each pixel the mean of its block."""
+    small = frame.reformat(width=width, height=height, format="gray", interpolation="AREA")
+    out: np.ndarray = small.to_ndarray()
+    return out
 
 
 def runs(mask: np.ndarray) -> Iterator[tuple[int, int]]:

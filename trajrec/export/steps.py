@@ -17,13 +17,16 @@ import shutil
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trajrec.actions import Action, frame_plans, narrate
 from trajrec.errors import ExportWriteError
-from trajrec.export.steps_data import BundleSteps, ExportOptions, bundle_steps, encode_image
+from trajrec.export.steps_data import ExportOptions, encode_image, export_rules, included, to_steps
+from trajrec.framepick import FramePicker
 from trajrec.paths import check_session_id
+from trajrec.screen import ChangeMeter, thumbnail
 
 if TYPE_CHECKING:
     from trajrec.reader import BundleReader
@@ -77,22 +80,91 @@ def write_file(path: Path, data: bytes) -> int:
     return len(data)
 
 
-def _encode_and_write(path: Path, rgb: Any, options: ExportOptions) -> int:
-    return write_file(path, encode_image(rgb, options))
+def _encode_and_write(path: Path, image: Any, options: ExportOptions) -> int:
+    return write_file(path, encode_image(image, options))
 
 
-def write_frames(b: BundleReader, work: BundleSteps, folder: Path, options: ExportOptions) -> int:
-    """Decode the frames the steps name (in order, on this thread) and encode and write them on ENCODERS threads."""
-    total = 0
-    with ThreadPoolExecutor(ENCODERS, thread_name_prefix="encode") as pool:
-        pending: list[Future[int]] = []
-        for i in work.frames:
-            path = folder / work.frame_name(i, options.image_format)
-            pending.append(pool.submit(_encode_and_write, path, b.frame(i), options))
-            if len(pending) >= ENCODE_AHEAD:
-                total += pending.pop(0).result()
-        total += sum(f.result() for f in pending)
-    return total
+class _Writer:
+    """Screenshots encoded and written on ENCODERS threads while the video decodes; at most ENCODE_AHEAD waiting."""
+
+    def __init__(self, folder: Path, options: ExportOptions) -> None:
+        self.folder, self.options = folder, options
+        self.pool = ThreadPoolExecutor(ENCODERS, thread_name_prefix="encode")
+        self.pending: list[Future[int]] = []
+        self.written: set[int] = set()
+        self.bytes = 0
+
+    def put(self, index: int, image: Any) -> None:
+        if index in self.written:
+            return
+        self.written.add(index)
+        path = self.folder / f"frames/{index:06d}.{self.options.image_format}"
+        self.pending.append(self.pool.submit(_encode_and_write, path, image, self.options))
+        while len(self.pending) >= ENCODE_AHEAD:
+            self.bytes += self.pending.pop(0).result()
+
+    def finish(self) -> int:
+        try:
+            self.bytes += sum(f.result() for f in self.pending)
+            self.pending = []
+            return self.bytes
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def single_pass(b: BundleReader, folder: Path, options: ExportOptions) -> tuple[list[Action], list[tuple[int, int]]]:
+    """The bundle's actions with their settled frames, choosing and writing the frames in one decode of the video
+    (`trajrec.framepick.FramePicker`), with the voiceover analysed meanwhile; and its speech spans."""
+    rules = export_rules(options)
+    with ThreadPoolExecutor(1, thread_name_prefix="voiceover") as side:
+        voice = side.submit(b.voiceover)
+        actions = b.actions(rules, visual=False, speech=False)
+        if b.has_screen and actions:
+            actions = _pick_and_write(b, actions, folder, options)
+        heard = voice.result()
+    speech = heard.spans if heard is not None else []
+    return (narrate(actions, speech, rules) if heard is not None else actions), speech
+
+
+def _pick_and_write(b: BundleReader, actions: list[Action], folder: Path, options: ExportOptions) -> list[Action]:
+    times = b.frame_times()
+    wanted = [k for k, a in enumerate(actions) if included(a, options)]
+    plans = frame_plans(actions, times)
+    picker = FramePicker([plans[k] for k in wanted])
+    meter = ChangeMeter()
+    writer = _Writer(folder, options)
+    kept: dict[int, Any] = {}
+    prev: Any = None
+    missing: list[int] = []  # frames the decoder did not give: decoded on their own if chosen
+    fed = 0
+    try:
+        for i, frame in b.video_frames():
+            while fed < i:  # skipped by the decoder
+                for c in picker.feed(fed, float("inf")):
+                    missing.append(c)
+                fed += 1
+            for c in picker.feed(i, meter(i, thumbnail(frame))):
+                image = frame if c == i else prev if c == i - 1 and prev is not None else kept.get(c)
+                if image is None:
+                    missing.append(c)
+                else:
+                    writer.put(c, image)
+            keep = picker.pending()
+            kept = {j: f for j, f in kept.items() if j in keep}
+            if i in keep:
+                kept[i] = frame
+            prev, fed = frame, i + 1
+        while fed < len(times):  # the video ended before its frame table
+            missing.extend(picker.feed(fed, float("inf")))
+            fed += 1
+        for c in missing:
+            writer.put(c, b.frame(c))
+    finally:
+        writer.bytes = writer.finish()
+    out = list(actions)
+    for j, k in enumerate(wanted):
+        out[k] = replace(actions[k], frame_before=picker.before[j], frame_after=picker.after[j])
+    return out
 
 
 def export_steps(b: BundleReader, dest: Path, options: ExportOptions) -> Exported:
@@ -101,14 +173,15 @@ def export_steps(b: BundleReader, dest: Path, options: ExportOptions) -> Exporte
     if done_already(final, b.manifest_sha256):
         return Exported(sid, skipped=True)
     partial = dest / f".{sid}.partial"
-    work = bundle_steps(b, options)
     with writing(dest):
         if partial.is_symlink() or partial.is_file():
             partial.unlink()
         shutil.rmtree(partial, ignore_errors=True)  # an earlier attempt, cut off
         os.mkdir(partial, 0o700)
         os.mkdir(partial / "frames", 0o700)
-    size = write_frames(b, work, partial, options)
+    actions, speech = single_pass(b, partial, options)
+    work = to_steps(b, actions, speech, options)
+    size = sum(p.stat().st_size for p in (partial / "frames").iterdir())
     size += write_file(partial / STEPS, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in work.steps).encode())
     size += write_file(partial / META, (json.dumps(work.meta, indent=1, ensure_ascii=False) + "\n").encode())
     with writing(dest):

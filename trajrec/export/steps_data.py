@@ -10,7 +10,7 @@ sees the point it should act on in the image it is given.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from trajrec.export.pyautogui import code
 from trajrec.format import utc_iso
 
 if TYPE_CHECKING:
-    from trajrec.actions import ActionRules
+    from trajrec.actions import Action, ActionRules
     from trajrec.reader import BundleReader
 
 IMAGE_FORMATS = {"png": "PNG", "webp": "WEBP", "jpeg": "JPEG"}
@@ -64,13 +64,22 @@ def _norm(region: tuple[float, float, float, float] | None, x: int | None, y: in
     return round(min(max((x - x0) / w, 0.0), 1.0), 4), round(min(max((y - y0) / h, 0.0), 1.0), 4)
 
 
-def bundle_steps(b: BundleReader, options: ExportOptions, rules: ActionRules | None = None) -> BundleSteps:
+def export_rules(options: ExportOptions) -> ActionRules:
     from trajrec.actions import ActionRules
 
-    rules = rules or ActionRules(hover_ns=ActionRules.hover_ns if options.moves else None)
-    actions = b.actions(rules)
+    return ActionRules(hover_ns=ActionRules.hover_ns if options.moves else None)
+
+
+def bundle_steps(b: BundleReader, options: ExportOptions) -> BundleSteps:
+    """The steps of a bundle, its actions' frames found by the screen's changes (one thumbnail decode)."""
     voice = b.voiceover()
-    speech = voice.spans if voice is not None else []
+    return to_steps(b, b.actions(export_rules(options)), voice.spans if voice is not None else [], options)
+
+
+def to_steps(
+    b: BundleReader, actions: Sequence[Action], speech: list[tuple[int, int]], options: ExportOptions
+) -> BundleSteps:
+    """The step records of `actions` (with their frames chosen), in order, markers left out unless asked for."""
     span_id = {span: i for i, span in enumerate(speech)}
     region = _region(b)
     start = b.start_ns
@@ -78,7 +87,7 @@ def bundle_steps(b: BundleReader, options: ExportOptions, rules: ActionRules | N
     out = BundleSteps(meta(b, speech, options))
     frames: set[int] = set()
     for a in actions:
-        if a.kind == "marker" and not options.markers:
+        if not included(a, options):
             continue
         at, to = _norm(region, a.x, a.y), _norm(region, a.to_x, a.to_y)
         record = {
@@ -108,6 +117,10 @@ def bundle_steps(b: BundleReader, options: ExportOptions, rules: ActionRules | N
     return out
 
 
+def included(a: Action, options: ExportOptions) -> bool:
+    return a.kind != "marker" or options.markers
+
+
 def meta(b: BundleReader, speech: list[tuple[int, int]], options: ExportOptions) -> dict[str, Any]:
     m = b.manifest
     task = m.get("task") or {}
@@ -132,26 +145,30 @@ def meta(b: BundleReader, speech: list[tuple[int, int]], options: ExportOptions)
     }
 
 
-def encode_image(rgb: np.ndarray, options: ExportOptions) -> bytes:
-    """A screenshot in the export's image format, downscaled to max_width when wider. PNG at a fast compression
-    level (lossless either way: the level trades size for time), WebP lossless, JPEG at quality 90."""
+def encode_image(image: np.ndarray | Any, options: ExportOptions) -> bytes:
+    """A screenshot (an RGB array, or a decoded av.VideoFrame) in the export's image format, downscaled to max_width
+    when wider. PNG by FFmpeg's encoder without prediction at zlib level 1 (lossless either way; about twice as fast
+    as Pillow's adaptive filters for the same size on screen content), WebP lossless, JPEG at quality 90 (Pillow).
+    """
+    import av
+
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24") if isinstance(image, np.ndarray) else image
+    if frame.format.name != "rgb24":  # a decoded frame (yuv420p): converted here, on the encoder's thread
+        frame = frame.reformat(format="rgb24")
+    if options.max_width and frame.width > options.max_width:
+        h = max(2, round(frame.height * options.max_width / frame.width))
+        frame = frame.reformat(width=options.max_width, height=h, interpolation="AREA")
+    if options.image_format == "png":
+        cc = av.CodecContext.create("png", "w")
+        cc.width, cc.height, cc.pix_fmt = frame.width, frame.height, "rgb24"
+        cc.options = {"compression_level": "1", "pred": "none"}
+        return b"".join(bytes(p) for p in [*cc.encode(frame), *cc.encode(None)])
     from PIL import Image
 
-    img = Image.fromarray(rgb)
-    if options.max_width and img.width > options.max_width:
-        h = max(1, round(img.height * options.max_width / img.width))
-        img = img.resize((options.max_width, h), Image.Resampling.LANCZOS)
+    img = Image.fromarray(frame.to_ndarray(format="rgb24"))
     buf = io.BytesIO()
-    if options.image_format == "png":
-        img.save(buf, format="PNG", compress_level=1)
-    elif options.image_format == "webp":
+    if options.image_format == "webp":
         img.save(buf, format="WEBP", lossless=True, method=0)
     else:
         img.save(buf, format="JPEG", quality=90)
     return buf.getvalue()
-
-
-def frames_of(b: BundleReader, indices: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """The decoded frames at `indices` (ascending), decoding forward where it can."""
-    for i in indices:
-        yield i, b.frame(i)
