@@ -8,6 +8,7 @@ import json
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,29 +148,56 @@ def _export_one(
 ) -> dict[str, Any]:
     from trajrec.errors import ExportWriteError
     from trajrec.export.hf import export_hf
-    from trajrec.export.steps import export_steps
+    from trajrec.export.steps import Rejected, export_steps
 
     result: dict[str, Any] = {"location": bundle}
     if cancel.is_set():
         return result | {"result": "unreadable", "error": "cancelled"}
-    try:
-        if not args.no_validate:
-            from trajrec.validation import validate_bundle
+    stop = threading.Event()  # ends this bundle's validation early (already exported, or the run cancelled)
+    with ThreadPoolExecutor(1, thread_name_prefix="validate") as side:
+        checked = None if args.no_validate else side.submit(_problems, bundle, remote, _either(cancel, stop))
 
-            report = remote.validate(bundle) if remote is not None and bundle.startswith(S3) else validate_bundle(
-                bundle, cancel=cancel
-            )
-            if not report.valid:
-                problems = [f"{f.code}: {f.message}" for f in report.findings if f.severity == "error"][:3]
+        def gate() -> list[str]:  # the export's last step waits for the validation: an invalid bundle is not kept
+            return checked.result() if checked is not None else []
+
+        try:
+            with open_reader(bundle, remote, cancel) as reader:
+                exporter = export_hf if args.format == "hf" else export_steps
+                done = exporter(reader, dest, options, gate)
+        except Rejected as e:
+            return result | {"result": "invalid", "problems": e.problems}
+        except ExportWriteError:
+            stop.set()
+            raise  # DEST cannot be written: about the run, not the bundle
+        except Exception as e:
+            problems = gate() if checked is not None else []  # a bundle that breaks the export: invalid, if it is
+            if problems:
                 return result | {"result": "invalid", "problems": problems}
-        with open_reader(bundle, remote, cancel) as reader:
-            exporter = export_hf if args.format == "hf" else export_steps
-            done = exporter(reader, dest, options)
-    except ExportWriteError:
-        raise  # DEST cannot be written: about the run, not the bundle
-    except Exception as e:
-        return result | {"result": "unreadable", "error": bundle_problem(e)}
+            return result | {"result": "unreadable", "error": bundle_problem(e)}
+        finally:
+            stop.set()  # no-op once the validation has finished
     return result | {"result": "resumed" if done.skipped else "exported", **done.to_json()}
+
+
+def _problems(bundle: str, remote: RemoteBundles | None, cancel: threading.Event) -> list[str]:
+    """The validation's errors (at most three), or none."""
+    from trajrec.validation import validate_bundle
+
+    report = remote.validate(bundle, cancel=cancel) if remote is not None and bundle.startswith(S3) else (
+        validate_bundle(bundle, cancel=cancel)
+    )
+    return [f"{f.code}: {f.message}" for f in report.findings if f.severity == "error"][:3]
+
+
+class _either(threading.Event):
+    """Set when either event is (polled by the validation's `is_set` checks)."""
+
+    def __init__(self, a: threading.Event, b: threading.Event) -> None:
+        super().__init__()
+        self._a, self._b = a, b
+
+    def is_set(self) -> bool:
+        return self._a.is_set() or self._b.is_set()
 
 
 def _print(out: Console, r: dict[str, Any]) -> None:

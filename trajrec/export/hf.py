@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trajrec.export.steps import Exported, _sync_dir, writing
+from trajrec.export.steps import Exported, Gate, Rejected, _sync_dir, no_gate, writing
 from trajrec.export.steps_data import BundleSteps, ExportOptions, bundle_steps, encode_image
 from trajrec.paths import check_session_id
 
@@ -141,7 +141,8 @@ def _row(
     }
 
 
-def export_hf(b: BundleReader, dest: Path, options: ExportOptions) -> Exported:
+def export_hf(b: BundleReader, dest: Path, options: ExportOptions, gate: Gate = no_gate) -> Exported:
+    """Export one bundle as DEST/data/<session_id>.parquet (module docstring); `gate` may hold back the commit."""
     sid = check_session_id(b.session_id, b.source.location)
     data = dest / DATA
     with writing(dest):
@@ -168,6 +169,9 @@ def export_hf(b: BundleReader, dest: Path, options: ExportOptions) -> Exported:
                 writer.close()
                 f.flush()
                 os.fsync(f.fileno())
+            problems = gate()
+            if problems:
+                raise Rejected(problems)
             os.replace(tmp, shard)
             _sync_dir(data)
     except BaseException:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -167,7 +167,23 @@ def _pick_and_write(b: BundleReader, actions: list[Action], folder: Path, option
     return out
 
 
-def export_steps(b: BundleReader, dest: Path, options: ExportOptions) -> Exported:
+class Rejected(Exception):
+    """The bundle did not validate (the export's gate said so): nothing of it was kept."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+Gate = Callable[[], list[str]]  # called before a bundle's output is committed: its validation problems, or none
+
+
+def no_gate() -> list[str]:
+    return []
+
+
+def export_steps(b: BundleReader, dest: Path, options: ExportOptions, gate: Gate = no_gate) -> Exported:
+    """Export one bundle into DEST/<session_id>/ (module docstring); `gate` may hold back the commit."""
     sid = check_session_id(b.session_id, b.source.location)
     final = dest / sid
     if done_already(final, b.manifest_sha256):
@@ -179,11 +195,19 @@ def export_steps(b: BundleReader, dest: Path, options: ExportOptions) -> Exporte
         shutil.rmtree(partial, ignore_errors=True)  # an earlier attempt, cut off
         os.mkdir(partial, 0o700)
         os.mkdir(partial / "frames", 0o700)
-    actions, speech = single_pass(b, partial, options)
-    work = to_steps(b, actions, speech, options)
-    size = sum(p.stat().st_size for p in (partial / "frames").iterdir())
-    size += write_file(partial / STEPS, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in work.steps).encode())
-    size += write_file(partial / META, (json.dumps(work.meta, indent=1, ensure_ascii=False) + "\n").encode())
+    try:
+        actions, speech = single_pass(b, partial, options)
+        work = to_steps(b, actions, speech, options)
+        problems = gate()
+        if problems:
+            raise Rejected(problems)
+        size = sum(p.stat().st_size for p in (partial / "frames").iterdir())
+        steps = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in work.steps)
+        size += write_file(partial / STEPS, steps.encode())
+        size += write_file(partial / META, (json.dumps(work.meta, indent=1, ensure_ascii=False) + "\n").encode())
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # a bundle that cannot be exported leaves nothing behind
+        raise
     with writing(dest):
         if final.is_symlink() or final.is_file():
             final.unlink()
