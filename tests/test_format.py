@@ -28,6 +28,8 @@ def test_every_schema_is_valid_2020_12() -> None:
         "task.schema.json",
         "grants.schema.json",
         "action.schema.json",
+        "quality.schema.json",
+        "policy.schema.json",
         *fmt.RECORD_SCHEMA_FILES.values(),
     }
     for name in schemas.names():
