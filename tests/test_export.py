@@ -194,8 +194,9 @@ def test_invalid_fail_stops_and_an_unwritable_destination_ends_the_run(
 
     for form in ("steps", "hf"):
         dest = tmp_path / f"full-{form}"
+        env = {**os.environ, "TRAJREC_LOG_DIR": str(tmp_path / f"logs-{form}")}  # its own log, still small
         r = subprocess.run([*TRAJREC, "export", "--format", form, str(dest), str(root / names["a"])],
-                           capture_output=True, text=True, preexec_fn=small_files)  # fmt: skip
+                           capture_output=True, text=True, preexec_fn=small_files, env=env)  # fmt: skip
         lines = [line for line in r.stderr.splitlines() if line.strip()]
         assert r.returncode == 3, r.stderr
         assert len(lines) == 1 and "cannot write the export" in lines[0] and "run the same command again" in lines[0]

@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 from trajrec.framepick import FramePicker, plan, settle
 from trajrec.screen import SETTLED
 
+Session = tuple[list[int], list[int], list[bool], np.ndarray, np.ndarray]
+
 
 @st.composite
-def sessions(draw: st.DrawFn) -> tuple[list[int], list[int], list[bool], np.ndarray, np.ndarray]:
+def sessions(draw: st.DrawFn) -> Session:
     n = draw(st.integers(0, 60))
     gaps = draw(st.lists(st.integers(1, 300), min_size=n, max_size=n))
     frame_times = np.cumsum(np.asarray(gaps, dtype=np.int64)) + 1000
@@ -29,7 +31,7 @@ def sessions(draw: st.DrawFn) -> tuple[list[int], list[int], list[bool], np.ndar
 
 @settings(max_examples=400, deadline=None)
 @given(sessions())
-def test_streaming_choice_is_the_whole_video_choice(s: tuple[list[int], list[int], list[bool], np.ndarray, np.ndarray]) -> None:
+def test_streaming_choice_is_the_whole_video_choice(s: Session) -> None:
     starts, ends, markers, frame_times, changes = s
     plans = plan(starts, ends, markers, frame_times)
     expected = settle(plans, changes)

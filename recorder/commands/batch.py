@@ -7,11 +7,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 
-from recorder.commands.validate import S3
+from recorder.commands.validate import S3, add_progress_option
 from recorder.interrupt import sigint_sets
 from trajrec.errors import Cancelled, RetriesExceeded, TrajrecError
 from trajrec.reader import BundleReader
@@ -20,6 +20,27 @@ if TYPE_CHECKING:
     from uploader.remote import RemoteBundles
 
 R = TypeVar("R")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from e
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def add_batch_options(p: Any, *, jobs: int, jobs_help: str, lines: str) -> None:
+    """The batch commands' shared options: --jobs, --json, --quiet and --progress."""
+    p.add_argument("-j", "--jobs", type=positive_int, default=jobs, help=jobs_help)
+    p.add_argument("--json", action="store_true", help="print one JSON document (per bundle and summary) on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help=f"no {lines}, only the summary")
+    add_progress_option(p)
 
 
 def per_bundle(

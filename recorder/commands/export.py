@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from recorder.commands.batch import CountProgress, bundle_problem, open_reader, per_bundle
-from recorder.commands.validate import S3, add_progress_option, expand, progress_wanted, remote_bundles
+from recorder.commands.batch import CountProgress, add_batch_options, bundle_problem, open_reader, per_bundle
+from recorder.commands.validate import S3, expand, progress_wanted, remote_bundles
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.terminal import console
@@ -61,18 +61,13 @@ def add_parser(sub: Any) -> None:
         help="a bundle that does not validate: skip it and go on (default), or stop the export",
     )
     p.add_argument("--no-validate", action="store_true", help="export without validating first (trusted bundles)")
-    p.add_argument("-j", "--jobs", type=int, default=1, help="bundles exported at once (default 1)")
-    p.add_argument("--json", action="store_true", help="print one JSON document (per bundle and summary) on stdout")
-    p.add_argument("-q", "--quiet", action="store_true", help="no per-bundle lines, only the summary")
-    add_progress_option(p)
+    add_batch_options(p, jobs=1, jobs_help="bundles exported at once (default 1)", lines="per-bundle lines")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> ExitCode:
     from trajrec.export.steps_data import ExportOptions
 
-    if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
     if args.max_width is not None and args.max_width < 16:
         raise UsageError("--max-width must be at least 16")
     options = ExportOptions(args.image, args.max_width, moves=not args.no_moves, markers=not args.no_markers)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from recorder.commands.batch import CountProgress, bundle_problem, open_reader, per_bundle
-from recorder.commands.validate import S3, add_progress_option, expand, progress_wanted, remote_bundles
+from recorder.commands.batch import CountProgress, add_batch_options, bundle_problem, open_reader, per_bundle
+from recorder.commands.validate import S3, expand, progress_wanted, remote_bundles
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.terminal import console
@@ -46,7 +46,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="bundle directory, .tar, a folder of them, or s3://…")
     p.add_argument("--policy", metavar="FILE", help="the lab's rules (TOML or YAML; schemas/policy.schema.json)")
     p.add_argument("--html", metavar="OUT", help="write one self-contained HTML page (plots, screenshots, table)")
-    p.add_argument("--json", action="store_true", help="print one JSON document (entries and summary) on stdout")
     p.add_argument("--strict", action="store_true", help="treat a warn grade as a failure (exit 1)")
     p.add_argument(
         "--sidecars",
@@ -56,17 +55,13 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--no-sidecars", action="store_true", help="write no sidecar and reuse none")
     p.add_argument("--fresh", action="store_true", help="measure again even where a sidecar has the measurements")
-    p.add_argument("-j", "--jobs", type=int, default=2, help="bundles measured at once (default 2: video decoding)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no per-bundle lines, only the summary")
-    add_progress_option(p)
+    add_batch_options(p, jobs=2, jobs_help="bundles measured at once (default 2: video decoding)", lines="bundle lines")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> ExitCode:
     from trajrec.quality.policy import DEFAULT, PolicyError, load_policy
 
-    if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
     try:
         policy = load_policy(args.policy) if args.policy else DEFAULT
     except PolicyError as e:
@@ -103,9 +98,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     for w in dict.fromkeys(warned):
         err.print(f"warning: {escape(w)}")
     if html_out is not None:
-        from trajrec.quality.html import render
-
         from trajrec.paths import write_private
+        from trajrec.quality.html import render
 
         write_private(html_out, render(ordered, title=f"Quality report: {len(ordered)} bundles"))
     summary = _summary(ordered, time.perf_counter() - t0)

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from recorder.commands.batch import CountProgress, bundle_problem, open_reader, per_bundle
-from recorder.commands.validate import add_progress_option, expand, progress_wanted, remote_bundles
+from recorder.commands.batch import CountProgress, add_batch_options, bundle_problem, open_reader, per_bundle
+from recorder.commands.validate import expand, progress_wanted, remote_bundles
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.terminal import console
@@ -49,16 +49,11 @@ def add_parser(sub: Any) -> None:
         "run for ever; use for bundles from a trusted source)",
     )
     p.add_argument("--no-screen", action="store_true", help="only what was typed: no OCR of the video")
-    p.add_argument("-j", "--jobs", type=int, default=2, help="bundles scanned at once (default 2: OCR is heavy)")
-    p.add_argument("--json", action="store_true", help="print one JSON document (reports and summary) on stdout")
-    p.add_argument("-q", "--quiet", action="store_true", help="no per-finding lines, only the summary")
-    add_progress_option(p)
+    add_batch_options(p, jobs=2, jobs_help="bundles scanned at once (default 2: OCR is heavy)", lines="finding lines")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
     try:
         compiled(args.pattern)
     except ValueError as e:
