@@ -58,18 +58,20 @@ def test_report_of_a_real_narrated_recording(microphone: Microphone, tmp_path: P
     spans = [(a - 0.0, b) for a, b in _spans(bundle)]
     assert len(spans) == 2, spans
     for (a, b), (at, _) in zip(spans, SAID, strict=True):
-        assert at - 0.3 < a < at + 1.0 and 1.0 < b - a < 4.5, spans
+        assert at - 0.3 < a < at + 2.0 and 1.0 < b - a < 4.5, spans  # espeak-ng and paplay start up first
     # the black start: from the first frame until the xterm appeared (3 s after the start, plus its own start-up)
     assert q["black_spans"] and q["black_spans"][0][0] < 0.5 and 2.5 < q["black_spans"][0][1] < 6.0
     # idle: from after the first typing until the second, minus the idle rule's 5 s threshold's edges
     idle = [s for s in q["idle_spans"] if s[0] >= typed_at - 0.5]
-    assert idle and idle[0][0] < typed_at + 1.0 and idle[0][1] > 11.5, (q["idle_spans"], typed_at)
+    assert idle and idle[0][0] < typed_at + 2.0 and idle[0][1] > 11.5, (q["idle_spans"], typed_at)
     assert 0 < q["narration"]["coverage"] < 1 and q["narration"]["spans"] == 2
     assert q["voice"]["peak_dbfs"] > -30 and q["voice"]["clipped_share"] < 0.01
     frames = q["frames"]
     assert frames["fps_target"] == 30 and frames["dropped"] == 0 and frames["stalls"] == []
-    assert 30 <= frames["interval_ms"]["median"] <= 40  # 30 fps while the screen changes...
-    assert frames["interval_ms"]["max"] < 2600 and frames["mean_fps"] < 10  # ...and a frame every 2 s while still
+    counts = dict(zip(frames["histogram"]["edges_ms"], frames["histogram"]["counts"], strict=True))
+    assert sum(counts.values()) == frames["count"] - 1 and frames["interval_ms"]["median"] >= 30
+    assert sum(n for edge, n in counts.items() if edge < 200) > 5  # frames close together while it changes...
+    assert counts[1000] >= 2 and frames["interval_ms"]["max"] < 2600  # ...and one every 2 s while it is still
     actions = json.loads(subprocess.run([*TRAJREC, "actions", "--json", "--no-moves", bundle], capture_output=True,
                                         text=True, env=env, check=True).stdout)  # fmt: skip
     first = next(a for a in actions if a["kind"] == "click")

@@ -66,6 +66,10 @@ class RemoteBundles:
             out.append(location)
         return out
 
+    def found(self, location: str) -> tuple[StoreHandle, RemoteBundle] | None:
+        """The store and listing entry of a location from `expand` (None for one it did not find)."""
+        return self._found.get(location)
+
     def size(self, location: str) -> int:
         """Bytes stored under the bundle (a progress total)."""
         return self._found[location][1].bytes

@@ -72,6 +72,39 @@ def per_bundle(
         raise KeyboardInterrupt
 
 
+def run_bundles(
+    bundles: list[str],
+    remote: RemoteBundles | None,
+    fn: Callable[..., R],
+    args: tuple[Any, ...],
+    done: Callable[[str, R], None],
+    *,
+    jobs: int,
+    cancel: threading.Event,
+    name: str,
+    scheduler: str | None,
+) -> None:
+    """`fn(bundle, remote, *args, cancel)` for each bundle: here, `jobs` at a time, or one task per bundle on the
+    Dask cluster at `scheduler` (uploader.cluster; `fn` and `args` travel to the workers, which open the bundles
+    themselves). `done(bundle, result)` on this thread as each finishes."""
+    if scheduler is None:
+        per_bundle(bundles, lambda b: fn(b, remote, *args, cancel), done, jobs=jobs, cancel=cancel, name=name)
+        return
+    from uploader.cluster import bundle_task, connect, refs, run_tasks
+
+    with sigint_sets(cancel), connect(scheduler) as client:
+        run_tasks(client, bundle_task, refs(bundles, remote), (fn, *args), done, cancel)
+
+
+def add_scheduler_option(p: Any) -> None:
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run one task per bundle on this Dask cluster (default: $DASK_SCHEDULER_ADDRESS, else this machine); "
+        "workers read s3:// bundles with their own credentials; local paths (and outputs) must be shared with them",
+    )
+
+
 def open_reader(bundle: str, remote: RemoteBundles | None, cancel: threading.Event) -> BundleReader:
     """A reader for a bundle from `expand`: a local path, or an s3:// location read straight from its store."""
     source = remote.source(bundle, cancel) if remote is not None and bundle.startswith(S3) else bundle

@@ -9,13 +9,21 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from recorder.commands.batch import CountProgress, add_batch_options, bundle_problem, open_reader, per_bundle
+from recorder.commands.batch import (
+    CountProgress,
+    add_batch_options,
+    add_scheduler_option,
+    bundle_problem,
+    open_reader,
+    run_bundles,
+)
 from recorder.commands.validate import S3, expand, progress_wanted, remote_bundles
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
@@ -61,12 +69,14 @@ def add_parser(sub: Any) -> None:
         help="a bundle that does not validate: skip it and go on (default), or stop the export",
     )
     p.add_argument("--no-validate", action="store_true", help="export without validating first (trusted bundles)")
+    add_scheduler_option(p)
     add_batch_options(p, jobs=1, jobs_help="bundles exported at once (default 1)", lines="per-bundle lines")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> ExitCode:
     from trajrec.export.steps_data import ExportOptions
+    from uploader.cluster import scheduler_address
 
     if args.max_width is not None and args.max_width < 16:
         raise UsageError("--max-width must be at least 16")
@@ -97,11 +107,10 @@ def run(args: argparse.Namespace) -> ExitCode:
             if result["result"] == "invalid" and args.invalid == "fail":
                 raise _Stop(bundle)
 
-        def work(bundle: str) -> dict[str, Any]:
-            return _export_one(bundle, remote, args, options, dest, cancel)
-
         try:
-            per_bundle(bundles, work, done, jobs=args.jobs, cancel=cancel, name="export")
+            job = (_Job(args.format, args.no_validate), options, dest.resolve())
+            run_bundles(bundles, remote, _export_one, job, done, jobs=args.jobs, cancel=cancel, name="export",
+                        scheduler=scheduler_address(args.scheduler))  # fmt: skip
         except _Stop as stop:
             err.print(f"stopped: {escape(str(stop))} did not validate (--invalid fail)")
         finally:
@@ -133,10 +142,18 @@ def run(args: argparse.Namespace) -> ExitCode:
     return ExitCode.INVALID if left_out else ExitCode.OK
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What each bundle's export needs besides its options (it travels to a cluster's workers with the task)."""
+
+    format: str
+    no_validate: bool
+
+
 def _export_one(
     bundle: str,
     remote: RemoteBundles | None,
-    args: argparse.Namespace,
+    args: _Job,
     options: ExportOptions,
     dest: Path,
     cancel: threading.Event,

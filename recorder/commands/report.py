@@ -8,20 +8,28 @@ import json
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from recorder.commands.batch import CountProgress, add_batch_options, bundle_problem, open_reader, per_bundle
+from recorder.commands.batch import (
+    CountProgress,
+    add_batch_options,
+    add_scheduler_option,
+    bundle_problem,
+    open_reader,
+    run_bundles,
+)
 from recorder.commands.validate import S3, expand, progress_wanted, remote_bundles
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.terminal import console
+from trajrec.quality.policy import Policy
 
 if TYPE_CHECKING:
-    from trajrec.quality.policy import Policy
     from trajrec.quality.report import Entry
     from uploader.remote import RemoteBundles
 
@@ -55,12 +63,14 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--no-sidecars", action="store_true", help="write no sidecar and reuse none")
     p.add_argument("--fresh", action="store_true", help="measure again even where a sidecar has the measurements")
+    add_scheduler_option(p)
     add_batch_options(p, jobs=2, jobs_help="bundles measured at once (default 2: video decoding)", lines="bundle lines")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> ExitCode:
     from trajrec.quality.policy import DEFAULT, PolicyError, load_policy
+    from uploader.cluster import scheduler_address
 
     try:
         policy = load_policy(args.policy) if args.policy else DEFAULT
@@ -75,7 +85,6 @@ def run(args: argparse.Namespace) -> ExitCode:
     out, err = console(), console(stderr=True)
     cancel = threading.Event()
     entries: dict[str, Entry] = {}
-    warned: list[str] = []
     t0 = time.perf_counter()
     with remote_bundles(args.paths) as remote:
         bundles = expand(args.paths, remote)
@@ -87,15 +96,15 @@ def run(args: argparse.Namespace) -> ExitCode:
             if not args.json and not args.quiet:
                 _print(out, entry)
 
-        def work(bundle: str) -> Entry:
-            return _report_one(bundle, remote, args, policy, sidecar_dir, html_out is not None, cancel, warned)
-
+        job = ReportJob(policy, sidecar_dir.resolve() if sidecar_dir else None, html_out is not None,
+                        args.no_sidecars, args.fresh)  # fmt: skip
         try:
-            per_bundle(bundles, work, done, jobs=args.jobs, cancel=cancel, name="report")
+            run_bundles(bundles, remote, _report_one, (job,), done, jobs=args.jobs, cancel=cancel, name="report",
+                        scheduler=scheduler_address(args.scheduler))  # fmt: skip
         finally:
             progress.stop()
     ordered = [entries[b] for b in bundles]
-    for w in dict.fromkeys(warned):
+    for w in dict.fromkeys(w for e in ordered for w in e.warnings):
         err.print(f"warning: {escape(w)}")
     if html_out is not None:
         from trajrec.paths import write_private
@@ -118,16 +127,18 @@ def run(args: argparse.Namespace) -> ExitCode:
     return ExitCode.INVALID if bad else ExitCode.OK
 
 
-def _report_one(
-    bundle: str,
-    remote: RemoteBundles | None,
-    args: argparse.Namespace,
-    policy: Policy,
-    sidecar_dir: Path | None,
-    figures: bool,
-    cancel: threading.Event,
-    warned: list[str],
-) -> Entry:
+@dataclass(frozen=True)
+class ReportJob:
+    """What each bundle's report needs (it travels to a cluster's workers with the task)."""
+
+    policy: Policy
+    sidecar_dir: Path | None
+    figures: bool
+    no_sidecars: bool
+    fresh: bool
+
+
+def _report_one(bundle: str, remote: RemoteBundles | None, job: ReportJob, cancel: threading.Event) -> Entry:
     from trajrec.quality.report import Entry, read_sidecar, report, sidecar_path, write_sidecar
 
     if cancel.is_set():
@@ -135,21 +146,21 @@ def _report_one(
     try:
         with open_reader(bundle, remote, cancel) as reader:
             side = None
-            if not args.no_sidecars:
-                if sidecar_dir is not None:
-                    side = sidecar_dir / f"{reader.session_id}.quality.json"
+            if not job.no_sidecars:
+                if job.sidecar_dir is not None:
+                    side = job.sidecar_dir / f"{reader.session_id}.quality.json"
                 elif not bundle.startswith(S3):
                     side = sidecar_path(bundle)
-            if side is not None and not figures and not args.fresh:
+            if side is not None and not job.figures and not job.fresh:
                 quality = read_sidecar(side, reader.manifest_sha256)
                 if quality is not None:
-                    return Entry(bundle, quality, policy.grade(quality))
-            entry = report(reader, policy, figures=figures, location=bundle)
+                    return Entry(bundle, quality, job.policy.grade(quality))
+            entry = report(reader, job.policy, figures=job.figures, location=bundle)
         if side is not None:
             try:
                 write_sidecar(entry, side)
             except OSError as e:
-                warned.append(f"no sidecar written for {bundle}: {e.strerror or e}")
+                entry.warnings.append(f"no sidecar written for {bundle}: {e.strerror or e}")
         return entry
     except Exception as e:
         return Entry(bundle, error=bundle_problem(e))

@@ -71,6 +71,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON document (reports and summary) on stdout")
     p.add_argument("--strict", action="store_true", help="treat warnings (recovered, capture stalls) as invalid")
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run one task per bundle on this Dask cluster (default: $DASK_SCHEDULER_ADDRESS, else this machine); "
+        "workers read s3:// bundles with their own credentials, local paths must be shared with them",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no per-problem lines, only the summary")
     add_progress_option(p)
     p.set_defaults(run=run)
@@ -193,34 +199,20 @@ def run(args: argparse.Namespace) -> ExitCode:
             with lock:
                 progress.advance(task, n)
 
-        with sigint_sets(cancel), ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="validate") as pool:
-            futures: dict[Future[Report], str] = {
-                pool.submit(
-                    _checker(b, remote), b, deep=args.deep, cancel=cancel, progress=advance if show_progress else None
-                ): b
-                for b in bundles
-            }
-            pending = set(futures)
-            try:
-                while pending and not cancel.is_set():
-                    done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        if cancel.is_set():
-                            break
-                        report = _report_of(fut, futures[fut])
-                        reports[futures[fut]] = report
-                        progress.update(task, done=len(reports))
-                        if not args.json and not args.quiet:
-                            for f in report.findings:
-                                _print_finding(progress.console if show_progress else out, report, f)
-            except BaseException:
-                cancel.set()
-                raise
-            finally:
-                for fut in pending:
-                    fut.cancel()  # running ones see `cancel` and stop within a chunk or a frame
-        if cancel.is_set():
-            raise KeyboardInterrupt
+        def finished(bundle: str, report: Report) -> None:
+            reports[bundle] = report
+            progress.update(task, done=len(reports))
+            if not args.json and not args.quiet:
+                for f in report.findings:
+                    _print_finding(progress.console if show_progress else out, report, f)
+
+        from uploader.cluster import scheduler_address
+
+        address = scheduler_address(args.scheduler)
+        if address is not None:  # one task per bundle on the cluster's workers
+            _on_cluster(address, bundles, remote, args.deep, finished, advance, cancel)
+        else:
+            _here(bundles, remote, args, finished, advance if show_progress else None, cancel)
 
     ordered = [reports[b] for b in bundles]
     elapsed = _now() - t0
@@ -231,6 +223,59 @@ def run(args: argparse.Namespace) -> ExitCode:
     else:
         _summary(out, ordered, elapsed, args)
     return ExitCode.INVALID if n_invalid else ExitCode.OK
+
+
+def _here(
+    bundles: list[str],
+    remote: RemoteBundles | None,
+    args: argparse.Namespace,
+    finished: Callable[[str, Report], None],
+    advance: Callable[[int], None] | None,
+    cancel: threading.Event,
+) -> None:
+    """Validate on this machine, --jobs at a time."""
+    with sigint_sets(cancel), ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="validate") as pool:
+        futures: dict[Future[Report], str] = {
+            pool.submit(_checker(b, remote), b, deep=args.deep, cancel=cancel, progress=advance): b for b in bundles
+        }
+        pending = set(futures)
+        try:
+            while pending and not cancel.is_set():
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    if cancel.is_set():
+                        break
+                    finished(futures[fut], _report_of(fut, futures[fut]))
+        except BaseException:
+            cancel.set()
+            raise
+        finally:
+            for fut in pending:
+                fut.cancel()  # running ones see `cancel` and stop within a chunk or a frame
+    if cancel.is_set():
+        raise KeyboardInterrupt
+
+
+def _on_cluster(
+    address: str,
+    bundles: list[str],
+    remote: RemoteBundles | None,
+    deep: bool,
+    finished: Callable[[str, Report], None],
+    advance: Callable[[int], None],
+    cancel: threading.Event,
+) -> None:
+    """Validate on a Dask cluster: each worker reads its bundles itself (uploader.cluster)."""
+    from uploader.cluster import connect, refs, run_tasks, validate_task
+
+    sizes = {b: _bytes(b, remote) for b in bundles}
+
+    def done(bundle: str, report: Report) -> None:
+        advance(sizes[bundle])
+        finished(bundle, report)
+
+    with sigint_sets(cancel), connect(address) as client:
+        run_tasks(client, validate_task, refs(bundles, remote), (deep,), done, cancel)
 
 
 def _report_of(fut: Future[Report], bundle: str) -> Report:

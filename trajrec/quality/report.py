@@ -52,6 +52,7 @@ class Entry:
     grade: Grade | None = None
     figures: Figures | None = None
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # for the run's user (a sidecar that could not be written)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"location": self.location}
