@@ -168,7 +168,7 @@ def run_tasks(
     futures = {client.submit(task, ref, *args, key=f"trajrec-{task.__name__}-{i}-{os.getpid()}", pure=False): ref
                for i, ref in enumerate(refs_)}  # fmt: skip
     try:
-        for fut in as_completed(futures):  # type: ignore[no-untyped-call]
+        for fut in as_completed(futures, loop=client.loop):  # type: ignore[no-untyped-call]
             if cancel.is_set():
                 raise KeyboardInterrupt
             done(futures[fut].location, fut.result())
