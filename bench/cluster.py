@@ -2,7 +2,9 @@
 
 The batch is bench/validate.py's cached synthetic bundles (on this machine's disk, which the local cluster's
 workers share). Three runs of the CLI, one after the other: locally with --jobs 2; with --scheduler on a local
-cluster (a `dask scheduler` and single-threaded `dask worker` processes on loopback) of 1 worker, then 2. Each run
+cluster (a `dask scheduler` and single-threaded `dask worker` processes on loopback, each pinned to a core of its
+own, as if on a machine of its own: the decoders would otherwise spread one worker over every core) of 1 worker,
+then 2. Each run
 is the CLI's wall time (Python start-up and the cluster's connection included; the cluster's own start-up not).
 Prints bundles/s and the ratios; asserts nothing about speed. Targets: 2 workers >= 1.7x one worker, and the
 2-worker cluster within 1.2x of the local run's wall time.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -60,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         for n in (1, 2):
             name = f"cluster, {n} worker{'s' if n > 1 else ''}"
-            with dask_cluster(Path(tmp) / f"c{n}", {f"w{i}": {} for i in range(n)}) as c:
+            pins = {f"w{i}": i % (os.cpu_count() or 1) for i in range(n)}  # a core each, as on machines of their own
+            with dask_cluster(Path(tmp) / f"c{n}", {w: {} for w in pins}, cpus=pins) as c:
                 for r in range(args.repeat):
                     if n == 1:
                         walls["local --jobs 2"].append(timed([*base, "--jobs", "2", *bundles]))

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,9 +38,18 @@ def _quiet_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def _pin(cpu: int | None) -> Callable[[], None] | None:
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
 @contextmanager
-def dask_cluster(root: Path, workers: dict[str, dict[str, str]], timeout: float = 60) -> Iterator[Cluster]:
-    """A scheduler on 127.0.0.1 and one single-threaded worker per entry of `workers` (name: its extra env)."""
+def dask_cluster(
+    root: Path, workers: dict[str, dict[str, str]], timeout: float = 60, cpus: dict[str, int] | None = None
+) -> Iterator[Cluster]:
+    """A scheduler on 127.0.0.1 and one single-threaded worker per entry of `workers` (name: its extra env);
+    `cpus` pins a worker to one CPU (as if each ran on a machine of its own)."""
     root.mkdir(parents=True, exist_ok=True)
     sched_file = root / "scheduler.json"
     with (root / "scheduler.log").open("wb") as log:
@@ -62,6 +71,7 @@ def dask_cluster(root: Path, workers: dict[str, dict[str, str]], timeout: float 
                     [*DASK, "worker", cluster.address, "--name", name, "--nthreads", "1", "--no-nanny",
                      "--no-dashboard", "--host", "127.0.0.1", "--local-directory", str(root / f"w-{name}")],
                     stdout=log, stderr=subprocess.STDOUT, env=_quiet_env(env), start_new_session=True,
+                    preexec_fn=_pin((cpus or {}).get(name)),
                 )  # fmt: skip
         from distributed import Client
 
