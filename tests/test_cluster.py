@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from recorder.cli import main
@@ -84,7 +85,7 @@ def _by_bundle(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_cluster_reports_what_the_local_run_reports(
-    store_bundles: tuple[str, dict[str, str]], cluster: Cluster, cli_env: None, capsys: Any
+    store_bundles: tuple[str, dict[str, str]], cluster: Cluster, cli_env: None, capsys: Any, tmp_path: Path
 ) -> None:
     bucket, names = store_bundles
     url = f"s3://{bucket}/lab"
@@ -97,6 +98,12 @@ def test_the_cluster_reports_what_the_local_run_reports(
            if not b["valid"]}  # fmt: skip
     assert set(bad) == {names["changed"], names["missing"], names["schema"]}
     assert there["summary"]["bundles"] == N_SOUND + 3 and there["summary"]["valid"] == N_SOUND
+    out = tmp_path / "results.parquet"  # --out: rows as they come, the same reports
+    code_o, doc, err = _validate(capsys, "--scheduler", cluster.address, "--out", str(out), url)
+    assert code_o == 1 and doc["summary"]["bundles"] == N_SOUND + 3 and "bundles" not in doc, err
+    rows = pq.read_table(out).to_pylist()
+    assert {r["path"]: {k: v for k, v in r.items() if k != "seconds"} for r in rows} == _by_bundle(here)
+    assert not out.with_name(out.name + ".partial").exists()
     with pytest.MonkeyPatch.context() as mp:  # DASK_SCHEDULER_ADDRESS does what --scheduler does
         mp.setenv("DASK_SCHEDULER_ADDRESS", cluster.address)
         assert _by_bundle(_validate(capsys, url)[1]) == _by_bundle(here)

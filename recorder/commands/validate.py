@@ -39,6 +39,7 @@ from trajrec.errors import TrajrecError
 from trajrec.validation import Code, Finding, Report, Severity, bundle_bytes, validate_bundle
 
 if TYPE_CHECKING:
+    from trajrec.validation.results import ResultsWriter
     from uploader.remote import RemoteBundles
 
 TABLE_ROWS_MAX = 50
@@ -71,6 +72,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON document (reports and summary) on stdout")
     p.add_argument("--strict", action="store_true", help="treat warnings (recovered, capture stalls) as invalid")
+    p.add_argument(
+        "--out",
+        metavar="FILE.parquet",
+        help="write one row per bundle (its findings included) to this Parquet file as results come, keeping none in "
+        "memory (for very large batches); the summary is printed, not the reports",
+    )
     p.add_argument(
         "--scheduler",
         metavar="tcp://HOST:PORT",
@@ -182,6 +189,8 @@ def _result(r: Report, strict: bool) -> str:
 def run(args: argparse.Namespace) -> ExitCode:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.out is not None and not Path(args.out).resolve().parent.is_dir():
+        raise UsageError(f"--out: no such folder: {Path(args.out).parent}")
     err = console(stderr=True)
     out = console()
     show_progress = progress_wanted(args)
@@ -199,9 +208,15 @@ def run(args: argparse.Namespace) -> ExitCode:
             with lock:
                 progress.advance(task, n)
 
+        tally = _Tally()
+
         def finished(bundle: str, report: Report) -> None:
-            reports[bundle] = report
-            progress.update(task, done=len(reports))
+            tally.add(report, args.strict)
+            if results is not None:
+                results.add(report)  # --out: rows go to the file, no report is kept here
+            else:
+                reports[bundle] = report
+            progress.update(task, done=tally.bundles)
             if not args.json and not args.quiet:
                 for f in report.findings:
                     _print_finding(progress.console if show_progress else out, report, f)
@@ -209,13 +224,25 @@ def run(args: argparse.Namespace) -> ExitCode:
         from uploader.cluster import scheduler_address
 
         address = scheduler_address(args.scheduler)
-        if address is not None:  # one task per bundle on the cluster's workers
-            _on_cluster(address, bundles, remote, args.deep, finished, advance, cancel)
-        else:
-            _here(bundles, remote, args, finished, advance if show_progress else None, cancel)
+        with _results(args.out) as results:
+            if address is not None:  # one task per bundle on the cluster's workers
+                _on_cluster(address, bundles, remote, args.deep, finished, advance, cancel)
+            else:
+                _here(bundles, remote, args, finished, advance if show_progress else None, cancel)
 
-    ordered = [reports[b] for b in bundles]
     elapsed = _now() - t0
+    if args.out:
+        summary = tally.summary(elapsed) | {"out": str(args.out)}
+        if args.json:
+            json.dump({"format_version": fmt.FORMAT_VERSION, "deep": bool(args.deep), "strict": bool(args.strict),
+                       "summary": summary}, sys.stdout, indent=2)  # fmt: skip
+            sys.stdout.write("\n")
+        else:
+            out.print(f"{summary['bundles']} bundles: {summary['valid']} valid, {summary['invalid']} invalid, "
+                      f"{summary['with_warnings']} with warnings in {elapsed:.1f} s; results in {args.out}",
+                      markup=False)  # fmt: skip
+        return ExitCode.INVALID if summary["invalid"] else ExitCode.OK
+    ordered = [reports[b] for b in bundles]
     n_invalid = sum(not r.valid or (args.strict and r.warnings > 0) for r in ordered)
     if args.json:
         json.dump(_json(ordered, elapsed, args), sys.stdout, indent=2)
@@ -223,6 +250,33 @@ def run(args: argparse.Namespace) -> ExitCode:
     else:
         _summary(out, ordered, elapsed, args)
     return ExitCode.INVALID if n_invalid else ExitCode.OK
+
+
+class _Tally:
+    """The run's counts, without keeping its reports (--out)."""
+
+    def __init__(self) -> None:
+        self.bundles = self.valid = self.invalid = self.with_warnings = self.bytes = 0
+
+    def add(self, r: Report, strict: bool) -> None:
+        bad = not r.valid or (strict and r.warnings > 0)
+        self.bundles += 1
+        self.invalid += bad
+        self.valid += not bad
+        self.with_warnings += r.warnings > 0
+        self.bytes += r.bytes
+
+    def summary(self, elapsed: float) -> dict[str, Any]:
+        return {"bundles": self.bundles, "valid": self.valid, "invalid": self.invalid,
+                "with_warnings": self.with_warnings, "bytes": self.bytes, "seconds": round(elapsed, 3)}  # fmt: skip
+
+
+def _results(out: str | None) -> AbstractContextManager[ResultsWriter | None]:
+    if out is None:
+        return nullcontext()
+    from trajrec.validation.results import ResultsWriter
+
+    return ResultsWriter(Path(out))
 
 
 def _here(
