@@ -192,3 +192,38 @@ def test_report_and_export_run_on_the_cluster_as_they_do_here(
     left_out = {r[0].rsplit("/", 1)[-1] for r in exported if r[1] != "exported"}
     assert left_out == {names[k] for k in ("changed", "missing", "schema")}
     assert any(name.endswith("steps.jsonl") for name in tree)
+
+
+def test_ctrl_c_cancels_the_tasks_on_the_cluster(
+    store_bundles: tuple[str, dict[str, str]], cluster: Cluster, s3_server: Any, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from distributed import Client
+
+    bucket, _ = store_bundles
+    env = {**os.environ, "AWS_ENDPOINT_URL": s3_server.endpoint_url, "AWS_ACCESS_KEY_ID": s3_server.access_key,
+           "AWS_SECRET_ACCESS_KEY": s3_server.secret_key, "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    cmd = [sys.executable, "-m", "recorder.cli", "validate", "--deep", "--scheduler", cluster.address, f"s3://{bucket}/lab"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with Client(cluster.address, timeout=20) as c:
+
+        def queued() -> int:
+            return int(c.run_on_scheduler(lambda dask_scheduler: sum(  # type: ignore[misc]
+                ts.key.startswith("trajrec-") for ts in dask_scheduler.tasks.values())))  # fmt: skip
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(c.processing().values()):
+            time.sleep(0.01)
+        assert queued() > 2  # the run is under way, most of it still to do
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and queued():
+            time.sleep(0.05)
+        assert queued() == 0  # nothing of the run is left on the cluster
+    assert b"Traceback" not in err
