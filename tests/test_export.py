@@ -238,3 +238,17 @@ def test_pyautogui_code_is_data_never_code() -> None:
     assert code(Action("drag", 0, 1, button="left"), (0.1, 0.2), (0.3, 0.4)) == (
         "pyautogui.moveTo(x=0.1000, y=0.2000)\npyautogui.dragTo(x=0.3000, y=0.4000, button='left')"
     )
+
+
+def test_export_out_rows(made: tuple[Path, dict[str, str]], tmp_path: Path, capsys: Any) -> None:
+    import pyarrow.parquet as pq
+
+    root, names = made
+    out = tmp_path / "exported.parquet"
+    assert main(["export", "--format", "steps", "--json", "--out", str(out), str(tmp_path / "d"), str(root)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert "bundles" not in doc and doc["summary"]["exported"] == 3 and doc["summary"]["invalid"] == 1
+    rows = {Path(r["location"]).name: r for r in pq.read_table(out).to_pylist()}
+    assert rows[names["bad"]]["result"] == "invalid" and rows[names["bad"]]["problems"]
+    assert all(rows[names[k]]["result"] == "exported" and rows[names[k]]["steps"] > 0 for k in ("a", "b", "c"))
+    assert sum(r["steps"] or 0 for r in rows.values()) == doc["summary"]["steps"]

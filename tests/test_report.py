@@ -216,3 +216,26 @@ def test_idle_black_and_frozen_rules() -> None:
     assert _frozen(p, t, [press(2.5), press(3), press(4)], 0, rules) == [[1.9, 5.9]]
     assert _frozen(p, t, [press(2.5), press(3)], 0, rules) == []  # two presses: the expert may just be reading
     assert _frozen(p, t, [press(2.5), press(3), press(4)], 0, QualityRules(frozen_ns=5 * S)) == []
+
+
+def test_out_writes_rows_as_they_come_and_keeps_none(
+    folder: Path, names: dict[str, str], tmp_path: Path, capsys: Any
+) -> None:
+    import pyarrow.parquet as pq
+
+    bundles = _copy(folder, tmp_path)
+    main(["report", "--json", "--no-sidecars", str(bundles)])
+    whole = {e["location"]: e for e in json.loads(capsys.readouterr().out)["bundles"]}
+    out = tmp_path / "quality.parquet"
+    code = main(["report", "--json", "--no-sidecars", "--out", str(out), str(bundles)])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and "bundles" not in doc and doc["summary"]["out"] == str(out)
+    assert doc["summary"] | {"seconds": 0, "out": ""} == {"bundles": 3, "pass": 1, "warn": 0, "fail": 1,
+                                                         "unreadable": 1, "seconds": 0, "out": ""}  # fmt: skip
+    rows = {r["location"]: r for r in pq.read_table(out).to_pylist()}
+    assert rows.keys() == whole.keys()
+    for location, e in whole.items():
+        r = rows[location]
+        assert (r["grade"], r["reasons"], r["error"]) == (e.get("grade"), e.get("reasons", []), e.get("error"))
+        assert (json.loads(r["quality"]) if r["quality"] else None) == e.get("quality")
+    assert main(["report", "--out", str(tmp_path / "no" / "such.parquet"), str(bundles)]) == 2

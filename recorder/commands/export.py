@@ -24,7 +24,7 @@ from recorder.commands.batch import (
     open_reader,
     run_bundles,
 )
-from recorder.commands.validate import S3, expand, progress_wanted, remote_bundles
+from recorder.commands.validate import S3, add_out_option, check_out, expand, progress_wanted, remote_bundles
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.terminal import console
@@ -70,17 +70,20 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--no-validate", action="store_true", help="export without validating first (trusted bundles)")
     add_scheduler_option(p)
+    add_out_option(p)
     add_batch_options(p, jobs=1, jobs_help="bundles exported at once (default 1)", lines="per-bundle lines")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> ExitCode:
     from trajrec.export.steps_data import ExportOptions
+    from trajrec.results import EXPORT, open_results
     from uploader.cluster import scheduler_address
 
     if args.max_width is not None and args.max_width < 16:
         raise UsageError("--max-width must be at least 16")
     options = ExportOptions(args.image, args.max_width, moves=not args.no_moves, markers=not args.no_markers)
+    check_out(args.out)
     dest = Path(args.dest)
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest}: not a folder")
@@ -89,8 +92,9 @@ def run(args: argparse.Namespace) -> ExitCode:
     out, err = console(), console(stderr=True)
     cancel = threading.Event()
     results: dict[str, dict[str, Any]] = {}
+    counts = dict.fromkeys(("exported", "resumed", "invalid", "unreadable", "steps", "bytes"), 0)
     t0 = time.perf_counter()
-    with remote_bundles(args.paths) as remote:
+    with remote_bundles(args.paths) as remote, open_results(args.out, EXPORT) as rows:
         bundles = expand(args.paths, remote)
         try:
             dest.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -100,7 +104,13 @@ def run(args: argparse.Namespace) -> ExitCode:
         progress = CountProgress(err, f"export {args.format}", len(bundles), progress_wanted(args))
 
         def done(bundle: str, result: dict[str, Any]) -> None:
-            results[bundle] = result
+            counts[result["result"]] += 1
+            counts["steps"] += result.get("steps", 0)
+            counts["bytes"] += result.get("bytes", 0)
+            if rows is not None:
+                rows.add(result)  # --out: rows go to the file, none is kept here
+            else:
+                results[bundle] = result
             progress.step()
             if not args.json and not args.quiet:
                 _print(out, result)
@@ -120,17 +130,20 @@ def run(args: argparse.Namespace) -> ExitCode:
 
             write_card(dest)
     ordered = [results[b] for b in bundles if b in results]
-    summary = {
+    reached = sum(counts[k] for k in ("exported", "resumed", "invalid", "unreadable"))
+    summary: dict[str, Any] = {
         "bundles": len(bundles),
-        **{k: sum(r["result"] == k for r in ordered) for k in ("exported", "resumed", "invalid", "unreadable")},
-        "not_reached": len(bundles) - len(ordered),
-        "steps": sum(r.get("steps", 0) for r in ordered),
-        "bytes": sum(r.get("bytes", 0) for r in ordered),
+        **counts,
+        "not_reached": len(bundles) - reached,
         "seconds": round(time.perf_counter() - t0, 3),
     }
+    if args.out:
+        summary["out"] = str(args.out)
     if args.json:
-        json.dump({"format": args.format, "dest": str(dest), "bundles": ordered, "summary": summary}, sys.stdout,
-                  indent=1)  # fmt: skip
+        doc: dict[str, Any] = {"format": args.format, "dest": str(dest), "summary": summary}
+        if args.out is None:
+            doc["bundles"] = ordered
+        json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         out.print(

@@ -23,7 +23,7 @@ from recorder.commands.batch import (
     open_reader,
     run_bundles,
 )
-from recorder.commands.validate import S3, expand, progress_wanted, remote_bundles
+from recorder.commands.validate import S3, add_out_option, check_out, expand, progress_wanted, remote_bundles
 from recorder.errors import UsageError
 from recorder.exitcodes import ExitCode
 from recorder.terminal import console
@@ -64,12 +64,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-sidecars", action="store_true", help="write no sidecar and reuse none")
     p.add_argument("--fresh", action="store_true", help="measure again even where a sidecar has the measurements")
     add_scheduler_option(p)
+    add_out_option(p)
     add_batch_options(p, jobs=2, jobs_help="bundles measured at once (default 2: video decoding)", lines="bundle lines")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> ExitCode:
     from trajrec.quality.policy import DEFAULT, PolicyError, load_policy
+    from trajrec.results import REPORT, open_results
     from uploader.cluster import scheduler_address
 
     try:
@@ -79,19 +81,28 @@ def run(args: argparse.Namespace) -> ExitCode:
     html_out = Path(args.html) if args.html else None
     if html_out is not None and not html_out.parent.is_dir():
         raise UsageError(f"--html: no such folder: {html_out.parent}")
+    check_out(args.out)
     sidecar_dir = Path(args.sidecars) if args.sidecars else None
     if sidecar_dir is not None and not sidecar_dir.is_dir():
         raise UsageError(f"--sidecars: no such folder: {sidecar_dir}")
     out, err = console(), console(stderr=True)
     cancel = threading.Event()
     entries: dict[str, Entry] = {}
+    grades = {"pass": 0, "warn": 0, "fail": 0, "unreadable": 0}
+    warnings: list[str] = []
+    keep = args.out is None or html_out is not None  # --out alone: rows go to the file, no entry is kept here
     t0 = time.perf_counter()
-    with remote_bundles(args.paths) as remote:
+    with remote_bundles(args.paths) as remote, open_results(args.out, REPORT) as results:
         bundles = expand(args.paths, remote)
         progress = CountProgress(err, "report", len(bundles), progress_wanted(args))
 
         def done(bundle: str, entry: Entry) -> None:
-            entries[bundle] = entry
+            grades[entry.grade.grade if entry.grade is not None else "unreadable"] += 1
+            warnings.extend(entry.warnings)
+            if results is not None:
+                results.add(entry.to_row())
+            if keep:
+                entries[bundle] = entry
             progress.step()
             if not args.json and not args.quiet:
                 _print(out, entry)
@@ -103,18 +114,22 @@ def run(args: argparse.Namespace) -> ExitCode:
                         scheduler=scheduler_address(args.scheduler))  # fmt: skip
         finally:
             progress.stop()
-    ordered = [entries[b] for b in bundles]
-    for w in dict.fromkeys(w for e in ordered for w in e.warnings):
+    ordered = [entries[b] for b in bundles if b in entries]
+    for w in dict.fromkeys(warnings):
         err.print(f"warning: {escape(w)}")
     if html_out is not None:
         from trajrec.paths import write_private
         from trajrec.quality.html import render
 
         write_private(html_out, render(ordered, title=f"Quality report: {len(ordered)} bundles"))
-    summary = _summary(ordered, time.perf_counter() - t0)
+    summary: dict[str, Any] = {"bundles": len(bundles), **grades, "seconds": round(time.perf_counter() - t0, 3)}
+    if args.out:
+        summary["out"] = str(args.out)
     if args.json:
-        json.dump({"policy": policy.name, "bundles": [e.to_json() for e in ordered], "summary": summary}, sys.stdout,
-                  indent=1)  # fmt: skip
+        doc: dict[str, Any] = {"policy": policy.name, "summary": summary}
+        if args.out is None:
+            doc["bundles"] = [e.to_json() for e in ordered]
+        json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         out.print(
@@ -122,6 +137,7 @@ def run(args: argparse.Namespace) -> ExitCode:
             f"{summary['pass']} pass, {summary['warn']} warn, {summary['fail']} fail, "
             f"{summary['unreadable']} unreadable; {summary['seconds']:.1f} s"
             + (f"; HTML: {escape(str(html_out))}" if html_out else "")
+            + (f"; results in {escape(str(args.out))}" if args.out else "")
         )
     bad = summary["fail"] + summary["unreadable"] + (summary["warn"] if args.strict else 0)
     return ExitCode.INVALID if bad else ExitCode.OK
@@ -184,12 +200,3 @@ def _print(out: Console, e: Entry) -> None:
 def _clock(s: float) -> str:
     s = int(s)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-def _summary(entries: list[Entry], seconds: float) -> dict[str, Any]:
-    grades = [e.grade.grade if e.grade is not None else "unreadable" for e in entries]
-    return {
-        "bundles": len(entries),
-        **{g: grades.count(g) for g in ("pass", "warn", "fail", "unreadable")},
-        "seconds": round(seconds, 3),
-    }

@@ -39,7 +39,6 @@ from trajrec.errors import TrajrecError
 from trajrec.validation import Code, Finding, Report, Severity, bundle_bytes, validate_bundle
 
 if TYPE_CHECKING:
-    from trajrec.validation.results import ResultsWriter
     from uploader.remote import RemoteBundles
 
 TABLE_ROWS_MAX = 50
@@ -72,12 +71,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON document (reports and summary) on stdout")
     p.add_argument("--strict", action="store_true", help="treat warnings (recovered, capture stalls) as invalid")
-    p.add_argument(
-        "--out",
-        metavar="FILE.parquet",
-        help="write one row per bundle (its findings included) to this Parquet file as results come, keeping none in "
-        "memory (for very large batches); the summary is printed, not the reports",
-    )
+    add_out_option(p)
     p.add_argument(
         "--scheduler",
         metavar="tcp://HOST:PORT",
@@ -150,6 +144,20 @@ def add_progress_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_out_option(p: Any) -> None:
+    p.add_argument(
+        "--out",
+        metavar="FILE.parquet",
+        help="write one row per bundle to this Parquet file as results come, keeping none in memory (for very large "
+        "batches; trajrec.results has the columns); only the summary is printed",
+    )
+
+
+def check_out(out: str | None) -> None:
+    if out is not None and not Path(out).resolve().parent.is_dir():
+        raise UsageError(f"--out: no such folder: {Path(out).parent}")
+
+
 def progress_wanted(args: argparse.Namespace) -> bool:
     """--progress: always, never, or auto (when stderr is a terminal)."""
     return bool(args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty()))
@@ -189,8 +197,7 @@ def _result(r: Report, strict: bool) -> str:
 def run(args: argparse.Namespace) -> ExitCode:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    if args.out is not None and not Path(args.out).resolve().parent.is_dir():
-        raise UsageError(f"--out: no such folder: {Path(args.out).parent}")
+    check_out(args.out)
     err = console(stderr=True)
     out = console()
     show_progress = progress_wanted(args)
@@ -213,7 +220,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         def finished(bundle: str, report: Report) -> None:
             tally.add(report, args.strict)
             if results is not None:
-                results.add(report)  # --out: rows go to the file, no report is kept here
+                results.add(report.to_json())  # --out: rows go to the file, no report is kept here
             else:
                 reports[bundle] = report
             progress.update(task, done=tally.bundles)
@@ -224,7 +231,9 @@ def run(args: argparse.Namespace) -> ExitCode:
         from uploader.cluster import scheduler_address
 
         address = scheduler_address(args.scheduler)
-        with _results(args.out) as results:
+        from trajrec.results import VALIDATE, open_results
+
+        with open_results(args.out, VALIDATE) as results:
             if address is not None:  # one task per bundle on the cluster's workers
                 _on_cluster(address, bundles, remote, args.deep, finished, advance, cancel)
             else:
@@ -269,14 +278,6 @@ class _Tally:
     def summary(self, elapsed: float) -> dict[str, Any]:
         return {"bundles": self.bundles, "valid": self.valid, "invalid": self.invalid,
                 "with_warnings": self.with_warnings, "bytes": self.bytes, "seconds": round(elapsed, 3)}  # fmt: skip
-
-
-def _results(out: str | None) -> AbstractContextManager[ResultsWriter | None]:
-    if out is None:
-        return nullcontext()
-    from trajrec.validation.results import ResultsWriter
-
-    return ResultsWriter(Path(out))
 
 
 def _here(

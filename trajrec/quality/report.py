@@ -54,6 +54,24 @@ class Entry:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)  # for the run's user (a sidecar that could not be written)
 
+    def to_row(self) -> dict[str, Any]:
+        """The entry as a row of `trajrec.results.REPORT` (the whole quality record as JSON)."""
+        q = self.quality or {}
+        return {
+            "location": self.location,
+            "grade": self.grade.grade if self.grade else None,
+            "policy": self.grade.policy if self.grade else None,
+            "reasons": self.grade.reasons if self.grade else [],
+            "error": self.error,
+            "session_id": q.get("session_id"),
+            "duration_s": q.get("duration_s"),
+            "active_s": q.get("active_s"),
+            "narration_coverage": (q.get("narration") or {}).get("coverage"),
+            "actions_per_active_minute": (q.get("actions") or {}).get("per_active_minute"),
+            "max_gap_s": (q.get("frames") or {}).get("max_gap_s"),
+            "quality": json.dumps(q) if q else None,
+        }
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"location": self.location}
         if self.error is not None:
