@@ -155,6 +155,7 @@ class ReportJob:
 
 
 def _report_one(bundle: str, remote: RemoteBundles | None, job: ReportJob, cancel: threading.Event) -> Entry:
+    from trajrec.paths import check_session_id
     from trajrec.quality.report import Entry, read_sidecar, report, sidecar_path, write_sidecar
 
     if cancel.is_set():
@@ -164,7 +165,7 @@ def _report_one(bundle: str, remote: RemoteBundles | None, job: ReportJob, cance
             side = None
             if not job.no_sidecars:
                 if job.sidecar_dir is not None:
-                    side = job.sidecar_dir / f"{reader.session_id}.quality.json"
+                    side = job.sidecar_dir / f"{check_session_id(reader.session_id, bundle)}.quality.json"
                 elif not bundle.startswith(S3):
                     side = sidecar_path(bundle)
             if side is not None and not job.figures and not job.fresh:
